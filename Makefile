@@ -1,0 +1,62 @@
+# pybpfmap: `make` sets everything up (system packages, libbpf, .venv); `make test`, `make demo`, `make bench`.
+# Every target installs what it needs first, so each works on a fresh machine.
+
+# Debian's own interpreter: the one python3-dev's headers belong to, and built with PGO.
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+LIBBPF_A := vendor/libbpf/build/lib/libbpf.a
+# Debian packages the build needs; on the base image only libelf-dev is missing.
+SYSTEM_DEPS := gcc make pkg-config patch libelf-dev zlib1g-dev libffi-dev python3-dev python3-venv
+STAMP := $(VENV)/.installed
+
+.PHONY: all setup system-deps libbpf test lint demo bench clean distclean
+
+all: setup
+
+setup: $(STAMP)
+
+system-deps:
+	@missing=$$(for p in $(SYSTEM_DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" -ne 0 ]; then \
+			echo "missing system packages: $$missing"; \
+			echo "run 'make' as root, or: sudo apt-get install -y $$missing"; exit 1; \
+		fi; \
+		echo "installing $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+libbpf: system-deps
+	vendor/libbpf/fetch-build.sh
+
+$(LIBBPF_A):
+	$(MAKE) libbpf
+
+$(STAMP): $(LIBBPF_A) pyproject.toml setup.py build_ffi.py include/*.h include/*.c | system-deps
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+test: setup
+	$(PY) -m ruff check src tests build_ffi.py
+	$(PY) -m mypy
+	$(PY) -m pytest -q
+
+lint: setup
+	$(PY) -m ruff check src tests build_ffi.py
+	$(PY) -m mypy
+
+demo: setup
+	$(PY) examples/quickstart.py
+
+bench: setup
+	$(MAKE) -C benchmarks PYTHON=$(CURDIR)/$(PY)
+
+clean:
+	rm -rf build dist src/*.egg-info src/pybpfmap/*.so .pytest_cache .mypy_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) vendor/libbpf/build vendor/libbpf/src vendor/libbpf/download

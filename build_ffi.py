@@ -1,0 +1,62 @@
+"""CFFI builder for ``pybpfmap._libbpf``: out-of-line API mode, linked against the vendored static libbpf.
+
+The declarations handed to ``cdef`` are the project's own headers in ``include/``; the C compiler checks them
+against the real libbpf and UAPI headers of the vendored build, which come first on the include path because
+the system ``linux/bpf.h`` may be older than libbpf's. ``-Wl,--exclude-libs,ALL`` keeps libbpf's symbols
+private to the extension, so it cannot clash with another libbpf loaded into the same process.
+
+Run by setuptools (``cffi_modules`` in setup.py) or directly: ``python build_ffi.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from cffi import FFI
+
+ROOT = Path(__file__).resolve().parent
+INCLUDE = ROOT / "include"
+LIBBPF_BUILD = Path(os.environ.get("LIBBPF_WORKDIR", ROOT / "vendor" / "libbpf")) / "build"
+
+
+def built_libbpf() -> tuple[Path, str]:
+    """Return the path of the vendored libbpf.a and its version, building it first if needed."""
+    archive = LIBBPF_BUILD / "lib" / "libbpf.a"
+    if not archive.exists():
+        subprocess.run([str(ROOT / "vendor" / "libbpf" / "fetch-build.sh")], check=True)
+    pc = LIBBPF_BUILD / "lib" / "pkgconfig" / "libbpf.pc"
+    for line in pc.read_text().splitlines():
+        if line.startswith("Version:"):
+            return archive, line.split(":", 1)[1].strip()
+    raise RuntimeError(f"{pc} has no Version: line")
+
+
+def make_builder(helpers: str) -> FFI:
+    """The FFI builder; ``helpers`` is the path of the C helpers as the caller's build needs it spelled."""
+    archive, version = built_libbpf()
+    builder = FFI()
+    for header in ("libbpf_cdef.h", "pybpfmap.h"):
+        builder.cdef((INCLUDE / header).read_text())
+    builder.set_source(
+        "pybpfmap._libbpf",
+        '#include <bpf/bpf.h>\n#include <bpf/libbpf.h>\n#include "pybpfmap.h"\n',
+        sources=[helpers],
+        include_dirs=[str(LIBBPF_BUILD / "include"), str(INCLUDE)],
+        define_macros=[("PBM_LIBBPF_VERSION", f'"{version}"')],
+        # Hidden by default: the extension exports only PyInit__libbpf, none of our helpers or libbpf.
+        extra_compile_args=["-O2", "-Wall", "-fvisibility=hidden"],
+        extra_objects=[str(archive)],
+        libraries=["elf", "z"],
+        extra_link_args=["-Wl,--exclude-libs,ALL"],
+    )
+    return builder
+
+
+if __name__ == "__main__":
+    # ffi.compile() works from its temporary directory, so the source path must be absolute here.
+    make_builder(str(INCLUDE / "pybpfmap_helpers.c")).compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True)
+else:
+    # setuptools (cffi_modules) runs from the project directory and insists on relative source paths.
+    ffibuilder = make_builder("include/pybpfmap_helpers.c")

@@ -1,0 +1,62 @@
+#include <errno.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include "pybpfmap.h"
+
+#ifndef PBM_LIBBPF_VERSION
+#error "build_ffi.py defines PBM_LIBBPF_VERSION from the built libbpf.pc"
+#endif
+
+const char *pbm_libbpf_version(void)
+{
+	return PBM_LIBBPF_VERSION;
+}
+
+/* Store the low `size` bytes of v at p in host order; works on either endianness. */
+static void put_int(void *p, __u64 v, __u32 size)
+{
+	switch (size) {
+	case 1: { __u8 x = v; memcpy(p, &x, 1); break; }
+	case 2: { __u16 x = v; memcpy(p, &x, 2); break; }
+	case 4: { __u32 x = v; memcpy(p, &x, 4); break; }
+	default: memcpy(p, &v, 8); break;
+	}
+}
+
+static __u64 get_int(const void *p, __u32 size)
+{
+	switch (size) {
+	case 1: { __u8 x; memcpy(&x, p, 1); return x; }
+	case 2: { __u16 x; memcpy(&x, p, 2); return x; }
+	case 4: { __u32 x; memcpy(&x, p, 4); return x; }
+	default: { __u64 x; memcpy(&x, p, 8); return x; }
+	}
+}
+
+__u64 pbm_lookup_int(int fd, __u64 key, __u32 key_size, __u32 value_size)
+{
+	unsigned char k[8], v[8];
+
+	put_int(k, key, key_size);
+	if (bpf_map_lookup_elem(fd, k, v))
+		return 0;	/* libbpf has set errno */
+	errno = 0;
+	return get_int(v, value_size);
+}
+
+int pbm_update_int(int fd, __u64 key, __u32 key_size, __u64 value, __u32 value_size, __u64 flags)
+{
+	unsigned char k[8], v[8];
+
+	put_int(k, key, key_size);
+	put_int(v, value, value_size);
+	return bpf_map_update_elem(fd, k, v, flags);
+}
+
+int pbm_delete_int(int fd, __u64 key, __u32 key_size)
+{
+	unsigned char k[8];
+
+	put_int(k, key, key_size);
+	return bpf_map_delete_elem(fd, k);
+}

@@ -1,0 +1,161 @@
+"""The binding layer: the CFFI extension ``pybpfmap._libbpf`` and thin checked wrappers over it.
+
+Functions here return plain ints and cdata; a negative libbpf return becomes an exception through
+:func:`pybpfmap.errors.error_from_errno`. Hot paths in the façade call ``lib`` directly and hand failures to
+:func:`fail`, so that every errno still goes through the same place.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import NoReturn
+
+from ._libbpf import ffi, lib
+from .errors import error_from_errno
+
+__all__ = [
+    "ffi",
+    "lib",
+    "NULL",
+    "LIBBPF_VERSION",
+    "fail",
+    "check",
+    "possible_cpus",
+    "map_create",
+    "map_info",
+    "map_fd_by_id",
+    "next_map_id",
+    "obj_get",
+    "obj_pin",
+    "map_freeze",
+    "dup_fd",
+]
+
+NULL = ffi.NULL
+
+
+def _linked_version() -> str:
+    built = ffi.string(lib.pbm_libbpf_version()).decode()
+    # The patch level exists only at build time (libbpf.pc); major and minor are asked of the library itself,
+    # so a mismatch between the two would show here rather than as odd behaviour later.
+    runtime = f"{lib.libbpf_major_version()}.{lib.libbpf_minor_version()}"
+    if not built.startswith(runtime + "."):
+        raise ImportError(f"pybpfmap._libbpf was built for libbpf {built} but links libbpf {runtime}")
+    return built
+
+
+#: The version of the libbpf statically linked into the extension, e.g. ``"1.5.0"``.
+LIBBPF_VERSION = _linked_version()
+
+
+def fail(rc_or_errno: int, operation: str, target: str, detail: str | None = None) -> NoReturn:
+    """Raise the exception for a failed call; accepts libbpf's ``-errno`` return or a positive errno."""
+    raise error_from_errno(abs(rc_or_errno), operation, target, detail)
+
+
+def check(rc: int, operation: str, target: str) -> int:
+    """Return ``rc`` when it is not negative, else raise the matching :class:`~pybpfmap.BPFError`."""
+    if rc < 0:
+        fail(rc, operation, target)
+    return rc
+
+
+_possible_cpus: int | None = None
+
+
+def possible_cpus() -> int:
+    """The number of *possible* CPUs (``/sys/devices/system/cpu/possible``), which sizes per-CPU values.
+
+    The online count is not the same thing: the kernel lays out one slot per possible CPU even while some are
+    offline, and a buffer sized by the online count would be overrun.
+    """
+    global _possible_cpus
+    if _possible_cpus is None:
+        n = lib.libbpf_num_possible_cpus()
+        _possible_cpus = check(n, "count", "possible CPUs")
+    return _possible_cpus
+
+
+def map_create(
+    map_type: int,
+    name: bytes | None,
+    key_size: int,
+    value_size: int,
+    max_entries: int,
+    *,
+    target: str,
+    map_flags: int = 0,
+    map_extra: int = 0,
+    numa_node: int = 0,
+    inner_map_fd: int = 0,
+    btf_fd: int = 0,
+    btf_key_type_id: int = 0,
+    btf_value_type_id: int = 0,
+    btf_vmlinux_value_type_id: int = 0,
+    map_ifindex: int = 0,
+    value_type_btf_obj_fd: int = 0,
+    token_fd: int = 0,
+) -> int:
+    """BPF_MAP_CREATE; returns the new map's fd (close-on-exec, as libbpf opens every fd)."""
+    opts = ffi.new("struct bpf_map_create_opts *")
+    opts.sz = ffi.sizeof("struct bpf_map_create_opts")
+    opts.map_flags = map_flags
+    opts.map_extra = map_extra
+    opts.numa_node = numa_node
+    opts.inner_map_fd = inner_map_fd
+    opts.btf_fd = btf_fd
+    opts.btf_key_type_id = btf_key_type_id
+    opts.btf_value_type_id = btf_value_type_id
+    opts.btf_vmlinux_value_type_id = btf_vmlinux_value_type_id
+    opts.map_ifindex = map_ifindex
+    opts.value_type_btf_obj_fd = value_type_btf_obj_fd
+    opts.token_fd = token_fd
+    rc = lib.bpf_map_create(map_type, name if name else NULL, key_size, value_size, max_entries, opts)
+    return check(rc, "create", target)
+
+
+def map_info(fd: int, target: str) -> object:
+    """BPF_OBJ_GET_INFO_BY_FD for a map: a ``struct bpf_map_info`` cdata."""
+    info = ffi.new("struct bpf_map_info *")
+    size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
+    check(lib.bpf_map_get_info_by_fd(fd, info, size), "get info of", target)
+    return info
+
+
+def map_fd_by_id(map_id: int) -> int:
+    """BPF_MAP_GET_FD_BY_ID."""
+    return check(lib.bpf_map_get_fd_by_id(map_id), "open", f"map id {map_id}")
+
+
+def next_map_id(start_id: int) -> int | None:
+    """BPF_MAP_GET_NEXT_ID: the first map id above ``start_id``, or None past the last."""
+    out = ffi.new("__u32 *")
+    rc = lib.bpf_map_get_next_id(start_id, out)
+    if rc == -errno.ENOENT:
+        return None
+    check(rc, "list", "maps")
+    return int(out[0])
+
+
+def obj_get(path: str, file_flags: int) -> int:
+    """BPF_OBJ_GET: open the object pinned at ``path``."""
+    opts = ffi.new("struct bpf_obj_get_opts *")
+    opts.sz = ffi.sizeof("struct bpf_obj_get_opts")
+    opts.file_flags = file_flags
+    return check(lib.bpf_obj_get_opts(os.fsencode(path), opts), "open pinned", repr(path))
+
+
+def obj_pin(fd: int, path: str, target: str) -> None:
+    """BPF_OBJ_PIN ``fd`` at ``path`` (which must lie on a bpf filesystem)."""
+    check(lib.bpf_obj_pin(fd, os.fsencode(path)), f"pin at {path!r}", target)
+
+
+def map_freeze(fd: int, target: str) -> None:
+    """BPF_MAP_FREEZE: make the map read-only for user space."""
+    check(lib.bpf_map_freeze(fd), "freeze", target)
+
+
+def dup_fd(fd: int) -> int:
+    """Duplicate ``fd``; the copy is close-on-exec (Python makes every new fd non-inheritable)."""
+    return os.dup(fd)

@@ -1,0 +1,167 @@
+"""Element access: one map's fd and codecs, and the lookup / update / delete calls that use them.
+
+:class:`Elements` works for any codecs: keys are encoded to bytes, values are read into a per-thread scratch
+buffer (CFFI releases the GIL around each C call, so a buffer shared between threads would be overwritten
+under a reader). :class:`IntElements` is the fast path for integer keys and values: the C helpers take and
+return them by value, so a lookup is one C call and no buffer at all.
+
+This module owns the fd: ``close()`` sets it to -1, and every operation checks for that before any syscall.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+from typing import Any
+
+from . import _bindings as b
+from .codec import Codec, IntCodec
+from .errors import ENOTSUPP
+
+_lib = b.lib
+_ffi = b.ffi
+
+#: Returned by the ``find*`` methods for a key that is not in the map.
+MISSING: Any = object()
+
+
+def closed_error() -> ValueError:
+    """The error for any use of a closed map, as for a closed file."""
+    return ValueError("I/O operation on a closed map")
+
+
+class _Scratch(threading.local):
+    """Per-thread value buffer; ``threading.local`` re-runs ``__init__`` in each thread that touches it."""
+
+    def __init__(self, size: int) -> None:
+        self.cdata = _ffi.new("unsigned char[]", max(size, 1))
+        self.view = memoryview(_ffi.buffer(self.cdata))
+
+
+class Elements:
+    """Element operations of one open map, through the codecs, for any key and value layout."""
+
+    def __init__(self, fd: int, key: Codec[Any], value: Codec[Any], target: str) -> None:
+        self.fd = fd
+        self.key = key
+        self.value = value
+        self.target = target
+        self._scratch = _Scratch(value.size)
+
+    def close(self) -> None:
+        """Forget the fd (the owner closes it); later operations raise ValueError."""
+        self.fd = -1
+
+    def live_fd(self) -> int:
+        """The fd, or ValueError when the map was closed."""
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        return fd
+
+    def fail(self, rc: int, operation: str, key: Any = MISSING) -> Any:
+        """Raise the error for a failed element operation, naming the key when it was not found."""
+        detail = None
+        if -rc == errno.ENOENT and operation in ("lookup", "delete") and key is not MISSING:
+            detail = f"key {key!r} not found"
+        b.fail(rc, operation, self.target, detail)
+
+    # -- by decoded key -------------------------------------------------------------------------------------
+
+    def find(self, key: Any, default: Any = MISSING) -> Any:
+        """The value stored under ``key``, or ``default`` when the key is absent."""
+        return self.find_raw(self.key.encode(key), default, key)
+
+    def update(self, key: Any, value: Any, flags: int) -> None:
+        """Create or replace an element (BPF_ANY / NOEXIST / EXIST, optionally BPF_F_LOCK)."""
+        k = self.key.encode(key)
+        v = self.value.encode(value)
+        rc = _lib.bpf_map_update_elem(self.live_fd(), k, v, flags)
+        if rc:
+            self.fail(rc, "update", key)
+
+    def delete(self, key: Any) -> bool:
+        """Delete ``key``; False when it was not there, an exception for any other failure."""
+        return self.delete_raw(self.key.encode(key), key)
+
+    def pop(self, key: Any, default: Any = MISSING) -> Any:
+        """Look up and delete ``key`` in one step where the map type allows it, else in two."""
+        k = self.key.encode(key)
+        s = self._scratch
+        rc = _lib.bpf_map_lookup_and_delete_elem(self.live_fd(), k, s.cdata)
+        if rc == 0:
+            return self.value.decode(s.view)
+        if -rc in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
+            # Only some map types implement lookup-and-delete for user space: fall back to two calls.
+            value = self.find_raw(k, MISSING, key)
+            if value is MISSING or not self.delete_raw(k, key):
+                return default
+            return value
+        if -rc == errno.ENOENT:
+            return default
+        return self.fail(rc, "delete", key)
+
+    # -- by encoded key (used by iteration, which already holds the key's bytes) ----------------------------
+
+    def find_raw(self, raw_key: bytes, default: Any = MISSING, key: Any = MISSING) -> Any:
+        """Like :meth:`find` for a key already encoded."""
+        s = self._scratch
+        rc = _lib.bpf_map_lookup_elem(self.live_fd(), raw_key, s.cdata)
+        if rc == 0:
+            return self.value.decode(s.view)
+        if -rc == errno.ENOENT:
+            return default
+        return self.fail(rc, "lookup", key)
+
+    def delete_raw(self, raw_key: bytes, key: Any = MISSING) -> bool:
+        """Like :meth:`delete` for a key already encoded."""
+        rc = _lib.bpf_map_delete_elem(self.live_fd(), raw_key)
+        if rc == 0:
+            return True
+        if -rc == errno.ENOENT:
+            return False
+        return self.fail(rc, "delete", key)
+
+
+class IntElements(Elements):
+    """Integer keys and values passed by value to the C helpers: no encoding, no buffer, one C call."""
+
+    key: IntCodec
+    value: IntCodec
+
+    def find(self, key: Any, default: Any = MISSING) -> Any:
+        kc = self.key
+        bits = _lib.pbm_lookup_int(self.live_fd(), kc.to_unsigned(key), kc.size, self.value.size)
+        # The helper returns 0 both for a stored 0 and for a failure; errno (kept per thread by CFFI)
+        # tells them apart.
+        if bits == 0:
+            err = _ffi.errno
+            if err == errno.ENOENT:
+                return default
+            if err:
+                return self.fail(-err, "lookup", key)
+        return self.value.from_unsigned(bits)
+
+    def update(self, key: Any, value: Any, flags: int) -> None:
+        kc, vc = self.key, self.value
+        rc = _lib.pbm_update_int(
+            self.live_fd(), kc.to_unsigned(key), kc.size, vc.to_unsigned(value), vc.size, flags
+        )
+        if rc:
+            self.fail(rc, "update", key)
+
+    def delete(self, key: Any) -> bool:
+        kc = self.key
+        rc = _lib.pbm_delete_int(self.live_fd(), kc.to_unsigned(key), kc.size)
+        if rc == 0:
+            return True
+        if -rc == errno.ENOENT:
+            return False
+        return self.fail(rc, "delete", key)
+
+
+def elements_for(fd: int, key: Codec[Any], value: Codec[Any], target: str) -> Elements:
+    """The element accessor for these codecs: the integer fast path when both are :class:`IntCodec`."""
+    if type(key) is IntCodec and type(value) is IntCodec:
+        return IntElements(fd, key, value, target)
+    return Elements(fd, key, value, target)

@@ -1,0 +1,245 @@
+"""Codecs: how a Python key or value becomes the fixed number of bytes the kernel stores, and back.
+
+One interface, :class:`Codec`, serves every spelling a map accepts for ``key=`` and ``value=``:
+
+* ``None``: raw :class:`bytes` of exactly the map's size (:class:`BytesCodec`);
+* ``"u8" "u16" "u32" "u64" "i8" "i16" "i32" "i64"``: a Python int in host byte order (:class:`IntCodec`);
+* a :mod:`struct` format string or :class:`struct.Struct`: a tuple, or the single item of a one-field format
+  (:class:`StructCodec`);
+* a :mod:`ctypes` type: instances of it (:class:`CTypesCodec`);
+* any :class:`Codec` instance, used as it is.
+
+Map classes only ever talk to :class:`Codec`, so a codec built from BTF can join without touching them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import operator
+import struct
+from abc import ABC, abstractmethod
+from typing import Any, Generic, TypeVar, Union
+
+__all__ = ["Codec", "BytesCodec", "IntCodec", "StructCodec", "CTypesCodec", "CodecSpec", "as_codec"]
+
+T = TypeVar("T")
+
+#: What a codec decodes from: ``bytes``, or a view of a scratch buffer.
+Buffer = Union[bytes, bytearray, memoryview]
+
+
+class Codec(ABC, Generic[T]):
+    """Converts between Python objects of one kind and byte strings of exactly :attr:`size` bytes.
+
+    Subclasses implement :meth:`encode` and :meth:`decode`; both raise before anything reaches the kernel:
+    ``TypeError`` for an object of the wrong kind, ``ValueError`` for one of the wrong size or range, each
+    naming what was expected.
+    """
+
+    #: The number of bytes of an encoded object.
+    size: int
+
+    @abstractmethod
+    def encode(self, obj: T) -> bytes:
+        """Return ``obj`` as exactly :attr:`size` bytes."""
+
+    @abstractmethod
+    def decode(self, data: Buffer) -> T:
+        """Return the object that the first :attr:`size` bytes of ``data`` encode."""
+
+    def decode_from(self, data: Buffer, offset: int) -> T:
+        """Decode the :attr:`size` bytes of ``data`` that start at ``offset``."""
+        return self.decode(memoryview(data)[offset : offset + self.size])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.size} bytes)"
+
+
+class BytesCodec(Codec[bytes]):
+    """Raw bytes: any bytes-like object of exactly ``size`` bytes in, :class:`bytes` out."""
+
+    def __init__(self, size: int) -> None:
+        if size < 0:
+            raise ValueError(f"a size is at least 0 bytes, got {size}")
+        self.size = size
+
+    def encode(self, obj: bytes) -> bytes:
+        try:
+            data = bytes(memoryview(obj))
+        except TypeError:
+            raise TypeError(
+                f"expected a bytes-like object of {self.size} bytes, got {type(obj).__name__}"
+            ) from None
+        if len(data) != self.size:
+            raise ValueError(f"expected {self.size} bytes, got {len(data)}")
+        return data
+
+    def decode(self, data: Buffer) -> bytes:
+        return bytes(data[: self.size])
+
+    def __repr__(self) -> str:
+        return f"BytesCodec({self.size})"
+
+
+_INT_FORMATS = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i8": "b", "i16": "h", "i32": "i", "i64": "q"}
+
+
+class IntCodec(Codec[int]):
+    """A fixed-width integer in host byte order: ``IntCodec("u32")``.
+
+    Maps whose key and value codecs are both ``IntCodec`` take a C fast path that passes the integers by
+    value, so :attr:`minimum`, :attr:`maximum` and :meth:`to_unsigned` / :meth:`from_unsigned` are part of the
+    codec's contract with the map classes.
+    """
+
+    def __init__(self, name: str) -> None:
+        if name not in _INT_FORMATS:
+            raise ValueError(f"unknown integer codec {name!r}; expected one of {', '.join(_INT_FORMATS)}")
+        self.name = name
+        self._struct = struct.Struct("=" + _INT_FORMATS[name])
+        self.size = self._struct.size
+        self.signed = name.startswith("i")
+        bits = 8 * self.size
+        self._modulus = 1 << bits
+        self.minimum = -(1 << (bits - 1)) if self.signed else 0
+        self.maximum = (1 << (bits - 1)) - 1 if self.signed else (1 << bits) - 1
+
+    def check(self, obj: Any) -> int:
+        """Return ``obj`` as an int within this codec's range, or raise TypeError / ValueError."""
+        try:
+            value = operator.index(obj)
+        except TypeError:
+            raise TypeError(f"expected an int for {self.name}, got {type(obj).__name__}") from None
+        if not self.minimum <= value <= self.maximum:
+            raise ValueError(f"{value} is out of range for {self.name} ({self.minimum}..{self.maximum})")
+        return value
+
+    def to_unsigned(self, obj: Any) -> int:
+        """The checked value as the unsigned integer of the same bits (two's complement for signed codecs)."""
+        return self.check(obj) % self._modulus
+
+    def from_unsigned(self, bits: int) -> int:
+        """Inverse of :meth:`to_unsigned`."""
+        if self.signed and bits > self.maximum:
+            return bits - self._modulus
+        return bits
+
+    def encode(self, obj: int) -> bytes:
+        return self._struct.pack(self.check(obj))
+
+    def decode(self, data: Buffer) -> int:
+        return int(self._struct.unpack_from(data)[0])
+
+    def decode_from(self, data: Buffer, offset: int) -> int:
+        return int(self._struct.unpack_from(data, offset)[0])
+
+    def __repr__(self) -> str:
+        return f"IntCodec({self.name!r})"
+
+
+class StructCodec(Codec[Any]):
+    """A :mod:`struct` layout. Values are tuples, or the bare item when the format has a single field.
+
+    A format without a byte-order prefix uses native sizes and alignment, which is how C lays out a struct.
+    """
+
+    def __init__(self, fmt: str | struct.Struct) -> None:
+        try:
+            self._struct = fmt if isinstance(fmt, struct.Struct) else struct.Struct(fmt)
+        except struct.error as exc:
+            raise ValueError(f"invalid struct format {fmt!r}: {exc}") from None
+        self.format = self._struct.format
+        self.size = self._struct.size
+        self._fields = len(self._struct.unpack(bytes(self.size)))
+
+    def encode(self, obj: Any) -> bytes:
+        items = (obj,) if self._fields == 1 else obj
+        if self._fields != 1:
+            if not isinstance(obj, (tuple, list)):
+                raise TypeError(
+                    f"expected a tuple of {self._fields} items for struct {self.format!r}, "
+                    f"got {type(obj).__name__}"
+                )
+            if len(obj) != self._fields:
+                raise ValueError(
+                    f"expected {self._fields} items for struct {self.format!r}, got {len(obj)}"
+                )
+        try:
+            return self._struct.pack(*items)
+        except struct.error as exc:
+            kind = ValueError if "range" in str(exc) or "format requires" in str(exc) else TypeError
+            raise kind(f"cannot encode {obj!r} as struct {self.format!r}: {exc}") from None
+
+    def decode(self, data: Buffer) -> Any:
+        return self.decode_from(data, 0)
+
+    def decode_from(self, data: Buffer, offset: int) -> Any:
+        items = self._struct.unpack_from(data, offset)
+        return items[0] if self._fields == 1 else items
+
+    def __repr__(self) -> str:
+        return f"StructCodec({self.format!r})"
+
+
+_CTYPES_BASES: tuple[type, ...] = (
+    ctypes._SimpleCData,  # type: ignore[attr-defined]  # the documented base of c_int and friends
+    ctypes.Structure,
+    ctypes.Union,
+    ctypes.Array,
+    ctypes.BigEndianStructure,
+    ctypes.LittleEndianStructure,
+)
+
+
+class CTypesCodec(Codec[Any]):
+    """A :mod:`ctypes` type: scalars, arrays, Structures and Unions. Values are instances of the type."""
+
+    def __init__(self, ctype: type) -> None:
+        if not (isinstance(ctype, type) and issubclass(ctype, _CTYPES_BASES)):
+            raise TypeError(f"expected a ctypes type, got {ctype!r}")
+        self.ctype: Any = ctype
+        self.size = ctypes.sizeof(ctype)
+
+    def encode(self, obj: Any) -> bytes:
+        if not isinstance(obj, self.ctype):
+            raise TypeError(f"expected a {self.ctype.__name__} instance, got {type(obj).__name__}")
+        return bytes(memoryview(obj).cast("B"))
+
+    def decode(self, data: Buffer) -> Any:
+        return self.ctype.from_buffer_copy(data[: self.size])
+
+    def __repr__(self) -> str:
+        return f"CTypesCodec({self.ctype.__name__})"
+
+
+#: Everything that ``key=`` and ``value=`` accept.
+CodecSpec = Union[None, str, struct.Struct, type, Codec[Any]]
+
+
+def as_codec(spec: CodecSpec, size: int | None = None, *, what: str = "value") -> Codec[Any]:
+    """Turn a ``key=`` / ``value=`` argument into a :class:`Codec`.
+
+    ``size`` is the map's key or value size when it is known; a codec of another size raises ValueError. Raw
+    bytes (``spec=None``) take their size from it.
+    """
+    codec: Codec[Any]
+    if spec is None:
+        if size is None:
+            raise ValueError(f"raw-bytes {what}s need an explicit {what}_size")
+        codec = BytesCodec(size)
+    elif isinstance(spec, Codec):
+        codec = spec
+    elif isinstance(spec, str):
+        codec = IntCodec(spec) if spec in _INT_FORMATS else StructCodec(spec)
+    elif isinstance(spec, struct.Struct):
+        codec = StructCodec(spec)
+    elif isinstance(spec, type) and issubclass(spec, _CTYPES_BASES):
+        codec = CTypesCodec(spec)
+    else:
+        raise TypeError(
+            f"{what}= takes None, an int name such as 'u32', a struct format, a ctypes type or a Codec; "
+            f"got {spec!r}"
+        )
+    if size is not None and codec.size != size:
+        raise ValueError(f"{what} codec {codec!r} is {codec.size} bytes but the map's {what} size is {size}")
+    return codec

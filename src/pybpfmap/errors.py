@@ -1,0 +1,121 @@
+"""Exceptions raised by pybpfmap, and the one place that turns a kernel errno into one of them.
+
+Every failed call into the kernel ends up in :func:`error_from_errno`, which picks the class from the errno and
+the kind of operation, and writes a message that names the operation, the map and the errno, for example
+``update map 'counts' (id 12): map is full (E2BIG)``.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import os
+
+__all__ = [
+    "BPFError",
+    "BPFPermissionError",
+    "IterationAborted",
+    "KeyExistsError",
+    "KeyNotFoundError",
+    "MapFullError",
+    "NotSupportedError",
+    "ENOTSUPP",
+    "error_from_errno",
+    "errno_name",
+]
+
+#: The kernel's internal "operation not supported" (``include/linux/errno.h``). It leaks to user space from
+#: several map operations, yet has no name in Python's errno module and no strerror text.
+ENOTSUPP = 524
+
+
+class BPFError(OSError):
+    """A bpf() operation failed. ``errno`` is the kernel's errno; ``str()`` names the operation and the map."""
+
+    def __init__(self, errno: int, message: str) -> None:
+        super().__init__(errno, message)
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class KeyNotFoundError(BPFError, KeyError):
+    """The key is not in the map (ENOENT on lookup or delete)."""
+
+
+class KeyExistsError(BPFError, FileExistsError):
+    """An insert with ``UpdateFlags.NOEXIST`` found the key already present (EEXIST)."""
+
+
+class MapFullError(BPFError):
+    """An insert found the map at ``max_entries`` (E2BIG)."""
+
+
+class BPFPermissionError(BPFError, PermissionError):
+    """The kernel refused the operation (EPERM or EACCES): missing privilege, a read-only fd, or a frozen map."""
+
+
+class NotSupportedError(BPFError):
+    """The map type or the kernel does not support the operation (EOPNOTSUPP, or the kernel's ENOTSUPP 524)."""
+
+
+class IterationAborted(BPFError):
+    """A walk over the map's keys did not finish within its step bound, because the map kept changing."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(_errno.EAGAIN, message)
+
+
+def errno_name(err: int) -> str:
+    """The symbolic name of an errno (``"E2BIG"``), including the kernel-internal 524 (``"ENOTSUPP"``)."""
+    if err == ENOTSUPP:
+        return "ENOTSUPP"
+    return _errno.errorcode.get(err, f"errno {err}")
+
+
+# Operations on one element of a map, where ENOENT, EEXIST and E2BIG speak about keys and capacity rather
+# than about the map object itself.
+_ELEMENT_OPERATIONS = frozenset({"lookup", "update", "delete", "push", "pop", "peek"})
+_INSERTS = frozenset({"update", "push"})
+
+_PERMISSION_HINT = (
+    "needs root or CAP_BPF (unprivileged bpf is usually disabled), "
+    "and a map opened read-only or frozen refuses writes"
+)
+
+
+def _describe(err: int, operation: str) -> str:
+    if operation in _ELEMENT_OPERATIONS:
+        if err == _errno.ENOENT:
+            return "key not found" if operation in ("lookup", "delete") else "map is empty"
+        if err == _errno.EEXIST:
+            return "key already exists"
+        if err == _errno.E2BIG and operation in _INSERTS:
+            return "map is full"
+    if err in (_errno.EOPNOTSUPP, ENOTSUPP):
+        return "operation not supported for this map type or kernel"
+    return os.strerror(err).lower()
+
+
+def error_from_errno(err: int, operation: str, target: str, detail: str | None = None) -> BPFError:
+    """Build the exception for a failed ``operation`` on ``target`` (such as ``"map 'counts' (id 12)"``).
+
+    The class depends on the errno and, for ENOENT/EEXIST/E2BIG, on whether the operation touched an element:
+    a missing key is a :class:`KeyNotFoundError`, a missing pinned path is a plain :class:`BPFError`.
+    """
+    cls: type[BPFError] = BPFError
+    if err in (_errno.EPERM, _errno.EACCES):
+        cls = BPFPermissionError
+    elif err in (_errno.EOPNOTSUPP, ENOTSUPP):
+        cls = NotSupportedError
+    elif operation in _ELEMENT_OPERATIONS:
+        if err == _errno.ENOENT:
+            cls = KeyNotFoundError
+        elif err == _errno.EEXIST:
+            cls = KeyExistsError
+        elif err == _errno.E2BIG and operation in _INSERTS:
+            cls = MapFullError
+    what = detail if detail is not None else _describe(err, operation)
+    message = f"{operation} {target}: {what} ({errno_name(err)})"
+    if cls is BPFPermissionError:
+        message += f"; {_PERMISSION_HINT}"
+    return cls(err, message)

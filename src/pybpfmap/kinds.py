@@ -1,0 +1,152 @@
+"""First-class map kinds: hash and array maps and their per-CPU and LRU variants.
+
+Each kind is a :class:`~pybpfmap.map.Map` that registers its kernel map type, so openers return it for maps
+of that type. The per-CPU kinds differ only in their values, which the map wraps in a
+:class:`~pybpfmap.percpu.PerCpuCodec` when it sees a per-CPU type, so they add no code of their own.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from .codec import CodecSpec
+from .enums import MapFlags, MapType, UpdateFlags
+from .map import FileLike, Map
+
+__all__ = [
+    "HashMap",
+    "PerCpuHashMap",
+    "LruHashMap",
+    "LruPerCpuHashMap",
+    "ArrayMap",
+    "PerCpuArrayMap",
+]
+
+
+class HashMap(Map[Any, Any]):
+    """``BPF_MAP_TYPE_HASH``: ``HashMap(key="u32", value="u64", max_entries=1024, name="counts")``.
+
+    Inserting past ``max_entries`` raises :class:`~pybpfmap.MapFullError` and changes nothing.
+    """
+
+    map_type: ClassVar[MapType | None] = MapType.HASH
+
+
+class PerCpuHashMap(HashMap):
+    """``BPF_MAP_TYPE_PERCPU_HASH``: each value is a :class:`~pybpfmap.PerCpuValues`, one per possible CPU.
+
+    Assigning a single value writes it to every CPU; a list of one value per CPU writes each.
+    """
+
+    map_type = MapType.PERCPU_HASH
+
+
+class LruHashMap(HashMap):
+    """``BPF_MAP_TYPE_LRU_HASH``: when full, an insert evicts the least recently used entry instead of failing.
+
+    ``flags=MapFlags.NO_COMMON_LRU`` gives each CPU its own LRU list.
+    """
+
+    map_type = MapType.LRU_HASH
+
+
+class LruPerCpuHashMap(LruHashMap, PerCpuHashMap):
+    """``BPF_MAP_TYPE_LRU_PERCPU_HASH``: LRU eviction with per-CPU values."""
+
+    map_type = MapType.LRU_PERCPU_HASH
+
+
+class ArrayMap(Map[int, Any]):
+    """``BPF_MAP_TYPE_ARRAY``: ``max_entries`` preallocated slots indexed ``0 <= i < max_entries``.
+
+    Every slot always exists (unwritten ones read as zeros), so ``len(a) == max_entries``, iteration yields
+    every index, and ``del a[i]`` raises TypeError: the kernel cannot delete array slots.
+    """
+
+    map_type: ClassVar[MapType | None] = MapType.ARRAY
+    _default_key: ClassVar[CodecSpec] = "u32"
+
+    def __init__(
+        self,
+        value: CodecSpec = None,
+        max_entries: int = 0,
+        name: str | None = None,
+        *,
+        value_size: int | None = None,
+        flags: MapFlags = MapFlags(0),
+        mmapable: bool = False,
+        numa_node: int | None = None,
+        btf: FileLike | None = None,
+        btf_key_type_id: int = 0,
+        btf_value_type_id: int = 0,
+    ) -> None:
+        """Create an array of ``max_entries`` values; ``mmapable`` adds ``MapFlags.MMAPABLE``."""
+        super().__init__(
+            "u32",
+            value,
+            max_entries,
+            name,
+            value_size=value_size,
+            flags=flags | MapFlags.MMAPABLE if mmapable else flags,
+            numa_node=numa_node,
+            btf=btf,
+            btf_key_type_id=btf_key_type_id,
+            btf_value_type_id=btf_value_type_id,
+        )
+
+    def _index(self, index: Any) -> int:
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(f"array indices are ints, got {type(index).__name__}") from None
+        if not 0 <= i < self._info.max_entries:
+            raise IndexError(f"index {i} out of range for {self._elements.target} (0..{self._info.max_entries - 1})")
+        return i
+
+    def __getitem__(self, index: int) -> Any:
+        return super().__getitem__(self._index(index))
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        self._elements.update(self._index(index), value, 0)
+
+    def set(self, index: int, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
+        """Write one slot; ``flags`` as for :meth:`Map.set` (``NOEXIST`` always fails on arrays)."""
+        self._elements.update(self._index(index), value, int(flags))
+
+    def __delitem__(self, index: int) -> None:
+        raise TypeError("array map slots cannot be deleted; assign a zero value instead")
+
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and 0 <= index < self._info.max_entries
+
+    def get(self, index: int, default: Any = None) -> Any:
+        """The value at ``index``, or ``default`` when the index is out of range."""
+        return self[index] if index in self else default
+
+    def __iter__(self) -> Iterator[int]:
+        self._elements.live_fd()
+        return iter(range(self._info.max_entries))
+
+    def __len__(self) -> int:
+        """Always ``max_entries``: every slot of an array exists."""
+        self._elements.live_fd()
+        return self._info.max_entries
+
+    def _iter_items(self) -> Iterator[tuple[int, Any]]:
+        find = self._elements.find
+        for i in range(self._info.max_entries):
+            yield i, find(i)
+
+    def clear(self) -> None:
+        """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
+        raise TypeError("array map slots cannot be deleted; assign zero values instead")
+
+
+class PerCpuArrayMap(ArrayMap):
+    """``BPF_MAP_TYPE_PERCPU_ARRAY``: an array whose values are :class:`~pybpfmap.PerCpuValues`."""
+
+    map_type = MapType.PERCPU_ARRAY
+
+

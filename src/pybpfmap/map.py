@@ -1,0 +1,516 @@
+"""``Map``: a handle on one kernel BPF map, with dict semantics, openers and lifetime.
+
+A ``Map`` owns one fd. Its element operations go through an :class:`~pybpfmap._elements.Elements` accessor
+chosen once, when the map is opened, from the key and value codecs; its iteration goes through
+:func:`~pybpfmap.iteration.walk_keys`. Subclasses (the *kinds*, see :mod:`pybpfmap.kinds`) register the
+kernel map type they stand for, and every constructor and opener returns the kind matching the kernel's type.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
+from typing import Any, ClassVar, Protocol, TypeVar, Union
+
+from . import _bindings as b
+from ._elements import MISSING, Elements, elements_for
+from .codec import Codec, CodecSpec, as_codec
+from .enums import MapFlags, MapType, UpdateFlags
+from .errors import BPFError, IterationAborted, error_from_errno
+from .info import MapInfo, maps
+from .iteration import walk_keys
+from .percpu import PerCpuCodec
+
+__all__ = ["Map", "FileLike"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+M = TypeVar("M", bound="Map[Any, Any]")
+
+
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+
+#: An fd, or anything with a ``fileno()`` method (a Map, a socket, a file).
+FileLike = Union[int, _HasFileno]
+
+_NAME = re.compile(r"[A-Za-z0-9_.]{0,15}")
+
+# Map types whose key (and, for ring buffers, value) size is 0: they default to it.
+_KEYLESS = frozenset(
+    {MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER, MapType.RINGBUF, MapType.USER_RINGBUF, MapType.ARENA}
+)
+_VALUELESS = frozenset({MapType.RINGBUF, MapType.USER_RINGBUF, MapType.ARENA})
+
+# The class that stands for each kernel map type; filled by Map.__init_subclass__.
+_KINDS: dict[int, type[Map[Any, Any]]] = {}
+
+
+def _fd_of(obj: FileLike, what: str) -> int:
+    if isinstance(obj, int):
+        return obj
+    fileno = getattr(obj, "fileno", None)
+    if fileno is None:
+        raise TypeError(f"{what} must be an fd or have a fileno() method, got {type(obj).__name__}")
+    return int(fileno())
+
+
+def _optional_fd(obj: FileLike | None, what: str) -> int:
+    return 0 if obj is None else _fd_of(obj, what)
+
+
+def _check_name(name: str | None) -> bytes | None:
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise TypeError(f"a map name is a str, got {type(name).__name__}")
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid map name {name!r}: the kernel takes at most 15 characters of A-Z a-z 0-9 _ ."
+        )
+    return name.encode()
+
+
+def _target(name: str, map_id: int) -> str:
+    return f"map {name!r} (id {map_id})" if name else f"map (id {map_id})"
+
+
+class Map(MutableMapping[K, V]):
+    """A BPF map. Keys and values are decoded by the map's codecs (raw ``bytes`` without them).
+
+    Create one with a kind (``HashMap(key="u32", value="u64", max_entries=1024)``) or :meth:`create`; open an
+    existing one with :meth:`from_fd`, :meth:`from_id`, :meth:`from_pin` or :meth:`from_name`. A map is a
+    context manager and closes its fd on exit; a closed map raises ValueError on use, like a closed file.
+
+    Element access is dict-like: ``m[k]``, ``m[k] = v``, ``del m[k]``, ``k in m``, ``get``, ``pop``,
+    ``setdefault``, ``update``, ``clear``, ``keys()``, ``values()``, ``items()``. ``len(m)`` walks the map
+    (O(n)). Iteration never fails because an entry vanished mid-walk, yields each key at most once, and raises
+    :class:`~pybpfmap.IterationAborted` if the map changes so fast that the walk cannot end.
+    """
+
+    #: The kernel map type this class stands for (None on the generic ``Map``).
+    map_type: ClassVar[MapType | None] = None
+    #: The key codec used when none is given (ArrayMap's keys are always u32 indices).
+    _default_key: ClassVar[CodecSpec] = None
+
+    _elements: Elements
+    _info: MapInfo
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "map_type" in cls.__dict__ and cls.map_type is not None:
+            _KINDS[cls.map_type] = cls
+
+    def __init__(
+        self,
+        key: CodecSpec = None,
+        value: CodecSpec = None,
+        max_entries: int = 0,
+        name: str | None = None,
+        *,
+        key_size: int | None = None,
+        value_size: int | None = None,
+        flags: MapFlags = MapFlags(0),
+        map_extra: int = 0,
+        numa_node: int | None = None,
+        btf: FileLike | None = None,
+        btf_key_type_id: int = 0,
+        btf_value_type_id: int = 0,
+    ) -> None:
+        """Create a new kernel map of this kind. See :meth:`create` for the arguments."""
+        if self.map_type is None:
+            raise TypeError("Map stands for any map type: use Map.create(MapType.X, ...) or a kind such as HashMap")
+        key = key if key is not None else self._default_key
+        fd, key_codec, value_codec = _create_fd(
+            self.map_type, key, value, key_size, value_size, max_entries, name, flags, map_extra,
+            numa_node, None, btf, btf_key_type_id, btf_value_type_id, 0, 0, None, None,
+        )  # fmt: skip
+        self._attach_or_close(fd, key_codec, value_codec)
+
+    # -- creating and opening ---------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        map_type: MapType | int,
+        key_size: int | None = None,
+        value_size: int | None = None,
+        max_entries: int = 0,
+        name: str | None = None,
+        flags: MapFlags | int = MapFlags(0),
+        map_extra: int = 0,
+        numa_node: int | None = None,
+        inner_map: FileLike | None = None,
+        *,
+        key: CodecSpec = None,
+        value: CodecSpec = None,
+        btf: FileLike | None = None,
+        btf_key_type_id: int = 0,
+        btf_value_type_id: int = 0,
+        btf_vmlinux_value_type_id: int = 0,
+        map_ifindex: int = 0,
+        value_type_btf_obj: FileLike | None = None,
+        token: FileLike | None = None,
+    ) -> Map[Any, Any]:
+        """Create a map of any type (BPF_MAP_CREATE) and return it as the class matching the type.
+
+        ``key_size``/``value_size`` default to the codecs' sizes (and to 0 for the key-less types);
+        ``numa_node`` sets ``MapFlags.NUMA_NODE``; ``inner_map`` is the template of a map-in-map; ``btf`` with
+        the type ids attaches BTF; ``map_ifindex`` offloads to a device; ``value_type_btf_obj`` and ``token``
+        are the fds of ``BPF_F_VTYPE_BTF_OBJ_FD`` and ``BPF_F_TOKEN_FD``. Bad arguments raise ValueError or
+        TypeError before any syscall.
+        """
+        fd, key_codec, value_codec = _create_fd(
+            MapType(map_type), key, value, key_size, value_size, max_entries, name, MapFlags(flags),
+            map_extra, numa_node, inner_map, btf, btf_key_type_id, btf_value_type_id,
+            btf_vmlinux_value_type_id, map_ifindex, value_type_btf_obj, token,
+        )  # fmt: skip
+        return cls._open(fd, key_codec, value_codec)
+
+    @classmethod
+    def from_fd(cls: type[M], fd: FileLike, *, key: CodecSpec = None, value: CodecSpec = None) -> M:
+        """Open the map behind ``fd``. The fd is duplicated: the caller keeps, and closes, its own."""
+        return cls._open(b.dup_fd(_fd_of(fd, "fd")), key, value)
+
+    @classmethod
+    def from_id(cls: type[M], map_id: int, *, key: CodecSpec = None, value: CodecSpec = None) -> M:
+        """Open the map with this kernel id (BPF_MAP_GET_FD_BY_ID)."""
+        return cls._open(b.map_fd_by_id(map_id), key, value)
+
+    @classmethod
+    def from_pin(
+        cls: type[M],
+        path: str | os.PathLike[str],
+        readonly: bool = False,
+        *,
+        key: CodecSpec = None,
+        value: CodecSpec = None,
+    ) -> M:
+        """Open the map pinned at ``path`` on a bpf filesystem; ``readonly`` asks for a read-only fd."""
+        fd = b.obj_get(os.fspath(path), int(MapFlags.RDONLY) if readonly else 0)
+        return cls._open(fd, key, value)
+
+    @classmethod
+    def from_name(cls: type[M], name: str, *, key: CodecSpec = None, value: CodecSpec = None) -> M:
+        """Open the one map on the system called ``name``; LookupError when there is none or several."""
+        found = [info.id for info in maps() if info.name == name]
+        if len(found) != 1:
+            why = "no map" if not found else f"{len(found)} maps (ids {', '.join(map(str, found))})"
+            raise LookupError(f"{why} named {name!r}; from_name needs exactly one")
+        return cls.from_id(found[0], key=key, value=value)
+
+    @classmethod
+    def _open(cls: type[M], fd: int, key: CodecSpec, value: CodecSpec) -> M:
+        """Wrap a fresh fd in the kind matching its map type; the fd is closed if that fails."""
+        try:
+            info = MapInfo.from_fd(fd)
+            kind = _KINDS.get(info.type, Map)
+            if not issubclass(kind, cls):
+                raise TypeError(
+                    f"{_target(info.name, info.id)} is a {MapType(info.type).name} map, not a {cls.__name__}"
+                )
+            self = kind.__new__(kind)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._attach_or_close(fd, key if key is not None else kind._default_key, value, info)
+        return self  # type: ignore[return-value]
+
+    def _attach_or_close(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
+        try:
+            self._info = info if info is not None else MapInfo.from_fd(fd)
+            key_codec = as_codec(key, self._info.key_size, what="key")
+            value_codec = as_codec(value, self._info.value_size, what="value")
+            if MapType(self._info.type).is_per_cpu:
+                value_codec = PerCpuCodec(value_codec, b.possible_cpus())
+            self._elements = elements_for(fd, key_codec, value_codec, _target(self._info.name, self._info.id))
+        except BaseException:
+            os.close(fd)
+            raise
+
+    # -- identity and lifetime --------------------------------------------------------------------------------
+
+    @property
+    def fd(self) -> int:
+        """The map's file descriptor (ValueError once closed)."""
+        return self._elements.live_fd()
+
+    def fileno(self) -> int:
+        """The map's file descriptor, for APIs that take file-like objects."""
+        return self._elements.live_fd()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._elements.fd < 0
+
+    def close(self) -> None:
+        """Close the map's fd. The kernel map lives on while anything else holds it (a pin, a program)."""
+        elements = getattr(self, "_elements", None)
+        if elements is not None and elements.fd >= 0:
+            fd = elements.fd
+            elements.close()
+            os.close(fd)
+
+    def __enter__(self: M) -> M:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    @property
+    def info(self) -> MapInfo:
+        """What the kernel reported about the map when it was opened."""
+        return self._info
+
+    @property
+    def type(self) -> MapType:
+        """The kernel map type."""
+        return self._info.type
+
+    @property
+    def id(self) -> int:
+        """The kernel's id for the map, unique while it exists."""
+        return self._info.id
+
+    @property
+    def name(self) -> str:
+        """The map's name (at most 15 characters; empty when it has none)."""
+        return self._info.name
+
+    @property
+    def key_size(self) -> int:
+        """The key size in bytes."""
+        return self._info.key_size
+
+    @property
+    def value_size(self) -> int:
+        """The value size in bytes (of one CPU's slot, for per-CPU maps)."""
+        return self._info.value_size
+
+    @property
+    def max_entries(self) -> int:
+        """The capacity the map was created with."""
+        return self._info.max_entries
+
+    @property
+    def key_codec(self) -> Codec[Any]:
+        """The codec that encodes keys."""
+        return self._elements.key
+
+    @property
+    def value_codec(self) -> Codec[Any]:
+        """The codec that encodes values (a :class:`~pybpfmap.percpu.PerCpuCodec` on per-CPU maps)."""
+        return self._elements.value
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        """Pin the map at ``path`` on a bpf filesystem, so it outlives this process (BPF_OBJ_PIN)."""
+        b.obj_pin(self.fd, os.fspath(path), self._elements.target)
+
+    def unpin(self, path: str | os.PathLike[str]) -> None:
+        """Remove the pin at ``path``; ValueError if the path pins another map."""
+        path = os.fspath(path)
+        with Map.from_pin(path, readonly=True) as pinned:
+            if pinned.id != self.id:
+                raise ValueError(f"{path!r} pins {pinned._elements.target}, not {self._elements.target}")
+        os.unlink(path)
+
+    def freeze(self) -> None:
+        """Make the map read-only for user space from now on (BPF_MAP_FREEZE); programs may still write."""
+        b.map_freeze(self.fd, self._elements.target)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"id={self.id}"
+        return (
+            f"{type(self).__name__}(name={self.name!r}, {state}, type={self.type.name}, "
+            f"key={self.key_codec!r}, value={self.value_codec!r}, max_entries={self.max_entries})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Two handles are equal when they refer to the same kernel map (contents are not compared)."""
+        if not isinstance(other, Map):
+            return NotImplemented
+        return self._info.id == other._info.id
+
+    def __hash__(self) -> int:
+        return hash(("bpf map", self._info.id))
+
+    # -- element operations -----------------------------------------------------------------------------------
+
+    def _missing(self, key: Any, operation: str = "lookup") -> BPFError:
+        # A KeyNotFoundError, built by the one place that maps errnos to exceptions.
+        return error_from_errno(errno.ENOENT, operation, self._elements.target, f"key {key!r} not found")
+
+    def __getitem__(self, key: K) -> V:
+        value = self._elements.find(key)
+        if value is MISSING:
+            raise self._missing(key)
+        return value  # type: ignore[no-any-return]
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._elements.update(key, value, 0)
+
+    def set(self, key: K, value: V, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
+        """Write one element with explicit flags: ``NOEXIST`` raises KeyExistsError if the key is present,
+        ``EXIST`` raises KeyNotFoundError if it is absent, ``LOCK`` updates under the value's bpf_spin_lock."""
+        self._elements.update(key, value, int(flags))
+
+    def __delitem__(self, key: K) -> None:
+        if not self._elements.delete(key):
+            raise self._missing(key, "delete")
+
+    def __contains__(self, key: object) -> bool:
+        return self._elements.find(key) is not MISSING
+
+    def get(self, key: K, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` (one lookup, no exception raised internally)."""
+        return self._elements.find(key, default)
+
+    def pop(self, key: K, default: Any = MISSING) -> Any:
+        """Remove ``key`` and return its value, atomically where the kernel supports lookup-and-delete."""
+        value = self._elements.pop(key)
+        if value is MISSING:
+            if default is MISSING:
+                raise self._missing(key, "delete")
+            return default
+        return value
+
+    def setdefault(self, key: K, default: Any = None) -> Any:
+        """Return the value of ``key``, inserting ``default`` first if absent (insert uses NOEXIST, so a
+        concurrent writer's value wins rather than being overwritten)."""
+        elements = self._elements
+        while True:
+            value = elements.find(key)
+            if value is not MISSING:
+                return value
+            try:
+                elements.update(key, default, int(UpdateFlags.NOEXIST))
+                return default
+            except FileExistsError:
+                continue
+
+    # -- iteration --------------------------------------------------------------------------------------------
+
+    def _raw_keys(self) -> Iterator[bytes]:
+        return walk_keys(self._elements, self._info.max_entries)
+
+    def __iter__(self) -> Iterator[K]:
+        decode = self._elements.key.decode
+        for raw in self._raw_keys():
+            yield decode(raw)
+
+    def __len__(self) -> int:
+        """The number of entries, counted by walking the map: O(n) syscalls."""
+        return sum(1 for _ in self._raw_keys())
+
+    def _iter_items(self) -> Iterator[tuple[K, V]]:
+        elements = self._elements
+        decode = elements.key.decode
+        for raw in self._raw_keys():
+            value = elements.find_raw(raw)
+            if value is not MISSING:  # deleted between get_next_key and lookup: skip it
+                yield decode(raw), value
+
+    def items(self) -> ItemsView[K, V]:
+        """A view of (key, value) pairs; iterating it walks the map, skipping entries deleted meanwhile."""
+        return _ItemsView(self)
+
+    def values(self) -> ValuesView[V]:
+        """A view of the values; iterating it walks the map."""
+        return _ValuesView(self)
+
+    def clear(self) -> None:
+        """Delete every entry, in one bounded pass.
+
+        Each key is deleted after the next one was fetched, so the walk never restarts because of its own
+        deletions. Entries that a program inserts while ``clear()`` runs may survive it; ``clear()`` itself
+        always ends.
+        """
+        elements = self._elements
+        try:
+            for raw in self._raw_keys():
+                elements.delete_raw(raw)
+        except IterationAborted:
+            pass
+
+
+class _ItemsView(ItemsView[K, V]):
+    _mapping: Map[K, V]
+
+    def __iter__(self) -> Iterator[tuple[K, V]]:
+        return self._mapping._iter_items()
+
+
+class _ValuesView(ValuesView[V]):
+    _mapping: Map[Any, V]
+
+    def __iter__(self) -> Iterator[V]:
+        for _, value in self._mapping._iter_items():
+            yield value
+
+
+def _create_fd(
+    map_type: MapType,
+    key: CodecSpec,
+    value: CodecSpec,
+    key_size: int | None,
+    value_size: int | None,
+    max_entries: int,
+    name: str | None,
+    flags: MapFlags,
+    map_extra: int,
+    numa_node: int | None,
+    inner_map: FileLike | None,
+    btf: FileLike | None,
+    btf_key_type_id: int,
+    btf_value_type_id: int,
+    btf_vmlinux_value_type_id: int,
+    map_ifindex: int,
+    value_type_btf_obj: FileLike | None,
+    token: FileLike | None,
+) -> tuple[int, Codec[Any], Codec[Any]]:
+    """Validate everything that can be validated in user space, then BPF_MAP_CREATE."""
+    raw_name = _check_name(name)
+    if key_size is None and key is None and map_type in _KEYLESS:
+        key_size = 0
+    if value_size is None and value is None and map_type in _VALUELESS:
+        value_size = 0
+    key_codec = as_codec(key, key_size, what="key")
+    value_codec = as_codec(value, value_size, what="value")
+    if not isinstance(max_entries, int) or max_entries < 0:
+        raise ValueError(f"max_entries must be an int >= 0, got {max_entries!r}")
+    map_flags = MapFlags(flags)
+    if numa_node is not None:
+        map_flags |= MapFlags.NUMA_NODE
+    if value_type_btf_obj is not None:
+        map_flags |= MapFlags.VTYPE_BTF_OBJ_FD
+    if token is not None:
+        map_flags |= MapFlags.TOKEN_FD
+    what = f"map {name!r}" if name else "map"
+    fd = b.map_create(
+        int(map_type),
+        raw_name,
+        key_codec.size,
+        value_codec.size,
+        max_entries,
+        target=f"{what} of type {map_type.name}",
+        map_flags=int(map_flags),
+        map_extra=map_extra,
+        numa_node=numa_node or 0,
+        inner_map_fd=_optional_fd(inner_map, "inner_map"),
+        btf_fd=_optional_fd(btf, "btf"),
+        btf_key_type_id=btf_key_type_id,
+        btf_value_type_id=btf_value_type_id,
+        btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
+        map_ifindex=map_ifindex,
+        value_type_btf_obj_fd=_optional_fd(value_type_btf_obj, "value_type_btf_obj"),
+        token_fd=_optional_fd(token, "token"),
+    )
+    return fd, key_codec, value_codec
+

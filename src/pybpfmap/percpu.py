@@ -1,0 +1,67 @@
+"""Per-CPU values: one slot per *possible* CPU, each ``round_up(value_size, 8)`` bytes apart."""
+
+from __future__ import annotations
+
+from typing import Any, Tuple, TypeVar
+
+from .codec import Buffer, Codec, IntCodec
+
+__all__ = ["PerCpuValues", "PerCpuCodec"]
+
+_T = TypeVar("_T")
+
+
+class PerCpuValues(Tuple[_T, ...]):
+    """The value of a per-CPU map entry: a tuple with one decoded value per possible CPU."""
+
+    __slots__ = ()
+
+    def sum(self) -> int:
+        """The total over all CPUs, for integer values (TypeError otherwise)."""
+        total = 0
+        for v in self:
+            if not isinstance(v, int):
+                raise TypeError(f"sum() needs integer per-CPU values, got {type(v).__name__}")
+            total += v
+        return total
+
+    def __repr__(self) -> str:
+        return f"PerCpuValues({tuple.__repr__(self)})"
+
+
+class PerCpuCodec(Codec[PerCpuValues[Any]]):
+    """Lays ``element`` out once per possible CPU, as the kernel reads and writes per-CPU values.
+
+    Encoding takes a single value, written to every CPU, or a list, a :class:`PerCpuValues` (or, for integer
+    values, any tuple) with exactly one value per CPU. A plain tuple is otherwise one value, so multi-field
+    struct values broadcast as expected.
+    """
+
+    def __init__(self, element: Codec[Any], ncpus: int) -> None:
+        self.element = element
+        self.ncpus = ncpus
+        # The kernel copies per-CPU values with an 8-byte stride (bpf_long_memcpy of round_up(size, 8)).
+        self.stride = (element.size + 7) & ~7
+        self.size = self.stride * ncpus
+        self._padding = bytes(self.stride - element.size)
+
+    def _is_sequence(self, obj: Any) -> bool:
+        if isinstance(obj, (list, PerCpuValues)):
+            return True
+        return isinstance(obj, tuple) and isinstance(self.element, IntCodec)
+
+    def encode(self, obj: Any) -> bytes:
+        if not self._is_sequence(obj):
+            return (self.element.encode(obj) + self._padding) * self.ncpus
+        if len(obj) != self.ncpus:
+            raise ValueError(
+                f"a per-CPU value needs one item per possible CPU ({self.ncpus}), got {len(obj)}"
+            )
+        return b"".join(self.element.encode(v) + self._padding for v in obj)
+
+    def decode(self, data: Buffer) -> PerCpuValues[Any]:
+        decode_from = self.element.decode_from
+        return PerCpuValues(decode_from(data, cpu * self.stride) for cpu in range(self.ncpus))
+
+    def __repr__(self) -> str:
+        return f"PerCpuCodec({self.element!r}, ncpus={self.ncpus})"
