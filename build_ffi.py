@@ -41,12 +41,12 @@ def make_builder(helpers: str) -> FFI:
         builder.cdef((INCLUDE / header).read_text())
     builder.set_source(
         "pybpfmap._libbpf",
-        '#include <bpf/bpf.h>\n#include <bpf/libbpf.h>\n#include "pybpfmap.h"\n',
+        '#include <bpf/bpf.h>\n#include <bpf/libbpf.h>\n#include <bpf/btf.h>\n#include "pybpfmap.h"\n',
         sources=[helpers],
         include_dirs=[str(LIBBPF_BUILD / "include"), str(INCLUDE)],
         define_macros=[("PBM_LIBBPF_VERSION", f'"{version}"')],
         # Hidden by default: the extension exports only PyInit__libbpf, none of our helpers or libbpf.
-        extra_compile_args=["-O2", "-Wall", "-fvisibility=hidden"],
+        extra_compile_args=["-O2", "-Wall", "-Werror=implicit-function-declaration", "-fvisibility=hidden"],
         extra_objects=[str(archive)],
         libraries=["elf", "z"],
         extra_link_args=["-Wl,--exclude-libs,ALL"],

@@ -11,6 +11,7 @@ typedef uint16_t __u16;
 typedef uint32_t __u32;
 typedef uint64_t __u64;
 typedef int32_t __s32;
+typedef int64_t __s64;
 
 enum bpf_map_type {
 	BPF_MAP_TYPE_UNSPEC, BPF_MAP_TYPE_HASH, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PROG_ARRAY,
@@ -132,3 +133,17 @@ int bpf_map_get_info_by_fd(int map_fd, struct bpf_map_info *info, __u32 *info_le
 int libbpf_num_possible_cpus(void);
 __u32 libbpf_major_version(void);
 __u32 libbpf_minor_version(void);
+
+/* BTF, enough to describe map keys and values and to find kernel types (struct_ops, storage maps). */
+struct btf;
+#define BTF_KIND_INT ...
+#define BTF_KIND_STRUCT ...
+#define BTF_INT_SIGNED ...
+struct btf *btf__new_empty(void);
+struct btf *btf__load_vmlinux_btf(void);
+void btf__free(struct btf *btf);
+int btf__add_int(struct btf *btf, const char *name, size_t byte_sz, int encoding);
+int btf__load_into_kernel(struct btf *btf);
+int btf__fd(const struct btf *btf);
+int btf__find_by_name_kind(const struct btf *btf, const char *type_name, __u32 kind);
+__s64 btf__resolve_size(const struct btf *btf, __u32 type_id);

@@ -15,28 +15,28 @@ from ._libbpf import ffi, lib
 from .errors import error_from_errno
 
 __all__ = [
+    "LIBBPF_VERSION",
+    "NULL",
+    "check",
+    "dup_fd",
+    "fail",
     "ffi",
     "lib",
-    "NULL",
-    "LIBBPF_VERSION",
-    "fail",
-    "check",
-    "possible_cpus",
     "map_create",
-    "map_info",
     "map_fd_by_id",
+    "map_freeze",
+    "map_info",
     "next_map_id",
     "obj_get",
     "obj_pin",
-    "map_freeze",
-    "dup_fd",
+    "possible_cpus",
 ]
 
 NULL = ffi.NULL
 
 
 def _linked_version() -> str:
-    built = ffi.string(lib.pbm_libbpf_version()).decode()
+    built = str(ffi.string(lib.pbm_libbpf_version()).decode())
     # The patch level exists only at build time (libbpf.pc); major and minor are asked of the library itself,
     # so a mismatch between the two would show here rather than as odd behaviour later.
     runtime = f"{lib.libbpf_major_version()}.{lib.libbpf_minor_version()}"

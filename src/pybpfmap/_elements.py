@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 from . import _bindings as b
 from .codec import Codec, IntCodec
@@ -47,6 +47,9 @@ class Elements:
         self.value = value
         self.target = target
         self._scratch = _Scratch(value.size)
+        # Key-less maps (queue, stack, bloom filter) want a NULL key: the kernel refuses a non-NULL pointer
+        # with key_size 0 (EINVAL) before it even looks at the operation.
+        self.encode_key: Any = (lambda _key: b.NULL) if key.size == 0 else key.encode
 
     def close(self) -> None:
         """Forget the fd (the owner closes it); later operations raise ValueError."""
@@ -59,7 +62,7 @@ class Elements:
             raise closed_error()
         return fd
 
-    def fail(self, rc: int, operation: str, key: Any = MISSING) -> Any:
+    def fail(self, rc: int, operation: str, key: Any = MISSING) -> NoReturn:
         """Raise the error for a failed element operation, naming the key when it was not found."""
         detail = None
         if -rc == errno.ENOENT and operation in ("lookup", "delete") and key is not MISSING:
@@ -70,11 +73,11 @@ class Elements:
 
     def find(self, key: Any, default: Any = MISSING) -> Any:
         """The value stored under ``key``, or ``default`` when the key is absent."""
-        return self.find_raw(self.key.encode(key), default, key)
+        return self.find_raw(self.encode_key(key), default, key)
 
     def update(self, key: Any, value: Any, flags: int) -> None:
         """Create or replace an element (BPF_ANY / NOEXIST / EXIST, optionally BPF_F_LOCK)."""
-        k = self.key.encode(key)
+        k = self.encode_key(key)
         v = self.value.encode(value)
         rc = _lib.bpf_map_update_elem(self.live_fd(), k, v, flags)
         if rc:
@@ -82,11 +85,11 @@ class Elements:
 
     def delete(self, key: Any) -> bool:
         """Delete ``key``; False when it was not there, an exception for any other failure."""
-        return self.delete_raw(self.key.encode(key), key)
+        return self.delete_raw(self.encode_key(key), key)
 
     def pop(self, key: Any, default: Any = MISSING) -> Any:
         """Look up and delete ``key`` in one step where the map type allows it, else in two."""
-        k = self.key.encode(key)
+        k = self.encode_key(key)
         s = self._scratch
         rc = _lib.bpf_map_lookup_and_delete_elem(self.live_fd(), k, s.cdata)
         if rc == 0:
@@ -99,7 +102,7 @@ class Elements:
             return value
         if -rc == errno.ENOENT:
             return default
-        return self.fail(rc, "delete", key)
+        self.fail(rc, "delete", key)
 
     # -- by encoded key (used by iteration, which already holds the key's bytes) ----------------------------
 
@@ -111,7 +114,7 @@ class Elements:
             return self.value.decode(s.view)
         if -rc == errno.ENOENT:
             return default
-        return self.fail(rc, "lookup", key)
+        self.fail(rc, "lookup", key)
 
     def delete_raw(self, raw_key: bytes, key: Any = MISSING) -> bool:
         """Like :meth:`delete` for a key already encoded."""
@@ -120,7 +123,7 @@ class Elements:
             return True
         if -rc == errno.ENOENT:
             return False
-        return self.fail(rc, "delete", key)
+        self.fail(rc, "delete", key)
 
 
 class IntElements(Elements):
@@ -139,7 +142,7 @@ class IntElements(Elements):
             if err == errno.ENOENT:
                 return default
             if err:
-                return self.fail(-err, "lookup", key)
+                self.fail(-err, "lookup", key)
         return self.value.from_unsigned(bits)
 
     def update(self, key: Any, value: Any, flags: int) -> None:
@@ -157,7 +160,7 @@ class IntElements(Elements):
             return True
         if -rc == errno.ENOENT:
             return False
-        return self.fail(rc, "delete", key)
+        self.fail(rc, "delete", key)
 
 
 def elements_for(fd: int, key: Codec[Any], value: Codec[Any], target: str) -> Elements:

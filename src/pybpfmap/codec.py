@@ -18,14 +18,14 @@ import ctypes
 import operator
 import struct
 from abc import ABC, abstractmethod
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, Generic, TypeAlias, TypeVar, cast
 
-__all__ = ["Codec", "BytesCodec", "IntCodec", "StructCodec", "CTypesCodec", "CodecSpec", "as_codec"]
+__all__ = ["BytesCodec", "CTypesCodec", "Codec", "CodecSpec", "IntCodec", "StructCodec", "as_codec"]
 
 T = TypeVar("T")
 
 #: What a codec decodes from: ``bytes``, or a view of a scratch buffer.
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer: TypeAlias = bytes | bytearray | memoryview
 
 
 class Codec(ABC, Generic[T]):
@@ -182,7 +182,7 @@ class StructCodec(Codec[Any]):
 
 
 _CTYPES_BASES: tuple[type, ...] = (
-    ctypes._SimpleCData,  # type: ignore[attr-defined]  # the documented base of c_int and friends
+    ctypes._SimpleCData,  # the documented base of c_int and friends
     ctypes.Structure,
     ctypes.Union,
     ctypes.Array,
@@ -197,8 +197,8 @@ class CTypesCodec(Codec[Any]):
     def __init__(self, ctype: type) -> None:
         if not (isinstance(ctype, type) and issubclass(ctype, _CTYPES_BASES)):
             raise TypeError(f"expected a ctypes type, got {ctype!r}")
-        self.ctype: Any = ctype
-        self.size = ctypes.sizeof(ctype)
+        self.ctype: Any = cast(Any, ctype)
+        self.size = ctypes.sizeof(self.ctype)
 
     def encode(self, obj: Any) -> bytes:
         if not isinstance(obj, self.ctype):
@@ -213,7 +213,7 @@ class CTypesCodec(Codec[Any]):
 
 
 #: Everything that ``key=`` and ``value=`` accept.
-CodecSpec = Union[None, str, struct.Struct, type, Codec[Any]]
+CodecSpec: TypeAlias = str | struct.Struct | type | Codec[Any] | None
 
 
 def as_codec(spec: CodecSpec, size: int | None = None, *, what: str = "value") -> Codec[Any]:

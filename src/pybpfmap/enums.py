@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["MapType", "MapFlags", "UpdateFlags"]
+__all__ = ["MapFlags", "MapType", "UpdateFlags"]
 
 
 class MapType(enum.IntEnum):

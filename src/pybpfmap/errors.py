@@ -11,6 +11,7 @@ import errno as _errno
 import os
 
 __all__ = [
+    "ENOTSUPP",
     "BPFError",
     "BPFPermissionError",
     "IterationAborted",
@@ -18,9 +19,8 @@ __all__ = [
     "KeyNotFoundError",
     "MapFullError",
     "NotSupportedError",
-    "ENOTSUPP",
-    "error_from_errno",
     "errno_name",
+    "error_from_errno",
 ]
 
 #: The kernel's internal "operation not supported" (``include/linux/errno.h``). It leaks to user space from

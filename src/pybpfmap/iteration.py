@@ -13,13 +13,13 @@ with a deleting program) can therefore revisit keys or loop for ever; bcc's ``cl
 from __future__ import annotations
 
 import errno
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import _bindings as b
 from ._elements import Elements
 from .errors import IterationAborted
 
-__all__ = ["walk_keys", "step_limit"]
+__all__ = ["step_limit", "walk_keys"]
 
 _lib = b.lib
 _ffi = b.ffi

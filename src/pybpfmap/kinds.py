@@ -16,12 +16,12 @@ from .enums import MapFlags, MapType, UpdateFlags
 from .map import FileLike, Map
 
 __all__ = [
+    "ArrayMap",
     "HashMap",
-    "PerCpuHashMap",
     "LruHashMap",
     "LruPerCpuHashMap",
-    "ArrayMap",
     "PerCpuArrayMap",
+    "PerCpuHashMap",
 ]
 
 
@@ -75,7 +75,7 @@ class ArrayMap(Map[int, Any]):
         name: str | None = None,
         *,
         value_size: int | None = None,
-        flags: MapFlags = MapFlags(0),
+        flags: MapFlags | int = 0,
         mmapable: bool = False,
         numa_node: int | None = None,
         btf: FileLike | None = None,
@@ -89,7 +89,7 @@ class ArrayMap(Map[int, Any]):
             max_entries,
             name,
             value_size=value_size,
-            flags=flags | MapFlags.MMAPABLE if mmapable else flags,
+            flags=MapFlags(flags) | MapFlags.MMAPABLE if mmapable else MapFlags(flags),
             numa_node=numa_node,
             btf=btf,
             btf_key_type_id=btf_key_type_id,
@@ -123,7 +123,9 @@ class ArrayMap(Map[int, Any]):
 
     def get(self, index: int, default: Any = None) -> Any:
         """The value at ``index``, or ``default`` when the index is out of range."""
-        return self[index] if index in self else default
+        if index not in self:
+            return default
+        return self[index]
 
     def __iter__(self) -> Iterator[int]:
         self._elements.live_fd()

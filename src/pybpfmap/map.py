@@ -12,7 +12,7 @@ import errno
 import os
 import re
 from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
-from typing import Any, ClassVar, Protocol, TypeVar, Union
+from typing import Any, ClassVar, Protocol, TypeAlias, TypeVar
 
 from . import _bindings as b
 from ._elements import MISSING, Elements, elements_for
@@ -23,7 +23,7 @@ from .info import MapInfo, maps
 from .iteration import walk_keys
 from .percpu import PerCpuCodec
 
-__all__ = ["Map", "FileLike"]
+__all__ = ["FileLike", "Map"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -35,7 +35,7 @@ class _HasFileno(Protocol):
 
 
 #: An fd, or anything with a ``fileno()`` method (a Map, a socket, a file).
-FileLike = Union[int, _HasFileno]
+FileLike: TypeAlias = int | _HasFileno
 
 _NAME = re.compile(r"[A-Za-z0-9_.]{0,15}")
 
@@ -113,7 +113,7 @@ class Map(MutableMapping[K, V]):
         *,
         key_size: int | None = None,
         value_size: int | None = None,
-        flags: MapFlags = MapFlags(0),
+        flags: MapFlags | int = 0,
         map_extra: int = 0,
         numa_node: int | None = None,
         btf: FileLike | None = None,
@@ -125,7 +125,7 @@ class Map(MutableMapping[K, V]):
             raise TypeError("Map stands for any map type: use Map.create(MapType.X, ...) or a kind such as HashMap")
         key = key if key is not None else self._default_key
         fd, key_codec, value_codec = _create_fd(
-            self.map_type, key, value, key_size, value_size, max_entries, name, flags, map_extra,
+            self.map_type, key, value, key_size, value_size, max_entries, name, MapFlags(flags), map_extra,
             numa_node, None, btf, btf_key_type_id, btf_value_type_id, 0, 0, None, None,
         )  # fmt: skip
         self._attach_or_close(fd, key_codec, value_codec)
@@ -140,7 +140,7 @@ class Map(MutableMapping[K, V]):
         value_size: int | None = None,
         max_entries: int = 0,
         name: str | None = None,
-        flags: MapFlags | int = MapFlags(0),
+        flags: MapFlags | int = 0,
         map_extra: int = 0,
         numa_node: int | None = None,
         inner_map: FileLike | None = None,
@@ -217,7 +217,7 @@ class Map(MutableMapping[K, V]):
             os.close(fd)
             raise
         self._attach_or_close(fd, key if key is not None else kind._default_key, value, info)
-        return self  # type: ignore[return-value]
+        return self
 
     def _attach_or_close(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         try:
@@ -316,6 +316,7 @@ class Map(MutableMapping[K, V]):
     def unpin(self, path: str | os.PathLike[str]) -> None:
         """Remove the pin at ``path``; ValueError if the path pins another map."""
         path = os.fspath(path)
+        pinned: Map[Any, Any]
         with Map.from_pin(path, readonly=True) as pinned:
             if pinned.id != self.id:
                 raise ValueError(f"{path!r} pins {pinned._elements.target}, not {self._elements.target}")

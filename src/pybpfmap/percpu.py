@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Tuple, TypeVar
+from typing import Any, TypeVar
 
 from .codec import Buffer, Codec, IntCodec
 
-__all__ = ["PerCpuValues", "PerCpuCodec"]
+__all__ = ["PerCpuCodec", "PerCpuValues"]
 
 _T = TypeVar("_T")
 
 
-class PerCpuValues(Tuple[_T, ...]):
+class PerCpuValues(tuple[_T, ...]):
     """The value of a per-CPU map entry: a tuple with one decoded value per possible CPU."""
 
     __slots__ = ()

@@ -1,0 +1,95 @@
+"""The build contract: pinned and verified libbpf, a private static copy inside the extension."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import pybpfmap
+from pybpfmap import _libbpf
+
+ROOT = Path(__file__).resolve().parent.parent
+FETCH = ROOT / "vendor" / "libbpf" / "fetch-build.sh"
+PINNED_SHA = "53492aff6dd47e4da04ef5e672d753b9743848bdb38e9d90eafbe190b7983c44"
+
+pytestmark = pytest.mark.unprivileged
+
+
+def test_linked_libbpf_version_is_the_pinned_one() -> None:
+    """LIBBPF_VERSION comes from the linked library and matches the pin."""
+    pin = dict(
+        line.split("=", 1) for line in (FETCH.parent / "pin").read_text().splitlines() if "=" in line
+    )
+    assert pin["orig_sha256"] == PINNED_SHA
+    assert pybpfmap.LIBBPF_VERSION == pin["version"] == "1.5.0"
+
+
+def test_extension_exports_no_libbpf_symbol() -> None:
+    """libbpf stays private: no bpf_*, btf__* or libbpf_* in the dynamic symbol table, no libbpf.so needed."""
+    so = _libbpf.__file__
+    nm = subprocess.run(["nm", "-D", "--defined-only", so], capture_output=True, text=True, check=True).stdout
+    names = [line.split()[-1] for line in nm.splitlines() if line.strip()]
+    assert "PyInit__libbpf" in names
+    leaked = [n for n in names if n.startswith(("bpf_", "btf__", "libbpf_", "pbm_"))]
+    assert leaked == []
+    ldd = subprocess.run(["ldd", so], capture_output=True, text=True, check=True).stdout
+    assert "libbpf" not in ldd
+    assert "libelf" in ldd
+
+
+def _fake_tarball(path: Path) -> Path:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("libbpf-1.5.0/README")
+        payload = b"not libbpf\n"
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    path.write_bytes(gzip.compress(data.getvalue()))
+    return path
+
+
+def test_tarball_with_wrong_sha256_stops_the_build(tmp_path: Path) -> None:
+    """A tampered tarball given through LIBBPF_TARBALL is refused, naming both hashes, and nothing is built."""
+    tarball = _fake_tarball(tmp_path / "libbpf_1.5.0.orig.tar.gz")
+    actual = subprocess.run(["sha256sum", str(tarball)], capture_output=True, text=True, check=True).stdout.split()[0]
+    env = dict(os.environ, LIBBPF_TARBALL=str(tarball), LIBBPF_WORKDIR=str(tmp_path / "work"))
+    result = subprocess.run([str(FETCH)], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode != 0
+    assert "sha256 mismatch" in result.stderr
+    assert PINNED_SHA in result.stderr
+    assert actual in result.stderr
+    assert not (tmp_path / "work" / "build").exists()
+    assert not (tmp_path / "work" / "src").exists()
+
+
+def test_missing_override_tarball_is_named(tmp_path: Path) -> None:
+    """An override that points nowhere fails with the path in the message."""
+    env = dict(os.environ, LIBBPF_TARBALL=str(tmp_path / "nope.tar.gz"), LIBBPF_WORKDIR=str(tmp_path))
+    result = subprocess.run([str(FETCH)], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode != 0
+    assert "nope.tar.gz" in result.stderr
+
+
+def test_second_run_reuses_the_build() -> None:
+    """With libbpf built, the script neither fetches nor rebuilds: the archive is untouched."""
+    archive = FETCH.parent / "build" / "lib" / "libbpf.a"
+    before = archive.stat().st_mtime_ns
+    result = subprocess.run([str(FETCH)], capture_output=True, text=True, check=True)
+    assert "already built" in result.stdout
+    assert archive.stat().st_mtime_ns == before
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_no_libbpf_source_is_committed() -> None:
+    """vendor/libbpf holds the pin and the script, never libbpf's source."""
+    files = subprocess.run(
+        ["git", "ls-files", "vendor/libbpf"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert sorted(files) == ["vendor/libbpf/.gitignore", "vendor/libbpf/fetch-build.sh", "vendor/libbpf/pin"]

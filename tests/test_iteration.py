@@ -1,0 +1,77 @@
+"""The key walk: deletions during iteration, restarts of the kernel's walk, and its bound."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from pybpfmap import HashMap, IterationAborted, LruHashMap
+from pybpfmap.iteration import step_limit
+
+
+def test_empty_map() -> None:
+    """An empty map iterates to nothing, with a length of 0."""
+    with HashMap(key="u32", value="u32", max_entries=4) as m:
+        assert list(m) == [] and list(m.items()) == [] and len(m) == 0
+
+
+def test_deleting_each_key_as_it_is_yielded() -> None:
+    """`for k in m: del m[k]` visits every key once and empties the map: the next key is fetched first."""
+    with HashMap(key="u32", value="u32", max_entries=256) as m:
+        m.update({i: i for i in range(200)})
+        seen = []
+        for k in m:
+            seen.append(k)
+            del m[k]
+        assert sorted(seen) == list(range(200))
+        assert len(m) == 0
+
+
+def test_entries_deleted_mid_walk_are_skipped() -> None:
+    """items() skips entries that vanish between get_next_key and lookup, and never yields a key twice."""
+    with HashMap(key="u32", value="u32", max_entries=512) as m:
+        m.update({i: i * 3 for i in range(300)})
+        yielded: list[tuple[int, int]] = []
+        for k, v in m.items():
+            yielded.append((k, v))
+            if len(yielded) == 10:
+                # Delete every key not yet yielded, the walk's prefetched next key among them, so the kernel
+                # restarts from the first bucket; add fresh keys the rest of the walk may find.
+                for key in set(range(300)) - {y for y, _ in yielded}:
+                    del m[key]
+                m.update({i: i * 3 for i in range(1000, 1050)})
+        keys = [k for k, _ in yielded]
+        assert len(keys) == len(set(keys))
+        assert all(v == k * 3 for k, v in yielded)
+        assert set(keys[10:]) <= set(range(1000, 1050))
+
+
+def test_walk_that_cannot_finish_is_aborted() -> None:
+    """When the map keeps changing under the walk, iteration stops with IterationAborted within its bound."""
+    max_entries = 16
+    with HashMap(key="u32", value="u32", max_entries=max_entries, name="churn") as m:
+        fresh = itertools.count()
+        m.update({next(fresh): 0 for _ in range(8)})
+        steps = 0
+        with pytest.raises(IterationAborted, match=r"iterate map 'churn'.*no end after") as info:
+            for k in m:
+                steps += 1
+                # Replace every other key with new ones: the prefetched next key disappears each time, so
+                # the kernel restarts, and there is always an unseen key to hand out.
+                for other in list(m):
+                    if other != k:
+                        del m[other]
+                for _ in range(4):
+                    m[next(fresh)] = 0
+        assert isinstance(info.value, OSError)
+        assert steps <= step_limit(max_entries) + 1
+
+
+def test_len_counts_entries() -> None:
+    """len() walks the map and counts each key once."""
+    with LruHashMap(key="u64", value="u8", max_entries=128) as m:
+        for i in range(100):
+            m[i * 7919] = i % 256
+        assert len(m) == 100
+        assert sorted(m) == sorted(i * 7919 for i in range(100))
