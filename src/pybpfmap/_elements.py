@@ -127,14 +127,32 @@ class Elements:
 
 
 class IntElements(Elements):
-    """Integer keys and values passed by value to the C helpers: no encoding, no buffer, one C call."""
+    """Integer keys and values passed by value to the C helpers: no encoding, no buffer, one C call.
+
+    The common case, a non-negative int within range, goes straight to C; anything else (negative values of
+    signed codecs, bools, ints out of range, other types) takes the codec's checked conversion, which raises
+    the descriptive TypeError or ValueError.
+    """
 
     key: IntCodec
     value: IntCodec
 
+    def __init__(self, fd: int, key: IntCodec, value: IntCodec, target: str) -> None:
+        super().__init__(fd, key, value, target)
+        self._key_size = key.size
+        self._key_max = key.maximum
+        self._value_size = value.size
+        self._value_max = value.maximum
+        # Bits above value.maximum are a negative number of a signed codec (never reached when unsigned).
+        self._value_wrap = 1 << (8 * value.size)
+
     def find(self, key: Any, default: Any = MISSING) -> Any:
-        kc = self.key
-        bits = _lib.pbm_lookup_int(self.live_fd(), kc.to_unsigned(key), kc.size, self.value.size)
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        if not (type(key) is int and 0 <= key <= self._key_max):
+            key = self.key.to_unsigned(key)
+        bits = _lib.pbm_lookup_int(fd, key, self._key_size, self._value_size)
         # The helper returns 0 both for a stored 0 and for a failure; errno (kept per thread by CFFI)
         # tells them apart.
         if bits == 0:
@@ -142,25 +160,35 @@ class IntElements(Elements):
             if err == errno.ENOENT:
                 return default
             if err:
-                self.fail(-err, "lookup", key)
-        return self.value.from_unsigned(bits)
+                self.fail(-err, "lookup", self.key.from_unsigned(key))
+        if bits > self._value_max:
+            bits -= self._value_wrap
+        return bits
 
     def update(self, key: Any, value: Any, flags: int) -> None:
-        kc, vc = self.key, self.value
-        rc = _lib.pbm_update_int(
-            self.live_fd(), kc.to_unsigned(key), kc.size, vc.to_unsigned(value), vc.size, flags
-        )
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        if not (type(key) is int and 0 <= key <= self._key_max):
+            key = self.key.to_unsigned(key)
+        if not (type(value) is int and 0 <= value <= self._value_max):
+            value = self.value.to_unsigned(value)
+        rc = _lib.pbm_update_int(fd, key, self._key_size, value, self._value_size, flags)
         if rc:
-            self.fail(rc, "update", key)
+            self.fail(rc, "update", self.key.from_unsigned(key))
 
     def delete(self, key: Any) -> bool:
-        kc = self.key
-        rc = _lib.pbm_delete_int(self.live_fd(), kc.to_unsigned(key), kc.size)
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        if not (type(key) is int and 0 <= key <= self._key_max):
+            key = self.key.to_unsigned(key)
+        rc = _lib.pbm_delete_int(fd, key, self._key_size)
         if rc == 0:
             return True
         if -rc == errno.ENOENT:
             return False
-        self.fail(rc, "delete", key)
+        self.fail(rc, "delete", self.key.from_unsigned(key))
 
 
 def elements_for(fd: int, key: Codec[Any], value: Codec[Any], target: str) -> Elements:

@@ -64,6 +64,7 @@ class BytesCodec(Codec[bytes]):
         self.size = size
 
     def encode(self, obj: bytes) -> bytes:
+        """Copy a bytes-like object of exactly :attr:`size` bytes."""
         try:
             data = bytes(memoryview(obj))
         except TypeError:
@@ -75,6 +76,7 @@ class BytesCodec(Codec[bytes]):
         return data
 
     def decode(self, data: Buffer) -> bytes:
+        """The first :attr:`size` bytes as :class:`bytes`."""
         return bytes(data[: self.size])
 
     def __repr__(self) -> str:
@@ -125,12 +127,15 @@ class IntCodec(Codec[int]):
         return bits
 
     def encode(self, obj: int) -> bytes:
+        """Pack the checked int in host byte order."""
         return self._struct.pack(self.check(obj))
 
     def decode(self, data: Buffer) -> int:
+        """Unpack the int from host byte order."""
         return int(self._struct.unpack_from(data)[0])
 
     def decode_from(self, data: Buffer, offset: int) -> int:
+        """Unpack the int stored at ``offset``, without slicing ``data``."""
         return int(self._struct.unpack_from(data, offset)[0])
 
     def __repr__(self) -> str:
@@ -153,6 +158,7 @@ class StructCodec(Codec[Any]):
         self._fields = len(self._struct.unpack(bytes(self.size)))
 
     def encode(self, obj: Any) -> bytes:
+        """Pack a tuple (or the single item) with the struct layout."""
         items = (obj,) if self._fields == 1 else obj
         if self._fields != 1:
             if not isinstance(obj, (tuple, list)):
@@ -171,9 +177,11 @@ class StructCodec(Codec[Any]):
             raise kind(f"cannot encode {obj!r} as struct {self.format!r}: {exc}") from None
 
     def decode(self, data: Buffer) -> Any:
+        """Unpack a tuple (or the single item)."""
         return self.decode_from(data, 0)
 
     def decode_from(self, data: Buffer, offset: int) -> Any:
+        """Unpack at ``offset``, without slicing ``data``."""
         items = self._struct.unpack_from(data, offset)
         return items[0] if self._fields == 1 else items
 
@@ -201,11 +209,13 @@ class CTypesCodec(Codec[Any]):
         self.size = ctypes.sizeof(self.ctype)
 
     def encode(self, obj: Any) -> bytes:
+        """The bytes of a ctypes instance of this type."""
         if not isinstance(obj, self.ctype):
             raise TypeError(f"expected a {self.ctype.__name__} instance, got {type(obj).__name__}")
         return bytes(memoryview(obj).cast("B"))
 
     def decode(self, data: Buffer) -> Any:
+        """A new instance holding a copy of the bytes."""
         return self.ctype.from_buffer_copy(data[: self.size])
 
     def __repr__(self) -> str:

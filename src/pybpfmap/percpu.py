@@ -51,6 +51,7 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         return isinstance(obj, tuple) and isinstance(self.element, IntCodec)
 
     def encode(self, obj: Any) -> bytes:
+        """Broadcast one value to every CPU, or lay out one value per CPU."""
         if not self._is_sequence(obj):
             return (self.element.encode(obj) + self._padding) * self.ncpus
         if len(obj) != self.ncpus:
@@ -60,6 +61,7 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         return b"".join(self.element.encode(v) + self._padding for v in obj)
 
     def decode(self, data: Buffer) -> PerCpuValues[Any]:
+        """One decoded value per possible CPU."""
         decode_from = self.element.decode_from
         return PerCpuValues(decode_from(data, cpu * self.stride) for cpu in range(self.ncpus))
 
