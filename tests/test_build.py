@@ -7,6 +7,7 @@ import io
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -93,3 +94,29 @@ def test_no_libbpf_source_is_committed() -> None:
         ["git", "ls-files", "vendor/libbpf"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     assert sorted(files) == ["vendor/libbpf/.gitignore", "vendor/libbpf/fetch-build.sh", "vendor/libbpf/pin"]
+
+
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(), reason="not a git checkout")
+def test_wheel_from_a_clean_clone_installs_and_imports(tmp_path: Path) -> None:
+    """`pip wheel .` of a fresh clone holds libbpf inside the extension; the wheel works in a new venv."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    python = Path(sys.executable)
+    # Reuse the libbpf already built here (LIBBPF_WORKDIR) and the venv's setuptools and cffi, so the test
+    # checks the packaging rather than the network.
+    env = dict(os.environ, LIBBPF_WORKDIR=str(FETCH.parent))
+    subprocess.run(
+        [str(python), "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"),
+         str(clone)],
+        check=True, env=env, cwd=clone,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("pybpfmap-*.whl")
+    venv = tmp_path / "venv"
+    subprocess.run([str(python), "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", str(wheel)], check=True)
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import pybpfmap; print(pybpfmap.LIBBPF_VERSION, pybpfmap.__file__)"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    ).stdout.split()  # fmt: skip
+    assert out[0] == "1.5.0"
+    assert out[1].startswith(str(venv))
