@@ -9,6 +9,7 @@ LIBBPF_A := vendor/libbpf/build/lib/libbpf.a
 # Debian packages the build needs; on the base image only libelf-dev is missing.
 SYSTEM_DEPS := gcc make pkg-config patch libelf-dev zlib1g-dev libffi-dev python3-dev python3-venv
 STAMP := $(VENV)/.installed
+RUFF_PATHS := src tests examples build_ffi.py $(wildcard benchmarks)
 
 .PHONY: all setup system-deps libbpf test lint demo bench clean distclean
 
@@ -39,13 +40,11 @@ $(STAMP): $(LIBBPF_A) pyproject.toml setup.py build_ffi.py include/*.h include/*
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-test: setup
-	$(PY) -m ruff check src tests build_ffi.py
-	$(PY) -m mypy
+test: lint
 	$(PY) -m pytest -q
 
 lint: setup
-	$(PY) -m ruff check src tests build_ffi.py
+	$(PY) -m ruff check $(RUFF_PATHS)
 	$(PY) -m mypy
 
 demo: setup

@@ -179,3 +179,16 @@ def test_bad_opener_arguments() -> None:
     with open(os.devnull) as f, pytest.raises(BPFError) as info2:
         Map.from_fd(f)
     assert info2.value.errno == errno.EINVAL
+
+
+def test_every_fd_is_close_on_exec(bpffs: Path) -> None:
+    """Created and opened maps hold close-on-exec fds, so exec'd children do not inherit them."""
+    import fcntl
+
+    with HashMap(key="u32", value="u32", max_entries=1, name="cloexec") as m:
+        m.pin(bpffs / "c")
+        handles = [m, Map.from_fd(m.fd), Map.from_id(m.id), Map.from_pin(bpffs / "c"), Map.from_name("cloexec")]
+        for h in handles:
+            assert fcntl.fcntl(h.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC, h
+        for h in handles[1:]:
+            h.close()
