@@ -60,3 +60,36 @@ int pbm_delete_int(int fd, __u64 key, __u32 key_size)
 	put_int(k, key, key_size);
 	return bpf_map_delete_elem(fd, k);
 }
+
+__u32 pbm_walk_chunk(int fd, void *cursor, int from_start, void *keys, __u32 key_size, void *values,
+		     __u32 value_size, __u32 max, __u32 *walked, int *err)
+{
+	__u32 n = 0, steps = 0;
+	int rc = 0;
+
+	/* Bounded by steps too: under heavy deletion every lookup may miss, and the caller must still get
+	 * control back to enforce its own bound on the walk. */
+	while (n < max && steps < max) {
+		char *key = (char *)keys + (size_t)n * key_size;
+
+		rc = bpf_map_get_next_key(fd, from_start ? NULL : cursor, key);
+		if (rc)
+			break;
+		from_start = 0;
+		steps++;
+		memcpy(cursor, key, key_size);
+		if (values) {
+			rc = bpf_map_lookup_elem(fd, key, (char *)values + (size_t)n * value_size);
+			if (rc == -ENOENT) {	/* deleted since get_next_key returned it */
+				rc = 0;
+				continue;
+			}
+			if (rc)
+				break;
+		}
+		n++;
+	}
+	*walked = steps;
+	*err = -rc;
+	return n;
+}

@@ -98,7 +98,9 @@ class IntCodec(Codec[int]):
         if name not in _INT_FORMATS:
             raise ValueError(f"unknown integer codec {name!r}; expected one of {', '.join(_INT_FORMATS)}")
         self.name = name
-        self._struct = struct.Struct("=" + _INT_FORMATS[name])
+        #: The :mod:`struct` format character, for codecs that lay several of these out at once.
+        self.format_char = _INT_FORMATS[name]
+        self._struct = struct.Struct("=" + self.format_char)
         self.size = self._struct.size
         self.signed = name.startswith("i")
         bits = 8 * self.size
@@ -128,7 +130,9 @@ class IntCodec(Codec[int]):
 
     def encode(self, obj: int) -> bytes:
         """Pack the checked int in host byte order."""
-        return self._struct.pack(self.check(obj))
+        if type(obj) is not int or not self.minimum <= obj <= self.maximum:
+            obj = self.check(obj)
+        return self._struct.pack(obj)
 
     def decode(self, data: Buffer) -> int:
         """Unpack the int from host byte order."""
@@ -178,7 +182,8 @@ class StructCodec(Codec[Any]):
 
     def decode(self, data: Buffer) -> Any:
         """Unpack a tuple (or the single item)."""
-        return self.decode_from(data, 0)
+        items = self._struct.unpack_from(data)
+        return items[0] if self._fields == 1 else items
 
     def decode_from(self, data: Buffer, offset: int) -> Any:
         """Unpack at ``offset``, without slicing ``data``."""

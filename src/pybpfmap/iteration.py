@@ -1,11 +1,16 @@
-"""The one routine that walks a map's keys with BPF_MAP_GET_NEXT_KEY, safely under concurrent change.
+"""The one routine that walks a map with BPF_MAP_GET_NEXT_KEY, safely under concurrent change.
+
+The walk runs in C a chunk at a time (``pbm_walk_chunk``: get_next_key, and optionally the lookup, for up to a
+few hundred entries per call, with the GIL released), so Python pays per entry only for slicing and decoding.
 
 Kernel quirk this works around: when the key passed to get_next_key is no longer in a hash map, the kernel
 does not fail, it starts again from the first bucket. A naive walk that deletes as it goes (or that races
 with a deleting program) can therefore revisit keys or loop for ever; bcc's ``clear()`` is known to. Here:
 
-* the next key is fetched *before* the current one is handed out, so the caller may delete what it was given;
+* the next chunk is fetched *before* the last entry of the current one is handed out, so the walk's cursor is
+  never a key the caller has seen, and the caller may delete whatever it was given;
 * keys already handed out are remembered and not handed out again after a restart;
+* an entry deleted between get_next_key and its lookup is skipped;
 * the walk gives up with :class:`~pybpfmap.IterationAborted` after ``2 * max_entries + 64`` steps, enough
   for one complete restart and some churn, so it always ends.
 """
@@ -19,10 +24,15 @@ from . import _bindings as b
 from ._elements import Elements
 from .errors import IterationAborted
 
-__all__ = ["step_limit", "walk_keys"]
+__all__ = ["step_limit", "walk"]
 
 _lib = b.lib
 _ffi = b.ffi
+
+# Chunks start at one entry, so that next(iter(m)) costs two steps, and double up to this many entries or
+# about this many bytes of keys and values.
+_MAX_CHUNK = 256
+_CHUNK_BYTES = 1 << 20
 
 
 def step_limit(max_entries: int) -> int:
@@ -30,31 +40,55 @@ def step_limit(max_entries: int) -> int:
     return 2 * max_entries + 64
 
 
-def walk_keys(elements: Elements, max_entries: int) -> Iterator[bytes]:
-    """Yield each key of the map once, as raw bytes, in the kernel's order."""
-    size = elements.key.size
-    fd = elements.live_fd()
+def walk(elements: Elements, max_entries: int, with_values: bool = False) -> Iterator[tuple[bytes, bytes]]:
+    """Yield ``(key, value)`` for each entry once, as raw bytes, in the kernel's order.
+
+    Without ``with_values`` no lookup is made and each value is ``b""``.
+    """
+    key_size = elements.key.size
+    value_size = elements.value.size if with_values else 0
+    largest = max(1, min(_MAX_CHUNK, _CHUNK_BYTES // max(key_size + value_size, 1)))
     # Buffers are the generator's own, so concurrent walks in several threads never share one.
-    current = _ffi.new("unsigned char[]", max(size, 1))
-    following = _ffi.new("unsigned char[]", max(size, 1))
-    rc = _lib.bpf_map_get_next_key(fd, b.NULL, current)
-    seen: set[bytes] = set()
+    keys = _ffi.new("unsigned char[]", max(largest * key_size, 1))
+    values = _ffi.new("unsigned char[]", largest * value_size) if with_values else b.NULL
+    key_view = _ffi.buffer(keys)
+    value_view = _ffi.buffer(values) if with_values else None
+    cursor = _ffi.new("unsigned char[]", max(key_size, 1))
+    walked = _ffi.new("__u32 *")
+    err = _ffi.new("int *")
     limit = step_limit(max_entries)
-    steps = 0
+    state = {"chunk": 1, "start": 1, "steps": 0}
+
+    def fetch() -> tuple[bytes, bytes, int, int]:
+        chunk = state["chunk"]
+        n = _lib.pbm_walk_chunk(
+            elements.live_fd(), cursor, state["start"], keys, key_size, values, value_size, chunk, walked, err
+        )
+        state["start"] = 0
+        state["steps"] += walked[0]
+        state["chunk"] = min(2 * chunk, largest)
+        found_values = value_view[: n * value_size] if value_view is not None else b""
+        return key_view[: n * key_size], found_values, n, err[0]
+
+    seen: set[bytes] = set()
+    key_data, value_data, count, error = fetch()
     while True:
-        if rc:
-            if -rc == errno.ENOENT:  # past the last key
-                return
-            b.fail(rc, "get next key of", elements.target)
-        key = _ffi.buffer(current, size)[:]
-        rc = _lib.bpf_map_get_next_key(elements.live_fd(), current, following)
-        if key not in seen:
-            seen.add(key)
-            yield key
-        current, following = following, current
-        steps += 1
-        if steps > limit:
+        if error not in (0, errno.ENOENT):
+            b.fail(error, "iterate", elements.target)
+        if state["steps"] > limit:
             raise IterationAborted(
                 f"iterate {elements.target}: no end after {limit} steps; the map keeps changing under "
                 "the walk (entries deleted while it runs make the kernel restart from the first key)"
             )
+        following = None
+        for i in range(count):
+            if i == count - 1 and error == 0:
+                following = fetch()  # before the caller may delete the cursor key (see the module doc)
+            key = key_data[i * key_size : (i + 1) * key_size]
+            if key in seen:
+                continue
+            seen.add(key)
+            yield key, value_data[i * value_size : (i + 1) * value_size]
+        if error:
+            return
+        key_data, value_data, count, error = following if following is not None else fetch()

@@ -106,10 +106,15 @@ class ArrayMap(Map[int, Any]):
         return i
 
     def __getitem__(self, index: int) -> Any:
-        return super().__getitem__(self._index(index))
+        if type(index) is not int or not 0 <= index < self._info.max_entries:
+            index = self._index(index)
+        # Every slot exists: the kernel's only ENOENT on arrays is for an index out of range.
+        return self._elements.find(index)
 
     def __setitem__(self, index: int, value: Any) -> None:
-        self._elements.update(self._index(index), value, 0)
+        if type(index) is not int or not 0 <= index < self._info.max_entries:
+            index = self._index(index)
+        self._elements.update(index, value, 0)
 
     def set(self, index: int, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one slot; ``flags`` as for :meth:`Map.set` (``NOEXIST`` always fails on arrays)."""

@@ -2,7 +2,7 @@
 
 A ``Map`` owns one fd. Its element operations go through an :class:`~pybpfmap._elements.Elements` accessor
 chosen once, when the map is opened, from the key and value codecs; its iteration goes through
-:func:`~pybpfmap.iteration.walk_keys`. Subclasses (the *kinds*, see :mod:`pybpfmap.kinds`) register the
+:func:`~pybpfmap.iteration.walk`. Subclasses (the *kinds*, see :mod:`pybpfmap.kinds`) register the
 kernel map type they stand for, and every constructor and opener returns the kind matching the kernel's type.
 """
 
@@ -20,7 +20,7 @@ from .codec import Codec, CodecSpec, as_codec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import BPFError, IterationAborted, error_from_errno
 from .info import MapInfo, maps
-from .iteration import walk_keys
+from .iteration import walk
 from .percpu import PerCpuCodec
 
 __all__ = ["FileLike", "Map"]
@@ -398,25 +398,23 @@ class Map(MutableMapping[K, V]):
 
     # -- iteration --------------------------------------------------------------------------------------------
 
-    def _raw_keys(self) -> Iterator[bytes]:
-        return walk_keys(self._elements, self._info.max_entries)
+    def _walk(self, with_values: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        return walk(self._elements, self._info.max_entries, with_values)
 
     def __iter__(self) -> Iterator[K]:
         decode = self._elements.key.decode
-        for raw in self._raw_keys():
+        for raw, _ in self._walk():
             yield decode(raw)
 
     def __len__(self) -> int:
         """The number of entries, counted by walking the map: O(n) syscalls."""
-        return sum(1 for _ in self._raw_keys())
+        return sum(1 for _ in self._walk())
 
     def _iter_items(self) -> Iterator[tuple[K, V]]:
-        elements = self._elements
-        decode = elements.key.decode
-        for raw in self._raw_keys():
-            value = elements.find_raw(raw)
-            if value is not MISSING:  # deleted between get_next_key and lookup: skip it
-                yield decode(raw), value
+        decode_key = self._elements.key.decode
+        decode_value = self._elements.value.decode
+        for raw_key, raw_value in self._walk(with_values=True):
+            yield decode_key(raw_key), decode_value(raw_value)
 
     def items(self) -> ItemsView[K, V]:
         """A view of (key, value) pairs; iterating it walks the map, skipping entries deleted meanwhile."""
@@ -435,7 +433,7 @@ class Map(MutableMapping[K, V]):
         """
         elements = self._elements
         try:
-            for raw in self._raw_keys():
+            for raw, _ in self._walk():
                 elements.delete_raw(raw)
         except IterationAborted:
             pass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any, TypeVar
 
 from .codec import Buffer, Codec, IntCodec
@@ -44,6 +45,12 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         self.stride = (element.size + 7) & ~7
         self.size = self.stride * ncpus
         self._padding = bytes(self.stride - element.size)
+        # Integer slots decode in one struct call rather than one per CPU.
+        self._unpack_all = (
+            struct.Struct("=" + (element.format_char + "x" * (self.stride - element.size)) * ncpus).unpack_from
+            if isinstance(element, IntCodec)
+            else None
+        )
 
     def _is_sequence(self, obj: Any) -> bool:
         if isinstance(obj, (list, PerCpuValues)):
@@ -62,6 +69,8 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
 
     def decode(self, data: Buffer) -> PerCpuValues[Any]:
         """One decoded value per possible CPU."""
+        if self._unpack_all is not None:
+            return PerCpuValues(self._unpack_all(data))
         decode_from = self.element.decode_from
         return PerCpuValues(decode_from(data, cpu * self.stride) for cpu in range(self.ncpus))
 
