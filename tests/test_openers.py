@@ -76,7 +76,7 @@ def test_codecs_on_openers_and_wrong_kind() -> None:
             assert raw[(3).to_bytes(4, "little")] == (4).to_bytes(8, "little")
         with pytest.raises(ValueError, match=r"value codec .* is 4 bytes but the map's value size is 8"):
             Map.from_id(m.id, value="u32")
-        with pytest.raises(TypeError, match="is a HASH map, not a ArrayMap"):
+        with pytest.raises(TypeError, match="is of type HASH, not a ArrayMap type"):
             ArrayMap.from_id(m.id)
 
 

@@ -12,6 +12,7 @@ import errno
 import os
 import re
 from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
+from contextlib import contextmanager
 from typing import Any, ClassVar, Protocol, TypeAlias, TypeVar
 
 from . import _bindings as b
@@ -123,12 +124,23 @@ class Map(MutableMapping[K, V]):
         """Create a new kernel map of this kind. See :meth:`create` for the arguments."""
         if self.map_type is None:
             raise TypeError("Map stands for any map type: use Map.create(MapType.X, ...) or a kind such as HashMap")
-        key = key if key is not None else self._default_key
         fd, key_codec, value_codec = _create_fd(
-            self.map_type, key, value, key_size, value_size, max_entries, name, MapFlags(flags), map_extra,
-            numa_node, None, btf, btf_key_type_id, btf_value_type_id, 0, 0, None, None,
-        )  # fmt: skip
-        self._attach_or_close(fd, key_codec, value_codec)
+            self.map_type,
+            key if key is not None else self._default_key,
+            value,
+            key_size=key_size,
+            value_size=value_size,
+            max_entries=max_entries,
+            name=name,
+            flags=flags,
+            map_extra=map_extra,
+            numa_node=numa_node,
+            btf=btf,
+            btf_key_type_id=btf_key_type_id,
+            btf_value_type_id=btf_value_type_id,
+        )
+        with _closed_on_error(fd):
+            self._attach(fd, key_codec, value_codec)
 
     # -- creating and opening ---------------------------------------------------------------------------------
 
@@ -164,10 +176,25 @@ class Map(MutableMapping[K, V]):
         TypeError before any syscall.
         """
         fd, key_codec, value_codec = _create_fd(
-            MapType(map_type), key, value, key_size, value_size, max_entries, name, MapFlags(flags),
-            map_extra, numa_node, inner_map, btf, btf_key_type_id, btf_value_type_id,
-            btf_vmlinux_value_type_id, map_ifindex, value_type_btf_obj, token,
-        )  # fmt: skip
+            MapType(map_type),
+            key,
+            value,
+            key_size=key_size,
+            value_size=value_size,
+            max_entries=max_entries,
+            name=name,
+            flags=flags,
+            map_extra=map_extra,
+            numa_node=numa_node,
+            inner_map=inner_map,
+            btf=btf,
+            btf_key_type_id=btf_key_type_id,
+            btf_value_type_id=btf_value_type_id,
+            btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
+            map_ifindex=map_ifindex,
+            value_type_btf_obj=value_type_btf_obj,
+            token=token,
+        )
         return cls._open(fd, key_codec, value_codec)
 
     @classmethod
@@ -205,31 +232,24 @@ class Map(MutableMapping[K, V]):
     @classmethod
     def _open(cls: type[M], fd: int, key: CodecSpec, value: CodecSpec) -> M:
         """Wrap a fresh fd in the kind matching its map type; the fd is closed if that fails."""
-        try:
+        with _closed_on_error(fd):
             info = MapInfo.from_fd(fd)
             kind = _KINDS.get(info.type, Map)
             if not issubclass(kind, cls):
-                raise TypeError(
-                    f"{_target(info.name, info.id)} is a {MapType(info.type).name} map, not a {cls.__name__}"
-                )
+                type_name = info.type.name if isinstance(info.type, MapType) else f"unknown type {info.type}"
+                raise TypeError(f"{_target(info.name, info.id)} is of type {type_name}, not a {cls.__name__} type")
             self = kind.__new__(kind)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._attach_or_close(fd, key if key is not None else kind._default_key, value, info)
+            self._attach(fd, key if key is not None else kind._default_key, value, info)
         return self
 
-    def _attach_or_close(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
-        try:
-            self._info = info if info is not None else MapInfo.from_fd(fd)
-            key_codec = as_codec(key, self._info.key_size, what="key")
-            value_codec = as_codec(value, self._info.value_size, what="value")
-            if MapType(self._info.type).is_per_cpu:
-                value_codec = PerCpuCodec(value_codec, b.possible_cpus())
-            self._elements = elements_for(fd, key_codec, value_codec, _target(self._info.name, self._info.id))
-        except BaseException:
-            os.close(fd)
-            raise
+    def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
+        """Take ownership of ``fd``: read the map's info and set up element access with the codecs."""
+        self._info = info if info is not None else MapInfo.from_fd(fd)
+        key_codec = as_codec(key, self._info.key_size, what="key")
+        value_codec = as_codec(value, self._info.value_size, what="value")
+        if isinstance(self._info.type, MapType) and self._info.type.is_per_cpu:
+            value_codec = PerCpuCodec(value_codec, b.possible_cpus())
+        self._elements = elements_for(fd, key_codec, value_codec, _target(self._info.name, self._info.id))
 
     # -- identity and lifetime --------------------------------------------------------------------------------
 
@@ -454,25 +474,36 @@ class _ValuesView(ValuesView[V]):
             yield value
 
 
+@contextmanager
+def _closed_on_error(fd: int) -> Iterator[None]:
+    """Close ``fd`` if the block fails: a map that could not be set up must not leak its fd."""
+    try:
+        yield
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _create_fd(
     map_type: MapType,
     key: CodecSpec,
     value: CodecSpec,
-    key_size: int | None,
-    value_size: int | None,
-    max_entries: int,
-    name: str | None,
-    flags: MapFlags,
-    map_extra: int,
-    numa_node: int | None,
-    inner_map: FileLike | None,
-    btf: FileLike | None,
-    btf_key_type_id: int,
-    btf_value_type_id: int,
-    btf_vmlinux_value_type_id: int,
-    map_ifindex: int,
-    value_type_btf_obj: FileLike | None,
-    token: FileLike | None,
+    *,
+    key_size: int | None = None,
+    value_size: int | None = None,
+    max_entries: int = 0,
+    name: str | None = None,
+    flags: MapFlags | int = 0,
+    map_extra: int = 0,
+    numa_node: int | None = None,
+    inner_map: FileLike | None = None,
+    btf: FileLike | None = None,
+    btf_key_type_id: int = 0,
+    btf_value_type_id: int = 0,
+    btf_vmlinux_value_type_id: int = 0,
+    map_ifindex: int = 0,
+    value_type_btf_obj: FileLike | None = None,
+    token: FileLike | None = None,
 ) -> tuple[int, Codec[Any], Codec[Any]]:
     """Validate everything that can be validated in user space, then BPF_MAP_CREATE."""
     raw_name = _check_name(name)
