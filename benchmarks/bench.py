@@ -159,7 +159,7 @@ def main() -> None:
     def py(name: str) -> float:
         return statistics.median(py_runs[name])
 
-    print(f"pybpfmap {pybpfmap.LIBBPF_VERSION=} entries={n} repeat={args.repeat}, medians in ns per element\n")
+    print(f"pybpfmap with libbpf {pybpfmap.LIBBPF_VERSION}: {n} entries, medians of {args.repeat} runs, ns/element\n")
     print("| operation | C floor | bare CFFI | pybpfmap | pybpfmap / C | pybpfmap / bare CFFI |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, floor_name, bare_name, case in ROWS:

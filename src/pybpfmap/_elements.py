@@ -20,6 +20,14 @@ from .errors import ENOTSUPP
 
 _lib = b.lib
 _ffi = b.ffi
+# Looked up once: attribute access on the CFFI lib object costs more than a module global.
+_lookup = _lib.bpf_map_lookup_elem
+_update = _lib.bpf_map_update_elem
+_delete = _lib.bpf_map_delete_elem
+_lookup_and_delete = _lib.bpf_map_lookup_and_delete_elem
+_lookup_int = _lib.pbm_lookup_int
+_update_int = _lib.pbm_update_int
+_delete_int = _lib.pbm_delete_int
 
 #: Returned by the ``find*`` methods for a key that is not in the map.
 MISSING: Any = object()
@@ -40,6 +48,8 @@ class _Scratch(threading.local):
 
 class Elements:
     """Element operations of one open map, through the codecs, for any key and value layout."""
+
+    __slots__ = ("_scratch", "encode_key", "fd", "key", "target", "value")
 
     def __init__(self, fd: int, key: Codec[Any], value: Codec[Any], target: str) -> None:
         self.fd = fd
@@ -79,7 +89,7 @@ class Elements:
         """Create or replace an element (BPF_ANY / NOEXIST / EXIST, optionally BPF_F_LOCK)."""
         k = self.encode_key(key)
         v = self.value.encode(value)
-        rc = _lib.bpf_map_update_elem(self.live_fd(), k, v, flags)
+        rc = _update(self.live_fd(), k, v, flags)
         if rc:
             self.fail(rc, "update", key)
 
@@ -91,7 +101,7 @@ class Elements:
         """Look up and delete ``key`` in one step where the map type allows it, else in two."""
         k = self.encode_key(key)
         s = self._scratch
-        rc = _lib.bpf_map_lookup_and_delete_elem(self.live_fd(), k, s.cdata)
+        rc = _lookup_and_delete(self.live_fd(), k, s.cdata)
         if rc == 0:
             return self.value.decode(s.view)
         if -rc in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
@@ -108,8 +118,11 @@ class Elements:
 
     def find_raw(self, raw_key: bytes, default: Any = MISSING, key: Any = MISSING) -> Any:
         """Like :meth:`find` for a key already encoded."""
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
         s = self._scratch
-        rc = _lib.bpf_map_lookup_elem(self.live_fd(), raw_key, s.cdata)
+        rc = _lookup(fd, raw_key, s.cdata)
         if rc == 0:
             return self.value.decode(s.view)
         if -rc == errno.ENOENT:
@@ -118,7 +131,7 @@ class Elements:
 
     def delete_raw(self, raw_key: bytes, key: Any = MISSING) -> bool:
         """Like :meth:`delete` for a key already encoded."""
-        rc = _lib.bpf_map_delete_elem(self.live_fd(), raw_key)
+        rc = _delete(self.live_fd(), raw_key)
         if rc == 0:
             return True
         if -rc == errno.ENOENT:
@@ -133,6 +146,8 @@ class IntElements(Elements):
     signed codecs, bools, ints out of range, other types) takes the codec's checked conversion, which raises
     the descriptive TypeError or ValueError.
     """
+
+    __slots__ = ("_key_max", "_key_size", "_value_max", "_value_size", "_value_wrap")
 
     key: IntCodec
     value: IntCodec
@@ -152,7 +167,7 @@ class IntElements(Elements):
             raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
             key = self.key.to_unsigned(key)
-        bits = _lib.pbm_lookup_int(fd, key, self._key_size, self._value_size)
+        bits = _lookup_int(fd, key, self._key_size, self._value_size)
         # The helper returns 0 both for a stored 0 and for a failure; errno (kept per thread by CFFI)
         # tells them apart.
         if bits == 0:
@@ -173,7 +188,7 @@ class IntElements(Elements):
             key = self.key.to_unsigned(key)
         if not (type(value) is int and 0 <= value <= self._value_max):
             value = self.value.to_unsigned(value)
-        rc = _lib.pbm_update_int(fd, key, self._key_size, value, self._value_size, flags)
+        rc = _update_int(fd, key, self._key_size, value, self._value_size, flags)
         if rc:
             self.fail(rc, "update", self.key.from_unsigned(key))
 
@@ -183,7 +198,7 @@ class IntElements(Elements):
             raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
             key = self.key.to_unsigned(key)
-        rc = _lib.pbm_delete_int(fd, key, self._key_size)
+        rc = _delete_int(fd, key, self._key_size)
         if rc == 0:
             return True
         if -rc == errno.ENOENT:
