@@ -130,3 +130,14 @@ def test_bad_create_arguments() -> None:
     assert info.value.errno == 22
     with pytest.raises(TypeError, match="Map stands for any map type"):
         Map(key="u32", value="u32", max_entries=1)
+
+
+def test_kernel_enotsupp_524_is_not_supported_error() -> None:
+    """The kernel's internal ENOTSUPP (524), which Python has no name for, becomes NotSupportedError."""
+    with Map.create(MapType.PERF_EVENT_ARRAY, 4, 4, 4, name="perf", key="u32", value="u32") as perf:
+        with pytest.raises(pybpfmap.NotSupportedError) as info:
+            perf[0]
+        assert info.value.errno == pybpfmap.errors.ENOTSUPP == 524
+        assert str(info.value) == (
+            f"lookup map 'perf' (id {perf.id}): operation not supported for this map type or kernel (ENOTSUPP)"
+        )

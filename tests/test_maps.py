@@ -48,6 +48,7 @@ def test_hash_map_dict_semantics() -> None:
     with HashMap(key="u32", value="u64", max_entries=16, name="counts") as m:
         assert isinstance(m, HashMap) and m.type is MapType.HASH and m.name == "counts"
         assert (m.key_size, m.value_size, m.max_entries) == (4, 8, 16)
+        assert m.fileno() == m.fd and not m.closed
         m[1] = 10
         m[2] = 2**64 - 1
         assert m[1] == 10 and m[2] == 2**64 - 1
