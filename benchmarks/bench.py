@@ -11,6 +11,7 @@ medians and the ratios, never absolute claims.
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import subprocess
 import time
@@ -148,10 +149,14 @@ def main() -> None:
     cases = python.cases()
     c_runs: list[dict[str, float]] = []
     py_runs: dict[str, list[float]] = {name: [] for name in cases}
+    order = list(cases)
+    shuffle = random.Random(0).shuffle
     for _ in range(args.repeat):
         c_runs.append(run_floor(n))
-        for name, fn in cases.items():
-            py_runs[name].append(per_element(fn, n))
+        # A fresh order each round, so that no case always follows the one that warms or churns the map for it.
+        shuffle(order)
+        for name in order:
+            py_runs[name].append(per_element(cases[name], n))
 
     def c(name: str) -> float:
         return statistics.median(run[name] for run in c_runs)

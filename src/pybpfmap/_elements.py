@@ -114,7 +114,7 @@ class Elements:
             return default
         self.fail(rc, "delete", key)
 
-    # -- by encoded key (used by iteration, which already holds the key's bytes) ----------------------------
+    # -- by encoded key (for callers that already hold the key's bytes: pop, clear) ---------------------------
 
     def find_raw(self, raw_key: bytes, default: Any = MISSING, key: Any = MISSING) -> Any:
         """Like :meth:`find` for a key already encoded."""

@@ -437,7 +437,8 @@ class Map(MutableMapping[K, V]):
             yield decode_key(raw_key), decode_value(raw_value)
 
     def items(self) -> ItemsView[K, V]:
-        """A view of (key, value) pairs; iterating it walks the map, skipping entries deleted meanwhile."""
+        """A view of (key, value) pairs. Iterating it reads the map a chunk of entries at a time; an entry
+        deleted before its chunk is read is skipped, one deleted after is still yielded with its value."""
         return _ItemsView(self)
 
     def values(self) -> ValuesView[V]:
@@ -447,7 +448,7 @@ class Map(MutableMapping[K, V]):
     def clear(self) -> None:
         """Delete every entry, in one bounded pass.
 
-        Each key is deleted after the next one was fetched, so the walk never restarts because of its own
+        The walk's cursor is always a key not yet handed out, so it never restarts because of clear()'s own
         deletions. Entries that a program inserts while ``clear()`` runs may survive it; ``clear()`` itself
         always ends.
         """
