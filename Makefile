@@ -54,7 +54,8 @@ bench: setup
 	$(MAKE) -C benchmarks PYTHON=$(CURDIR)/$(PY)
 
 clean:
-	rm -rf build dist src/*.egg-info src/pybpfmap/*.so .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist benchmarks/build src/*.egg-info src/pybpfmap/*.so .pytest_cache .mypy_cache .ruff_cache
+	rm -f $(STAMP)
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean
