@@ -57,16 +57,16 @@ def walk(elements: Elements, max_entries: int, with_values: bool = False) -> Ite
     walked = _ffi.new("__u32 *")
     err = _ffi.new("int *")
     limit = step_limit(max_entries)
-    state = {"chunk": 1, "start": 1, "steps": 0}
+    chunk, from_start, steps = 1, 1, 0
 
     def fetch() -> tuple[bytes, bytes, int, int]:
-        chunk = state["chunk"]
+        nonlocal chunk, from_start, steps
         n = _lib.pbm_walk_chunk(
-            elements.live_fd(), cursor, state["start"], keys, key_size, values, value_size, chunk, walked, err
+            elements.live_fd(), cursor, from_start, keys, key_size, values, value_size, chunk, walked, err
         )
-        state["start"] = 0
-        state["steps"] += walked[0]
-        state["chunk"] = min(2 * chunk, largest)
+        from_start = 0
+        steps += walked[0]
+        chunk = min(2 * chunk, largest)
         found_values = value_view[: n * value_size] if value_view is not None else b""
         return key_view[: n * key_size], found_values, n, err[0]
 
@@ -75,7 +75,7 @@ def walk(elements: Elements, max_entries: int, with_values: bool = False) -> Ite
     while True:
         if error not in (0, errno.ENOENT):
             b.fail(error, "iterate", elements.target)
-        if state["steps"] > limit:
+        if steps > limit:
             raise IterationAborted(
                 f"iterate {elements.target}: no end after {limit} steps; the map keeps changing under "
                 "the walk (entries deleted while it runs make the kernel restart from the first key)"
