@@ -135,8 +135,9 @@ def test_array_bounds_and_delete() -> None:
                 a[bad]
             with pytest.raises(IndexError):
                 a[bad] = 1
-        with pytest.raises(TypeError, match="cannot be deleted"):
-            del a[0]
+        for delete in (lambda: a.__delitem__(0), lambda: a.pop(0), a.popitem, a.clear):
+            with pytest.raises(TypeError, match="cannot be deleted"):
+                delete()
         with pytest.raises(TypeError, match="array indices are ints"):
             a["1"]  # type: ignore[index]
         assert 3 in a and 4 not in a and a.get(9, "x") == "x"

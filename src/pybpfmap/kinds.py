@@ -58,6 +58,9 @@ class LruPerCpuHashMap(LruHashMap, PerCpuHashMap):
     map_type = MapType.LRU_PERCPU_HASH
 
 
+_NO_DELETE = "array map slots cannot be deleted (the kernel keeps every slot); assign a zero value instead"
+
+
 class ArrayMap(Map[int, Any]):
     """``BPF_MAP_TYPE_ARRAY``: ``max_entries`` preallocated slots indexed ``0 <= i < max_entries``.
 
@@ -121,7 +124,11 @@ class ArrayMap(Map[int, Any]):
         self._elements.update(self._index(index), value, int(flags))
 
     def __delitem__(self, index: int) -> None:
-        raise TypeError("array map slots cannot be deleted; assign a zero value instead")
+        raise TypeError(_NO_DELETE)
+
+    def pop(self, index: int, default: Any = None) -> Any:
+        """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
+        raise TypeError(_NO_DELETE)
 
     def __contains__(self, index: object) -> bool:
         return isinstance(index, int) and 0 <= index < self._info.max_entries
@@ -148,7 +155,7 @@ class ArrayMap(Map[int, Any]):
 
     def clear(self) -> None:
         """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
-        raise TypeError("array map slots cannot be deleted; assign zero values instead")
+        raise TypeError(_NO_DELETE)
 
 
 class PerCpuArrayMap(ArrayMap):
