@@ -109,6 +109,7 @@ def test_clear_ends_while_another_thread_inserts() -> None:
         m.clear()
         assert len(m) == 0
         stop = threading.Event()
+        running = threading.Event()
         inserted = []
 
         def inserter() -> None:
@@ -117,11 +118,13 @@ def test_clear_ends_while_another_thread_inserts() -> None:
                 with contextlib.suppress(MapFullError):  # full: clear() makes room
                     m[k] = 1
                 k += 1
+                running.set()
             inserted.append(k - 10_000)
 
         t = threading.Thread(target=inserter)
         t.start()
         try:
+            assert running.wait(timeout=60)
             for _ in range(5):
                 m.clear()
         finally:
