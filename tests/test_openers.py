@@ -22,6 +22,9 @@ from pybpfmap import (
     PerCpuHashMap,
 )
 
+# from_name needs a name no other map on the system has, even one left pinned by an earlier, killed run.
+UNIQUE = f"pbm_{os.getpid()}"
+
 
 @pytest.mark.parametrize(
     ("kind", "args"),
@@ -35,7 +38,7 @@ from pybpfmap import (
 )
 def test_openers_return_the_matching_kind(kind: type[Map], args: dict[str, str], bpffs: Path) -> None:
     """from_fd, from_id, from_pin and from_name all return the class of the kernel's map type."""
-    with kind(max_entries=4, name="opener_kind", **args) as m:
+    with kind(max_entries=4, name=UNIQUE, **args) as m:
         m[1] = 5
         path = bpffs / "m"
         m.pin(path)
@@ -44,7 +47,7 @@ def test_openers_return_the_matching_kind(kind: type[Map], args: dict[str, str],
             Map.from_fd(m.fd, **codecs),
             Map.from_id(m.id, **codecs),
             Map.from_pin(path, **codecs),
-            Map.from_name("opener_kind", **codecs),
+            Map.from_name(UNIQUE, **codecs),
         ]
         for other in opened:
             assert type(other) is kind
@@ -84,10 +87,10 @@ def test_from_name_needs_exactly_one() -> None:
     """from_name raises LookupError when no map or several maps carry the name."""
     with pytest.raises(LookupError, match="no map named 'pbm_nothing'"):
         Map.from_name("pbm_nothing")
-    with HashMap(key="u32", value="u32", max_entries=1, name="pbm_twice"), HashMap(
-        key="u32", value="u32", max_entries=1, name="pbm_twice"
-    ), pytest.raises(LookupError, match=r"2 maps .* named 'pbm_twice'"):
-        Map.from_name("pbm_twice")
+    with HashMap(key="u32", value="u32", max_entries=1, name=UNIQUE), HashMap(
+        key="u32", value="u32", max_entries=1, name=UNIQUE
+    ), pytest.raises(LookupError, match=rf"2 maps .* named '{UNIQUE}'"):
+        Map.from_name(UNIQUE)
 
 
 def test_maps_lists_every_map() -> None:
@@ -185,9 +188,9 @@ def test_every_fd_is_close_on_exec(bpffs: Path) -> None:
     """Created and opened maps hold close-on-exec fds, so exec'd children do not inherit them."""
     import fcntl
 
-    with HashMap(key="u32", value="u32", max_entries=1, name="cloexec") as m:
+    with HashMap(key="u32", value="u32", max_entries=1, name=UNIQUE) as m:
         m.pin(bpffs / "c")
-        handles = [m, Map.from_fd(m.fd), Map.from_id(m.id), Map.from_pin(bpffs / "c"), Map.from_name("cloexec")]
+        handles = [m, Map.from_fd(m.fd), Map.from_id(m.id), Map.from_pin(bpffs / "c"), Map.from_name(UNIQUE)]
         for h in handles:
             assert fcntl.fcntl(h.fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC, h
         for h in handles[1:]:
