@@ -189,17 +189,17 @@ def test_signed_int_codecs_through_the_fast_path() -> None:
 def test_bad_input_is_refused_before_the_syscall() -> None:
     """Wrong sizes and types name what was expected; the map is unchanged."""
     with HashMap(key="u32", value="u64", max_entries=4) as m, Map.create(MapType.HASH, 4, 8, 4) as raw:
-        with pytest.raises(ValueError, match=r"out of range for u32 \(0\.\.4294967295\)"):
+        with pytest.raises(ValueError, match=r"^key: 4294967296 is out of range for u32 \(0\.\.4294967295\)$"):
             m[2**32] = 1
-        with pytest.raises(ValueError, match="out of range for u64"):
+        with pytest.raises(ValueError, match=r"^value: -1 is out of range for u64"):
             m[1] = -1
-        with pytest.raises(TypeError, match="expected an int for u32, got str"):
+        with pytest.raises(TypeError, match=r"^key: expected an int for u32, got str$"):
             m["1"] = 1  # type: ignore[index]
-        with pytest.raises(ValueError, match="expected 4 bytes, got 3"):
+        with pytest.raises(ValueError, match=r"^key: expected 4 bytes, got 3$"):
             raw[b"abc"] = bytes(8)
-        with pytest.raises(ValueError, match="expected 8 bytes, got 9"):
+        with pytest.raises(ValueError, match=r"^value: expected 8 bytes, got 9$"):
             raw[b"abcd"] = bytes(9)
-        with pytest.raises(TypeError, match="bytes-like"):
+        with pytest.raises(TypeError, match=r"^key: expected a bytes-like object of 4 bytes, got int$"):
             raw[1] = bytes(8)  # type: ignore[index]
         assert len(m) == 0 and len(raw) == 0
     with pytest.raises(ValueError, match="invalid map name"):

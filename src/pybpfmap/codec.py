@@ -38,6 +38,12 @@ class Codec(ABC, Generic[T]):
 
     #: The number of bytes of an encoded object.
     size: int
+    #: What the codec encodes in its map (``"key"`` or ``"value"``), set by :func:`as_codec` for the codecs it
+    #: builds; it starts the message of every encoding error, so ``m[k] = v`` says which one was wrong.
+    role: str = ""
+
+    def _error(self, kind: type[Exception], message: str) -> Exception:
+        return kind(f"{self.role}: {message}" if self.role else message)
 
     @abstractmethod
     def encode(self, obj: T) -> bytes:
@@ -68,11 +74,11 @@ class BytesCodec(Codec[bytes]):
         try:
             data = bytes(memoryview(obj))
         except TypeError:
-            raise TypeError(
-                f"expected a bytes-like object of {self.size} bytes, got {type(obj).__name__}"
+            raise self._error(
+                TypeError, f"expected a bytes-like object of {self.size} bytes, got {type(obj).__name__}"
             ) from None
         if len(data) != self.size:
-            raise ValueError(f"expected {self.size} bytes, got {len(data)}")
+            raise self._error(ValueError, f"expected {self.size} bytes, got {len(data)}")
         return data
 
     def decode(self, data: Buffer) -> bytes:
@@ -113,9 +119,11 @@ class IntCodec(Codec[int]):
         try:
             value = operator.index(obj)
         except TypeError:
-            raise TypeError(f"expected an int for {self.name}, got {type(obj).__name__}") from None
+            raise self._error(TypeError, f"expected an int for {self.name}, got {type(obj).__name__}") from None
         if not self.minimum <= value <= self.maximum:
-            raise ValueError(f"{value} is out of range for {self.name} ({self.minimum}..{self.maximum})")
+            raise self._error(
+                ValueError, f"{value} is out of range for {self.name} ({self.minimum}..{self.maximum})"
+            )
         return value
 
     def to_unsigned(self, obj: Any) -> int:
@@ -166,19 +174,20 @@ class StructCodec(Codec[Any]):
         items = (obj,) if self._fields == 1 else obj
         if self._fields != 1:
             if not isinstance(obj, (tuple, list)):
-                raise TypeError(
+                raise self._error(
+                    TypeError,
                     f"expected a tuple of {self._fields} items for struct {self.format!r}, "
-                    f"got {type(obj).__name__}"
+                    f"got {type(obj).__name__}",
                 )
             if len(obj) != self._fields:
-                raise ValueError(
-                    f"expected {self._fields} items for struct {self.format!r}, got {len(obj)}"
+                raise self._error(
+                    ValueError, f"expected {self._fields} items for struct {self.format!r}, got {len(obj)}"
                 )
         try:
             return self._struct.pack(*items)
         except struct.error as exc:
             kind = ValueError if "range" in str(exc) or "format requires" in str(exc) else TypeError
-            raise kind(f"cannot encode {obj!r} as struct {self.format!r}: {exc}") from None
+            raise self._error(kind, f"cannot encode {obj!r} as struct {self.format!r}: {exc}") from None
 
     def decode(self, data: Buffer) -> Any:
         """Unpack a tuple (or the single item)."""
@@ -216,7 +225,7 @@ class CTypesCodec(Codec[Any]):
     def encode(self, obj: Any) -> bytes:
         """The bytes of a ctypes instance of this type."""
         if not isinstance(obj, self.ctype):
-            raise TypeError(f"expected a {self.ctype.__name__} instance, got {type(obj).__name__}")
+            raise self._error(TypeError, f"expected a {self.ctype.__name__} instance, got {type(obj).__name__}")
         return bytes(memoryview(obj).cast("B"))
 
     def decode(self, data: Buffer) -> Any:
@@ -238,23 +247,25 @@ def as_codec(spec: CodecSpec, size: int | None = None, *, what: str = "value") -
     bytes (``spec=None``) take their size from it.
     """
     codec: Codec[Any]
-    if spec is None:
-        if size is None:
-            raise ValueError(f"raw-bytes {what}s need an explicit {what}_size")
-        codec = BytesCodec(size)
-    elif isinstance(spec, Codec):
-        codec = spec
-    elif isinstance(spec, str):
-        codec = IntCodec(spec) if spec in _INT_FORMATS else StructCodec(spec)
-    elif isinstance(spec, struct.Struct):
-        codec = StructCodec(spec)
-    elif isinstance(spec, type) and issubclass(spec, _CTYPES_BASES):
-        codec = CTypesCodec(spec)
+    if isinstance(spec, Codec):
+        codec = spec  # the caller's own object, perhaps shared: left as it is
     else:
-        raise TypeError(
-            f"{what}= takes None, an int name such as 'u32', a struct format, a ctypes type or a Codec; "
-            f"got {spec!r}"
-        )
+        if spec is None:
+            if size is None:
+                raise ValueError(f"raw-bytes {what}s need an explicit {what}_size")
+            codec = BytesCodec(size)
+        elif isinstance(spec, str):
+            codec = IntCodec(spec) if spec in _INT_FORMATS else StructCodec(spec)
+        elif isinstance(spec, struct.Struct):
+            codec = StructCodec(spec)
+        elif isinstance(spec, type) and issubclass(spec, _CTYPES_BASES):
+            codec = CTypesCodec(spec)
+        else:
+            raise TypeError(
+                f"{what}= takes None, an int name such as 'u32', a struct format, a ctypes type or a Codec; "
+                f"got {spec!r}"
+            )
+        codec.role = what
     if size is not None and codec.size != size:
         raise ValueError(f"{what} codec {codec!r} is {codec.size} bytes but the map's {what} size is {size}")
     return codec

@@ -41,6 +41,7 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
     def __init__(self, element: Codec[Any], ncpus: int) -> None:
         self.element = element
         self.ncpus = ncpus
+        self.role = element.role
         # The kernel copies per-CPU values with an 8-byte stride (bpf_long_memcpy of round_up(size, 8)).
         self.stride = (element.size + 7) & ~7
         self.size = self.stride * ncpus
@@ -62,8 +63,8 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         if not self._is_sequence(obj):
             return (self.element.encode(obj) + self._padding) * self.ncpus
         if len(obj) != self.ncpus:
-            raise ValueError(
-                f"a per-CPU value needs one item per possible CPU ({self.ncpus}), got {len(obj)}"
+            raise self._error(
+                ValueError, f"a per-CPU value needs one item per possible CPU ({self.ncpus}), got {len(obj)}"
             )
         return b"".join(self.element.encode(v) + self._padding for v in obj)
 
