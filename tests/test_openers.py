@@ -124,9 +124,10 @@ def test_pinned_map_outlives_its_fds(bpffs: Path) -> None:
             again.pin(path)
         assert info.value.errno == errno.EEXIST
         again.unpin(path)
-    with pytest.raises(BPFError) as info:
+    with pytest.raises(FileNotFoundError) as info:
         Map.from_pin(path)
-    assert info.value.errno == errno.ENOENT
+    assert isinstance(info.value, pybpfmap.MapNotFoundError) and info.value.errno == errno.ENOENT
+    assert str(info.value) == f"open pinned {str(path)!r}: no such file or directory (ENOENT)"
 
 
 def test_pin_outside_bpffs_fails(tmp_path: Path) -> None:
@@ -174,9 +175,9 @@ def test_freeze_refuses_writes() -> None:
 
 def test_bad_opener_arguments() -> None:
     """Openers name a bad id or fd."""
-    with pytest.raises(BPFError, match="open map id 4294967295") as info:
+    with pytest.raises(pybpfmap.MapNotFoundError, match="open map id 4294967295") as info:
         Map.from_id(2**32 - 1)
-    assert info.value.errno == errno.ENOENT
+    assert info.value.errno == errno.ENOENT and isinstance(info.value, FileNotFoundError)
     with pytest.raises(TypeError, match="fd must be an fd or have a fileno"):
         Map.from_fd("3")  # type: ignore[arg-type]
     with open(os.devnull) as f, pytest.raises(BPFError) as info2:

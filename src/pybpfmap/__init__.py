@@ -17,6 +17,7 @@ from .errors import (
     KeyExistsError,
     KeyNotFoundError,
     MapFullError,
+    MapNotFoundError,
     NotSupportedError,
 )
 from .info import MapInfo, maps
@@ -43,6 +44,7 @@ __all__ = [
     "MapFlags",
     "MapFullError",
     "MapInfo",
+    "MapNotFoundError",
     "MapType",
     "NotSupportedError",
     "PerCpuArrayMap",

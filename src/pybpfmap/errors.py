@@ -18,6 +18,7 @@ __all__ = [
     "KeyExistsError",
     "KeyNotFoundError",
     "MapFullError",
+    "MapNotFoundError",
     "NotSupportedError",
     "errno_name",
     "error_from_errno",
@@ -50,6 +51,10 @@ class MapFullError(BPFError):
     """An insert found the map at ``max_entries`` (E2BIG)."""
 
 
+class MapNotFoundError(BPFError, FileNotFoundError):
+    """No map has that id, or nothing is pinned at that path (ENOENT when opening)."""
+
+
 class BPFPermissionError(BPFError, PermissionError):
     """The kernel refused the operation (EPERM or EACCES): missing privilege, a read-only fd, or a frozen map."""
 
@@ -76,6 +81,7 @@ def errno_name(err: int) -> str:
 # than about the map object itself.
 _ELEMENT_OPERATIONS = frozenset({"lookup", "update", "delete", "push", "pop", "peek"})
 _INSERTS = frozenset({"update", "push"})
+_OPENS = frozenset({"open", "open pinned"})
 
 _PERMISSION_HINT = (
     "needs root or CAP_BPF (unprivileged bpf is usually disabled), "
@@ -107,6 +113,8 @@ def error_from_errno(err: int, operation: str, target: str, detail: str | None =
         cls = BPFPermissionError
     elif err in (_errno.EOPNOTSUPP, ENOTSUPP):
         cls = NotSupportedError
+    elif err == _errno.ENOENT and operation in _OPENS:
+        cls = MapNotFoundError
     elif operation in _ELEMENT_OPERATIONS:
         if err == _errno.ENOENT:
             cls = KeyNotFoundError
