@@ -33,16 +33,31 @@ def built_libbpf() -> tuple[Path, str]:
     raise RuntimeError(f"{pc} has no Version: line")
 
 
-def make_builder(helpers: str) -> FFI:
-    """The FFI builder; ``helpers`` is the path of the C helpers as the caller's build needs it spelled."""
+def cdef_headers() -> list[Path]:
+    """What ``cdef`` reads, in order.
+
+    ``*_cdef.h`` files declare libbpf's API for CFFI only (with ``...`` placeholders that are not C);
+    ``libbpf_cdef.h`` comes first because it holds the typedefs the others use. Every other header declares
+    the project's own C helpers: CFFI reads it, and the generated C includes it.
+    """
+    first = INCLUDE / "libbpf_cdef.h"
+    rest = sorted(p for p in INCLUDE.glob("*.h") if p != first)
+    cdefs = [p for p in rest if p.name.endswith("_cdef.h")]
+    return [first, *cdefs, *(p for p in rest if p not in cdefs)]
+
+
+def make_builder(source_dir: Path) -> FFI:
+    """The FFI builder; ``source_dir`` is ``include/`` spelled as the caller's build needs the C sources."""
     archive, version = built_libbpf()
     builder = FFI()
-    for header in ("libbpf_cdef.h", "pybpfmap.h"):
-        builder.cdef((INCLUDE / header).read_text())
+    headers = cdef_headers()
+    for header in headers:
+        builder.cdef(header.read_text())
+    includes = "".join(f'#include "{h.name}"\n' for h in headers if not h.name.endswith("_cdef.h"))
     builder.set_source(
         "pybpfmap._libbpf",
-        '#include <bpf/bpf.h>\n#include <bpf/libbpf.h>\n#include <bpf/btf.h>\n#include "pybpfmap.h"\n',
-        sources=[helpers],
+        "#include <bpf/bpf.h>\n#include <bpf/libbpf.h>\n#include <bpf/btf.h>\n" + includes,
+        sources=[str(source_dir / p.name) for p in sorted(INCLUDE.glob("*.c"))],
         include_dirs=[str(LIBBPF_BUILD / "include"), str(INCLUDE)],
         define_macros=[("PBM_LIBBPF_VERSION", f'"{version}"')],
         # Hidden by default: the extension exports only PyInit__libbpf, none of our helpers or libbpf.
@@ -56,7 +71,7 @@ def make_builder(helpers: str) -> FFI:
 
 if __name__ == "__main__":
     # ffi.compile() works from its temporary directory, so the source path must be absolute here.
-    make_builder(str(INCLUDE / "pybpfmap_helpers.c")).compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True)
+    make_builder(INCLUDE).compile(tmpdir=str(ROOT / "build" / "cffi"), verbose=True)
 else:
     # setuptools (cffi_modules) runs from the project directory and insists on relative source paths.
-    ffibuilder = make_builder("include/pybpfmap_helpers.c")
+    ffibuilder = make_builder(Path("include"))

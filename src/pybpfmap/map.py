@@ -445,6 +445,10 @@ class Map(MutableMapping[K, V]):
         """A view of the values; iterating it walks the map."""
         return _ValuesView(self)
 
+    def snapshot(self) -> dict[K, V]:
+        """Every entry, decoded, in one dict. Not atomic: an entry present for the whole read is in it once."""
+        return dict(self._iter_items())
+
     def clear(self) -> None:
         """Delete every entry, in one bounded pass.
 
