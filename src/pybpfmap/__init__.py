@@ -8,6 +8,7 @@
 """
 
 from ._bindings import LIBBPF_VERSION, possible_cpus
+from .btf import BTF, BTFCodec, BTFType, SpinLock, bpftool_json
 from .codec import BytesCodec, Codec, CTypesCodec, IntCodec, StructCodec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import (
@@ -19,17 +20,23 @@ from .errors import (
     MapFullError,
     MapNotFoundError,
     NotSupportedError,
+    ProgramLoadError,
 )
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .map import Map
+from .object import BPFObject
 from .percpu import PerCpuValues
 
 __all__ = [
+    "BTF",
     "LIBBPF_VERSION",
     "ArrayMap",
     "BPFError",
+    "BPFObject",
     "BPFPermissionError",
+    "BTFCodec",
+    "BTFType",
     "BytesCodec",
     "CTypesCodec",
     "Codec",
@@ -50,8 +57,11 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "ProgramLoadError",
+    "SpinLock",
     "StructCodec",
     "UpdateFlags",
+    "bpftool_json",
     "maps",
     "possible_cpus",
 ]
