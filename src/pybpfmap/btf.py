@@ -648,7 +648,11 @@ class _Compiler:
         end = (bit_offset + nbits + 7) // 8
         # Bitfields that share bytes share one leaf: a run of bytes read as one little-endian int.
         last = self.runs[-1] if self.runs else None
-        if last is not None and last[0] == len(self.defaults) - 1 and start < self.leaves[-1][0] + last[1]:
+        if (
+            last is not None
+            and last[0] == len(self.defaults) - 1
+            and self.leaves[-1][0] <= start < self.leaves[-1][0] + last[1]
+        ):
             i, nbytes = last
             run_start = self.leaves[-1][0]
             if end > run_start + nbytes:
@@ -1279,6 +1283,10 @@ class GeneratedBTF:
         self._ptr = _ffi.gc(ptr, _lib.btf__free)
         self._ctypes: dict[Any, int] = {}
         self._ints: dict[tuple[str, int, int], int] = {}
+
+    def as_btf(self) -> BTF:
+        """The types built so far, for reading (the BTF keeps this object alive)."""
+        return BTF(self._ptr, owner=self, source="generated BTF")
 
     def fileno(self) -> int:
         """The fd of the loaded BTF."""

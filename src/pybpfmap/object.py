@@ -159,7 +159,12 @@ class Program:
         """Attach a socket filter to ``sock`` (SO_ATTACH_BPF); closing the link detaches it."""
         fd = self.fd
         sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_BPF, fd)
-        return Link(self, detach=lambda: sock.setsockopt(socket.SOL_SOCKET, _SO_DETACH_BPF, 0))
+
+        def detach() -> None:
+            if sock.fileno() >= 0:  # a closed socket took its filter with it
+                sock.setsockopt(socket.SOL_SOCKET, _SO_DETACH_BPF, 0)
+
+        return Link(self, detach=detach)
 
     def attach_xdp(self, ifindex: int, mode: str | None = None) -> Link:
         """Attach an XDP program to interface ``ifindex`` as a kernel link; ``mode`` is None (the kernel's
