@@ -834,7 +834,8 @@ class _Compiler:
 
         exprs = [e for e, _ in parts]
         name = self.const(cls, "C")
-        return f"_new({name}, ({', '.join(exprs)},))" if exprs else f"_new({name}, ())", fill
+        # Calling the class with a tuple is the cheapest way to make a tuple subclass instance from Python.
+        return f"{name}(({', '.join(exprs)},))" if exprs else f"{name}(())", fill
 
     def union(self, r: BTFType, offset: int) -> tuple[str, Fill]:
         cls = _struct_class(self.btf, r)
@@ -937,14 +938,14 @@ class _Compiled:
         ns["_unpack"] = self.struct.unpack_from
         # A struct whose members all unpack as they are: the unpacked tuple is the instance's content.
         n = len(c.defaults)
-        identity = "(" + ", ".join(f"t[{k}]" for k in range(n)) + ",)"
-        if n and expr.endswith(f", {identity})") and expr.count("_new(") == 1:
-            expr = expr[: -len(identity) - 1] + "t)"
-        source = (
+        identity = "((" + ", ".join(f"t[{k}]" for k in range(n)) + ",))"
+        if n and expr.startswith("_C") and expr.endswith(identity) and expr.count("(") == 2:
+            expr = expr[: -len(identity)] + "(t)"
+        self.source = (
             f"def decode(data):\n    t = _unpack(data)\n    return {expr}\n"
             f"def decode_from(data, offset):\n    t = _unpack(data, offset)\n    return {expr}\n"
         )
-        exec(compile(source, f"<BTF layout of {t.c_name()}>", "exec"), ns)
+        exec(compile(self.source, f"<BTF layout of {t.c_name()}>", "exec"), ns)
         self.decode: Callable[[Buffer], Any] = ns["decode"]
         self.decode_from: Callable[[Buffer, int], Any] = ns["decode_from"]
 
