@@ -117,3 +117,12 @@ def test_pin_root_pins_and_reuses(bpf_objects: dict[str, Path], bpffs: Path) -> 
             assert second.maps["counts"].id != first.maps["counts"].id  # not marked for pinning
     with Map.from_pin(bpffs / "shared_total") as pinned:
         assert pinned[0] == 41
+
+
+def test_counter_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+
+    runpy.run_path(str(Path(__file__).resolve().parent.parent / "examples" / "counter.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "comm='python') -> 5;" in out or "-> 5;" in out
+    assert "total (a .bss global, read through mmap): 5" in out
