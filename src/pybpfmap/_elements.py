@@ -66,6 +66,16 @@ def exact(data: object, codec: Codec[Any], role: str) -> bytes:
     return data
 
 
+def exact_many(data: Any, count: int, codec: Codec[Any], role: str) -> Any:
+    """The size check of :func:`exact` for ``count`` objects encoded back to back (batch operations)."""
+    size = memoryview(data).nbytes
+    if size != count * codec.size:
+        raise ValueError(
+            f"{role}s: {count} {role}s of {codec.size} bytes need {count * codec.size} bytes, got {size}"
+        )
+    return data
+
+
 class _Scratch(threading.local):
     """Per-thread value buffer; ``threading.local`` re-runs ``__init__`` in each thread that touches it."""
 
@@ -77,7 +87,18 @@ class _Scratch(threading.local):
 class Elements:
     """Element operations of one open map, through the codecs, for any key and value layout."""
 
-    __slots__ = ("_lock", "_pending_close", "_readers", "_scratch", "fd", "key", "target", "value")
+    __slots__ = (
+        "_lock",
+        "_pending_close",
+        "_readers",
+        "_scratch",
+        "batch_buffers",
+        "batch_supported",
+        "fd",
+        "key",
+        "target",
+        "value",
+    )
 
     def __init__(self, fd: int, key: Codec[Any], value: Codec[Any], target: str) -> None:
         self.fd = fd
@@ -88,6 +109,10 @@ class Elements:
         self._lock = threading.Lock()
         self._readers = 0
         self._pending_close = -1
+        #: Per-thread buffers of batch reads, kept from call to call (managed by pybpfmap.batch).
+        self.batch_buffers = threading.local()
+        #: Whether the kernel has batch commands for this map: None until the first batch read tells.
+        self.batch_supported: bool | None = None
 
     def encode_key(self, key: Any) -> Any:
         """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""
@@ -173,22 +198,30 @@ class Elements:
 
     def pop(self, key: Any, default: Any = MISSING) -> Any:
         """Look up and delete ``key`` in one step where the map type allows it, else in two."""
-        k = self.encode_key(key)
-        s = self._scratch
-        rc = _lookup_and_delete(self.live_fd(), k, s.cdata)
-        if rc == 0:
-            return self.value.decode(s.view)
-        if -rc in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
-            # Only some map types implement lookup-and-delete for user space: fall back to two calls.
-            value = self.find_raw(k, MISSING, key)
-            if value is MISSING or not self.delete_raw(k, key):
-                return default
-            return value
-        if -rc == errno.ENOENT:
-            return default
-        self.fail(rc, "delete", key)
+        raw = self.take_raw(self.encode_key(key), key)
+        return default if raw is None else self.value.decode(raw)
 
     # -- by encoded key (for callers that already hold the key's bytes: pop, clear) ---------------------------
+
+    def take_raw(self, raw_key: Any, key: Any = MISSING) -> bytes | None:
+        """Look up and delete an encoded key, returning its raw value, or None when it is not there."""
+        s = self._scratch
+        size = self.value.size
+        rc = _lookup_and_delete(self.live_fd(), raw_key, s.cdata)
+        if rc == 0:
+            return bytes(s.view[:size])
+        if -rc == errno.ENOENT:
+            return None
+        if -rc not in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
+            self.fail(rc, "delete", key)
+        # Only some map types implement lookup-and-delete for user space: fall back to two calls.
+        rc = _lookup(self.live_fd(), raw_key, s.cdata)
+        if rc:
+            if -rc == errno.ENOENT:
+                return None
+            self.fail(rc, "lookup", key)
+        value = bytes(s.view[:size])
+        return value if self.delete_raw(raw_key, key) else None
 
     def find_raw(self, raw_key: bytes, default: Any = MISSING, key: Any = MISSING) -> Any:
         """Like :meth:`find` for a key already encoded."""
