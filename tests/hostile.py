@@ -16,12 +16,22 @@ import platform
 import re
 import socket
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from pybpfmap import Codec, Map
 from pybpfmap._bindings import ffi, lib
+
+#: Examples run by the properties, by kind ("examples", "steps"); `make fuzz` reports the total.
+EXAMPLES: Counter[str] = Counter()
+
+
+def count_example(kind: str = "examples") -> None:
+    """Count one generated example (the fuzz runner prints the totals)."""
+    EXAMPLES[kind] += 1
+
 
 #: Phrases that give away a C type or a CFFI conversion; no message about a Python argument may contain one.
 C_TYPE_PHRASES = (
