@@ -307,3 +307,24 @@ def test_btf_from_map_and_kernel(types_object: BPFObject) -> None:
     with HashMap(key="u32", value="u32", max_entries=1, btf=False) as bare, pytest.raises(ValueError, match="no BTF"):
         BTF.from_map(bare)
     assert os.path.exists("/sys/kernel/btf/vmlinux")
+
+
+def test_snapshot_and_arrays_of_btf_maps(bpf_objects: dict[str, Path]) -> None:
+    np = pytest.importorskip("numpy")
+    with BPFObject(bpf_objects["types"], max_entries={"enum_map": 16}) as obj:
+        rich = obj.maps["rich_map"]
+        for i in range(10):
+            rich[{"saddr": i, "port": i}] = rich_value(i)
+        snap = rich.snapshot()
+        assert len(snap) == 10 and all(type(k).__name__ == "flow_key" for k in snap)
+        assert {k.saddr: v.stats.packets for k, v in snap.items()} == {i: i for i in range(10)}
+        keys, values = rich.snapshot_arrays()
+        assert keys.dtype.names == ("saddr", "port", "proto", "pad")
+        assert int(values["stats"]["packets"].sum()) == sum(range(10))
+        assert sorted(keys["port"].tolist()) == list(range(10))
+        counters = obj.maps["enum_map"]
+        counters[0] = {"packets": 3, "bytes": 30}
+        counters[7] = {"packets": 4, "bytes": 40}
+        keys, values = counters.snapshot_arrays()
+        assert values["packets"].sum() == 7 and values.dtype.names == ("packets", "bytes")
+        assert sorted(keys.tolist()) == [0, 7] and keys.dtype == np.dtype("<u4")

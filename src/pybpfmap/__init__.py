@@ -20,6 +20,7 @@ from .errors import (
     MapFullError,
     MapNotFoundError,
     NotSupportedError,
+    PinExistsError,
     ProgramLoadError,
 )
 from .info import MapInfo, maps
@@ -57,6 +58,7 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PinExistsError",
     "ProgramLoadError",
     "SpinLock",
     "StructCodec",

@@ -27,7 +27,7 @@ import struct
 import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 from . import _bindings as b
@@ -936,6 +936,7 @@ class _Compiled:
         self._runs = c.runs
         ns = dict(c.ns)
         ns["_unpack"] = self.struct.unpack_from
+        ns["_iter"] = self.struct.iter_unpack
         # A struct whose members all unpack as they are: the unpacked tuple is the instance's content.
         n = len(c.defaults)
         identity = "((" + ", ".join(f"t[{k}]" for k in range(n)) + ",))"
@@ -944,10 +945,13 @@ class _Compiled:
         self.source = (
             f"def decode(data):\n    t = _unpack(data)\n    return {expr}\n"
             f"def decode_from(data, offset):\n    t = _unpack(data, offset)\n    return {expr}\n"
+            f"def decode_all(data, count):\n"
+            f"    return [{expr} for t in _iter(memoryview(data)[: count * {self.size}])]\n"
         )
         exec(compile(self.source, f"<BTF layout of {t.c_name()}>", "exec"), ns)
         self.decode: Callable[[Buffer], Any] = ns["decode"]
         self.decode_from: Callable[[Buffer, int], Any] = ns["decode_from"]
+        self.decode_all: Callable[[Buffer, int], list[Any]] = ns["decode_all"]
 
     def encode(self, obj: Any, path: str) -> bytes:
         out = list(self._template)
@@ -993,6 +997,16 @@ class BTFCodec(Codec[Any]):
     def decode(self, data: Buffer) -> Any:
         """Decode the first :attr:`size` bytes of ``data``."""
         return self._compiled.decode(data)
+
+    def decode_all(self, data: Buffer, count: int) -> Iterable[Any]:
+        """Decode ``count`` values laid out back to back, in one pass over the buffer."""
+        if count <= 0 or not self.size:
+            return [self.decode(data) for _ in range(max(count, 0))]
+        return self._compiled.decode_all(data, count)
+
+    def numpy_dtype(self) -> Any:
+        """The numpy dtype of one value, structured with the BTF member names (see :func:`numpy_dtype`)."""
+        return numpy_dtype(self.type)
 
     def __repr__(self) -> str:
         return f"BTFCodec({self.type.c_name()!r}, {self.size} bytes)"
