@@ -24,6 +24,9 @@ from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .map import Map
 from .percpu import PerCpuValues
+from .perfbuf import PerfBuffer, PerfEventArrayMap
+from .program import Program, ProgramType
+from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
 
 __all__ = [
     "LIBBPF_VERSION",
@@ -50,8 +53,17 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PerfBuffer",
+    "PerfEventArrayMap",
+    "Program",
+    "ProgramType",
+    "RecordBatch",
+    "RingBufMap",
+    "RingBuffer",
     "StructCodec",
     "UpdateFlags",
+    "UserRingBufMap",
+    "UserRingBuffer",
     "maps",
     "possible_cpus",
 ]
