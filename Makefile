@@ -50,7 +50,7 @@ lint: setup
 	$(PY) -m mypy
 
 demo: setup
-	$(PY) examples/quickstart.py
+	$(PY) examples/packet_monitor.py
 
 bench: setup
 	$(MAKE) -C benchmarks PYTHON=$(CURDIR)/$(PY)
