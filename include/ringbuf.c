@@ -10,11 +10,11 @@
 #include "ringbuf.h"
 
 /* Defined by CFFI from ringbuf_cdef.h (extern "Python+C"): calls the Python consumer's record handler. */
-int pbm_ringbuf_record(void *ctx, void *data, size_t size);
+int pbm_ringbuf_record(void *ctx, char *data, size_t size);
 
-static int grow(void **buf, size_t *have, size_t need, size_t elem)
+static int grow(void **buf, size_t *have, size_t need, size_t elem, size_t reserve)
 {
-	size_t n = *have ? *have : 4096;
+	size_t n = *have ? *have : (reserve > 4096 ? reserve : 4096);
 	void *p;
 
 	while (n < need) {
@@ -34,15 +34,15 @@ static int append(struct pbm_record_batch *b, const void *data, size_t size)
 {
 	if (size > UINT32_MAX)
 		return -E2BIG;
-	if (b->used + size > b->capacity && grow((void **)&b->data, &b->capacity, b->used + size, 1))
+	if (b->used + size > b->capacity && grow((void **)&b->data, &b->capacity, b->used + size, 1, b->reserve_bytes))
 		return -ENOMEM;
 	if (b->count == b->slots) {
 		size_t slots = b->slots;
 
-		if (grow((void **)&b->offsets, &slots, b->count + 1, sizeof(*b->offsets)))
+		if (grow((void **)&b->offsets, &slots, b->count + 1, sizeof(*b->offsets), b->reserve_slots))
 			return -ENOMEM;
 		slots = b->slots;
-		if (grow((void **)&b->lengths, &slots, b->count + 1, sizeof(*b->lengths)))
+		if (grow((void **)&b->lengths, &slots, b->count + 1, sizeof(*b->lengths), b->reserve_slots))
 			return -ENOMEM;
 		b->slots = slots;
 	}
@@ -85,4 +85,9 @@ void pbm_record_batch_free(struct pbm_record_batch *batch)
 	free(batch->offsets);
 	free(batch->lengths);
 	memset(batch, 0, sizeof(*batch));
+}
+
+void pbm_free(void *p)
+{
+	free(p);
 }

@@ -13,6 +13,9 @@ struct pbm_record_batch {
 	__u32 *lengths;
 	size_t count;    /* records in the batch */
 	size_t slots;    /* entries allocated for `offsets` and `lengths` */
+	/* How much to allocate at first when the buffers are NULL (the size of the previous batch, say). */
+	size_t reserve_bytes;
+	size_t reserve_slots;
 };
 
 /* The ctx libbpf passes to pbm_ringbuf_dispatch, shared by every ring of one consumer. */
@@ -28,8 +31,10 @@ int pbm_ringbuf_dispatch(void *ctx, void *data, size_t size);
  * Empty `batch`, then copy every record available now into it, in one ring_buffer__consume_n call (at most
  * `max` records when max > 0). Returns the number of records copied or a negative errno; -ENOMEM means the
  * buffer could not grow, and the record that did not fit is lost (libbpf has already moved past it).
- * The buffers are kept for the next call; pbm_record_batch_free releases them.
+ * The buffers are malloc'ed: the caller either keeps them for the next call, or takes them over (and later
+ * frees each with pbm_free) after setting the pointers to NULL; pbm_record_batch_free releases them.
  */
 long pbm_ringbuf_read_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch,
 			    size_t max);
 void pbm_record_batch_free(struct pbm_record_batch *batch);
+void pbm_free(void *p);

@@ -53,6 +53,6 @@ int perf_buffer__consume(struct perf_buffer *pb);
  * "Python+C": include/ringbuf.c calls it from pbm_ringbuf_dispatch, which libbpf calls for every record.
  * ctx is a handle (ffi.new_handle) on the consumer that owns the buffer.
  */
-extern "Python+C" int pbm_ringbuf_record(void *ctx, void *data, size_t size);
+extern "Python+C" int pbm_ringbuf_record(void *ctx, char *data, size_t size);
 extern "Python" void pbm_perfbuf_sample(void *ctx, int cpu, void *data, __u32 size);
 extern "Python" void pbm_perfbuf_lost(void *ctx, int cpu, __u64 cnt);

@@ -85,22 +85,27 @@ class Consumer:
     def _decode(self, raw: bytes) -> Any:
         return raw if self._codec is None else self._codec.decode(raw)
 
-    def _take(self, raw: bytes) -> bool:
-        """Hand one record over; False when that raised (the exception is stashed, the record is spent)."""
-        if self._raw_sink is not None:
-            self._raw_sink.append(raw)
-            return True
+    def _take(self, raw: bytes) -> int:
+        """Hand one record over: 0, or -1 when that raised (the exception is stashed, the record is spent).
+
+        Called once per record from inside libbpf, so it is kept short.
+        """
+        sink = self._raw_sink
+        if sink is not None:
+            sink.append(raw)
+            return 0
         try:
-            record = self._decode(raw)
-            if self._collected is not None:
-                self._collected.append(record)
-            elif self._callback is not None:
-                self._callback(record)
+            record = raw if self._codec is None else self._codec.decode(raw)
+            collected = self._collected
+            if collected is not None:
+                collected.append(record)
+            else:
+                self._callback(record)  # type: ignore[misc]
         except BaseException as exc:  # re-raised by _run once libbpf has returned; nothing is swallowed
             self._error = exc
-            return False
+            return -1
         self.handled += 1
-        return True
+        return 0
 
     def _run(self, call: Callable[[], int], operation: str, sink: deque[bytes] | None = None) -> Any:
         """Run one C poll/consume call, records going to the callback, into a list, or raw into ``sink``.

@@ -100,7 +100,7 @@ class PerfBuffer(Consumer):
         return int(_lib.perf_buffer__epoll_fd(self._pb))
 
     def _on_sample(self, cpu: int, data: Any, size: int) -> None:
-        raw = _ffi.buffer(data, size)[:]
+        raw = _ffi.unpack(_ffi.cast("char *", data), size)
         # libbpf goes on reading this poll's samples even after a callback raised: keep them, in order.
         if self._error is not None:
             self._pending.append(raw)

@@ -120,13 +120,13 @@ class RecordBatch:
 
     __slots__ = ("buffer", "lengths", "offsets")
 
-    def __init__(self, buffer: bytearray, offsets: array[int], lengths: array[int]) -> None:
+    def __init__(self, buffer: memoryview, offsets: memoryview, lengths: memoryview) -> None:
         """Wrap the three buffers of a batch."""
-        #: Every record, back to back (a bytearray, so numpy views of it are writable).
+        #: Every record, back to back: a memoryview of bytes.
         self.buffer = buffer
-        #: ``array('Q')``: where each record starts in :attr:`buffer`.
+        #: Where each record starts in :attr:`buffer`: a memoryview of u64 (format ``"Q"``).
         self.offsets = offsets
-        #: ``array('I')``: each record's length in bytes.
+        #: Each record's length in bytes: a memoryview of u32 (format ``"I"``).
         self.lengths = lengths
 
     def __len__(self) -> int:
@@ -137,18 +137,18 @@ class RecordBatch:
         return bytes(self.buffer[start : start + self.lengths[index]])
 
     def __iter__(self) -> Iterator[bytes]:
-        view = memoryview(self.buffer)
+        view = self.buffer
         for start, length in zip(self.offsets, self.lengths, strict=True):
             yield bytes(view[start : start + length])
 
     def __repr__(self) -> str:
-        return f"RecordBatch({len(self)} records, {len(self.buffer)} bytes)"
+        return f"RecordBatch({len(self)} records, {self.buffer.nbytes} bytes)"
 
     def as_numpy(self, dtype: Any) -> Any:
         """The records as a numpy array of ``dtype`` (a structured dtype for C structs), one row per record.
 
         Every record must be exactly ``dtype.itemsize`` bytes (ValueError otherwise). The array is a view of
-        :attr:`buffer`, not a copy. Needs numpy (the ``pybpfmap[numpy]`` extra).
+        :attr:`buffer`, not a copy, and keeps it alive. Needs numpy (the ``pybpfmap[numpy]`` extra).
         """
         np = _numpy()
         dt = np.dtype(dtype)
@@ -229,58 +229,56 @@ class RingBuffer(Consumer):
     def _c_fd(self) -> int:
         return int(_lib.ring_buffer__epoll_fd(self._rb))
 
-    def _on_record(self, data: Any, size: int) -> int:
-        # Called by libbpf through pbm_ringbuf_dispatch; a negative return stops ring_buffer__consume.
-        return 0 if self._take(_ffi.buffer(data, size)[:]) else -1
-
     def read_batch(self, max_records: int | None = None) -> RecordBatch:
         """Copy every record available now (at most ``max_records``) into one :class:`RecordBatch`.
 
         A single C call runs libbpf's consume loop with a C callback that appends each record to a growing
         buffer, so the cost per record is a ``memcpy``: no Python call and no Python object per record. The
-        callback is not called; records count in :attr:`handled`. Does not wait: empty when nothing is there.
+        buffers then pass to the batch as they are, without another copy. The callback is not called; records
+        count in :attr:`handled`. Does not wait: the batch is empty when nothing is there.
         """
         if max_records is not None and (not isinstance(max_records, int) or max_records < 1):
             raise ValueError(f"max_records must be None or an int >= 1, got {max_records!r}")
         self._live()
         if self._busy:
             raise RuntimeError("ring buffer is already polling (called again from a callback or another thread)")
-        pending = [self._pending.popleft() for _ in range(min(len(self._pending), max_records or len(self._pending)))]
-        want = 0 if max_records is None else max_records - len(pending)
+        if self._pending:  # records an async for read but did not yield: they come first
+            return self._read_pending(max_records)
         batch = self._batch
-        if max_records is None or want > 0:
-            self._busy = True
-            try:
-                n = _lib.pbm_ringbuf_read_batch(self._rb, self._ctx, batch, want)
-            finally:
-                self._busy = False
-            if n < 0:
-                b.fail(n, "read batch from", self._target)
-        else:
-            n = 0
+        self._busy = True
+        try:
+            n = _lib.pbm_ringbuf_read_batch(self._rb, self._ctx, batch, max_records or 0)
+        finally:
+            self._busy = False
+        if n < 0:
+            b.fail(n, "read batch from", self._target)
+        self.handled += n
+        if n == 0:
+            return RecordBatch(memoryview(b""), memoryview(array("Q")), memoryview(array("I")))
+        # Take the C buffers over (freed with the batch); the next read allocates as much again up front.
+        data = _ffi.gc(batch.data, _lib.pbm_free)
+        offsets = _ffi.gc(batch.offsets, _lib.pbm_free)
+        lengths = _ffi.gc(batch.lengths, _lib.pbm_free)
+        batch.reserve_bytes, batch.reserve_slots = batch.capacity, batch.slots
+        batch.data, batch.offsets, batch.lengths = b.NULL, b.NULL, b.NULL
+        batch.capacity = batch.slots = 0
+        return RecordBatch(
+            memoryview(_ffi.buffer(data, batch.used)),
+            memoryview(_ffi.buffer(offsets, 8 * n)).cast("Q"),
+            memoryview(_ffi.buffer(lengths, 4 * n)).cast("I"),
+        )
+
+    def _read_pending(self, max_records: int | None) -> RecordBatch:
+        count = len(self._pending) if max_records is None else min(max_records, len(self._pending))
+        records = [self._pending.popleft() for _ in range(count)]
         offsets: array[int] = array("Q")
-        lengths: array[int] = array("I")
-        if pending:
-            head = b"".join(pending)
-            pos = 0
-            for record in pending:
-                offsets.append(pos)
-                lengths.append(len(record))
-                pos += len(record)
-            buffer = bytearray(head)
-        else:
-            buffer = bytearray()
-        if n:
-            base = len(buffer)
-            buffer += _ffi.buffer(batch.data, batch.used)
-            more: array[int] = array("Q")
-            more.frombytes(_ffi.buffer(batch.offsets, 8 * n))
-            if base:
-                more = array("Q", (o + base for o in more))
-            offsets += more
-            lengths.frombytes(_ffi.buffer(batch.lengths, 4 * n))
-        self.handled += len(offsets)
-        return RecordBatch(buffer, offsets, lengths)
+        position = 0
+        for record in records:
+            offsets.append(position)
+            position += len(record)
+        self.handled += count
+        lengths = array("I", map(len, records))
+        return RecordBatch(memoryview(b"".join(records)), memoryview(offsets), memoryview(lengths))
 
     def read_array(self, dtype: Any = None, max_records: int | None = None) -> Any:
         """:meth:`read_batch` as a numpy array of fixed-size records (``dtype`` defaults to the ``value`` codec's
