@@ -24,7 +24,11 @@ struct bpf_insn {
 
 struct bpf_prog_load_opts {
 	size_t sz;
+	__u32 prog_btf_fd;
 	__u32 prog_flags;
+	const void *func_info;
+	__u32 func_info_cnt;
+	__u32 func_info_rec_size;
 	__u32 log_level;
 	__u32 log_size;
 	char *log_buf;

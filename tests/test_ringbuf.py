@@ -15,7 +15,7 @@ from conftest import open_fds
 
 import pybpfmap
 from pybpfmap import Map, MapType, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
-from pybpfmap.testing import RingBufEmitter
+from pybpfmap.testing import RingBufEmitter, UserRingBufReader
 
 PAGE = mmap.PAGESIZE
 SEQ = struct.Struct("=Q")
@@ -344,3 +344,20 @@ def test_user_ring_buffer_submit_accounting() -> None:
             urb.submit("text")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="closed UserRingBuffer"):
         urb.submit(b"x")
+
+
+def test_user_ring_buffer_records_reach_the_kernel() -> None:
+    with UserRingBufMap(16 * PAGE) as m, UserRingBuffer(m) as urb, UserRingBufReader(m) as reader:
+        assert reader.drain() == 0
+        for i in range(1_000):
+            urb.submit(SEQ.pack(i) + b"payload")
+        assert reader.drain() == 1_000
+        assert reader.count == 1_000 and reader.total == sum(range(1_000))
+        # Draining made room: a full ring accepts records again.
+        for i in range(16 * PAGE // 16):
+            urb.submit(SEQ.pack(i))
+        with pytest.raises(pybpfmap.BPFError):
+            urb.submit(SEQ.pack(0))
+        assert reader.drain() == 16 * PAGE // 16
+        urb.submit(SEQ.pack(7))
+        assert reader.drain() == 1 and reader.count == 1_000 + 16 * PAGE // 16 + 1

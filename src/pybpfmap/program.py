@@ -12,6 +12,7 @@ import enum
 import errno
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any
 
 from . import _bindings as b
@@ -54,6 +55,25 @@ def program_load_error(err: int, name: str, log: str) -> BPFError:
     return error_from_errno(err, "load", f"program {name!r}", detail)
 
 
+def _func_info(opts: Any, functions: Sequence[tuple[str, int]], name: str) -> tuple[int, object]:
+    """Describe ``functions`` in a new BTF and point ``opts`` at it.
+
+    Returns the BTF fd, which the caller closes once the program is loaded, and the buffers ``opts`` points
+    to, which the caller keeps alive until then.
+    """
+    names = [_ffi.new("char[]", function.encode()) for function, _ in functions]
+    type_ids = _ffi.new("__u32[]", len(functions))
+    fd = _lib.pbm_load_func_btf(_ffi.new("const char *[]", names), len(functions), type_ids)
+    b.check(fd, "load BTF for", f"program {name!r}")
+    pairs = zip((start for _, start in functions), type_ids, strict=True)
+    records = _ffi.new("__u32[]", [x for pair in pairs for x in pair])
+    opts.prog_btf_fd = fd
+    opts.func_info = records
+    opts.func_info_cnt = len(functions)
+    opts.func_info_rec_size = 8
+    return fd, (records, names)
+
+
 class Program:
     """A loaded BPF program; it owns its fd, closed by :meth:`close` or on leaving a ``with`` block.
 
@@ -69,12 +89,20 @@ class Program:
 
     @classmethod
     def load(
-        cls, prog_type: ProgramType | int, instructions: bytes, name: str = "", license: str = "GPL"
+        cls,
+        prog_type: ProgramType | int,
+        instructions: bytes,
+        name: str = "",
+        license: str = "GPL",
+        *,
+        functions: Sequence[tuple[str, int]] = (),
     ) -> Program:
         """Load raw instructions (8 bytes each, as ``struct bpf_insn``) with libbpf's ``bpf_prog_load``.
 
-        The first attempt runs without a verifier log, which is faster; a refused program is loaded again with
-        the log on, and the exception carries its last lines.
+        ``functions`` names the program's functions and the instruction each starts at, main first (as
+        :attr:`pybpfmap.testing.Asm.functions` gives them): a program with callback subprograms needs them,
+        and they are described to the kernel in BTF. The first attempt runs without a verifier log, which is
+        faster; a refused program is loaded again with the log on, and the exception carries its last lines.
         """
         if not isinstance(instructions, (bytes, bytearray)) or not instructions or len(instructions) % 8:
             raise ValueError("instructions must be a non-empty bytes object whose length is a multiple of 8")
@@ -84,19 +112,24 @@ class Program:
         count = len(instructions) // 8
         raw_name = name.encode() if name else b.NULL
         raw_license = license.encode()
-        fd = _lib.bpf_prog_load(int(prog_type), raw_name, raw_license, insns, count, b.NULL)
-        if fd < 0:
-            opts = _ffi.new("struct bpf_prog_load_opts *")
-            opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
-            log = _ffi.new("char[]", _LOG_SIZE)
-            opts.log_level = 1
-            opts.log_size = _LOG_SIZE
-            opts.log_buf = log
-            retry = _lib.bpf_prog_load(int(prog_type), raw_name, raw_license, insns, count, opts)
-            if retry >= 0:  # loaded the second time (EAGAIN, or a transient failure): keep it
-                fd = retry
-            else:
-                raise program_load_error(-fd, name, _ffi.string(log).decode(errors="replace"))
+        opts = _ffi.new("struct bpf_prog_load_opts *")
+        opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
+        btf_fd, keepalive = _func_info(opts, functions, name) if functions else (-1, None)
+        try:
+            fd = _lib.bpf_prog_load(int(prog_type), raw_name, raw_license, insns, count, opts)
+            if fd < 0:
+                log = _ffi.new("char[]", _LOG_SIZE)
+                opts.log_level = 1
+                opts.log_size = _LOG_SIZE
+                opts.log_buf = log
+                retry = _lib.bpf_prog_load(int(prog_type), raw_name, raw_license, insns, count, opts)
+                if retry < 0:
+                    raise program_load_error(-fd, name, _ffi.string(log).decode(errors="replace"))
+                fd = retry  # loaded the second time (a transient failure): keep it
+        finally:
+            if btf_fd >= 0:
+                os.close(btf_fd)  # the loaded program holds its own reference
+            del keepalive
         return cls(fd, name, prog_type)
 
     @property

@@ -9,6 +9,8 @@ without depending on a compiler. This module is where they share them:
 * :class:`RingBufEmitter`: writes records carrying a sequence number into a :class:`~pybpfmap.RingBufMap`
   (``bpf_ringbuf_output``), and counts the records the full ring refused.
 * :class:`PerfEmitter`: the same into a :class:`~pybpfmap.PerfEventArrayMap` (``bpf_perf_event_output``).
+* :class:`UserRingBufReader`: the kernel side of a :class:`~pybpfmap.UserRingBufMap`, draining what user space
+  submitted (``bpf_user_ringbuf_drain`` with a callback subprogram, described in BTF).
 * :class:`PacketCounter`: a socket filter counting packets and bytes per IP protocol into a per-CPU hash and
   sampling packet headers into a ring buffer; attach it to real sockets.
 
@@ -37,6 +39,7 @@ __all__ = [
     "PacketSample",
     "PerfEmitter",
     "RingBufEmitter",
+    "UserRingBufReader",
     "ipv4_packet",
 ]
 
@@ -50,6 +53,8 @@ MAP_UPDATE_ELEM = 2
 PERF_EVENT_OUTPUT = 25
 SKB_LOAD_BYTES_RELATIVE = 68
 RINGBUF_OUTPUT = 130
+DYNPTR_READ = 201
+USER_RINGBUF_DRAIN = 209
 
 #: ``BPF_F_CURRENT_CPU``: the perf ring of the CPU the program runs on.
 BPF_F_CURRENT_CPU = 0xFFFFFFFF
@@ -67,6 +72,7 @@ _JA, _CALL, _EXIT = 0x00, 0x80, 0x90
 _JUMPS = {"==": 0x10, ">": 0x20, ">=": 0x30, "!=": 0x50, "<": 0xA0, "<=": 0xB0}
 _FETCH = 0x01
 _PSEUDO_MAP_FD = 1
+_PSEUDO_FUNC = 4
 
 _INSN = struct.Struct("<BBhi")
 
@@ -83,6 +89,7 @@ class Asm:
         # Each slot: (code, dst, src, off, imm, label the jump goes to or None).
         self._slots: list[tuple[int, int, int, int, int, str | None]] = []
         self._labels: dict[str, int] = {}
+        self._functions: list[str] = []
 
     def _emit(self, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0, to: str | None = None) -> Asm:
         self._slots.append((code, dst, src, off, imm, to))
@@ -94,6 +101,19 @@ class Asm:
             raise ValueError(f"label {name!r} placed twice")
         self._labels[name] = len(self._slots)
         return self
+
+    def function(self, name: str) -> Asm:
+        """Start a subprogram ``name`` here (a label that is also a function, for :meth:`ld_func`)."""
+        self._functions.append(name)
+        return self.label(name)
+
+    @property
+    def functions(self) -> list[tuple[str, int]]:
+        """``[(name, first instruction)]`` of every function, main first, for ``Program.load(functions=...)``;
+        empty for a program without subprograms."""
+        if not self._functions:
+            return []
+        return [("main", 0), *((name, self._labels[name]) for name in self._functions)]
 
     def mov(self, dst: int, src: int | None = None, *, imm: int | None = None) -> Asm:
         """``dst = src`` or ``dst = imm`` (64-bit; the immediate is sign-extended from 32 bits)."""
@@ -121,6 +141,12 @@ class Asm:
         low, high = value & 0xFFFFFFFF, value >> 32
         self._emit(_LD | _SIZES[8] | _IMM, dst, imm=low - (1 << 32) if low >= 1 << 31 else low)
         return self._emit(0, imm=high - (1 << 32) if high >= 1 << 31 else high)
+
+    def ld_func(self, dst: int, label: str) -> Asm:
+        """``dst = &subprogram``: the address of the code at ``label``, for helpers taking a callback
+        (``BPF_PSEUDO_FUNC``; two slots)."""
+        self._emit(_LD | _SIZES[8] | _IMM, dst, _PSEUDO_FUNC, to=label)
+        return self._emit(0)
 
     def ld_map(self, dst: int, map_fd: int) -> Asm:
         """``dst = &map``: the loader replaces the map fd by the map (``BPF_PSEUDO_MAP_FD``; two slots)."""
@@ -169,7 +195,12 @@ class Asm:
             if to is not None:
                 if to not in self._labels:
                     raise ValueError(f"jump to undefined label {to!r}")
-                off = self._labels[to] - index - 1
+                distance = self._labels[to] - index - 1
+                # A jump's distance goes in the offset; a subprogram's address (ld_func) in the immediate.
+                if code == _LD | _SIZES[8] | _IMM:
+                    imm = distance
+                else:
+                    off = distance
             out += _INSN.pack(code, (src << 4) | dst, off, imm)
         return bytes(out)
 
@@ -333,6 +364,53 @@ class PerfEmitter(_SequenceEmitter):
 
 #: The layout of :class:`PacketCounter`'s samples: u32 protocol, u32 IP total length, 28 bytes from the IP header.
 SAMPLE_FORMAT = struct.Struct("=II28s")
+
+
+class UserRingBufReader(_Producer):
+    """The kernel side of a :class:`~pybpfmap.UserRingBufMap`: ``drain()`` runs a program that reads every
+    record user space submitted (``bpf_user_ringbuf_drain`` with a callback subprogram) and adds each record's
+    first 8 bytes (a u64) to :attr:`total` and 1 to :attr:`count`, both kept in an array map it creates.
+    """
+
+    def __init__(self, ring: Map[Any, Any]) -> None:
+        """Load the reader for ``ring``."""
+        self.tally = ArrayMap(value="QQ", max_entries=1, name="pbm_urb_tally")
+        self._owned = (self.tally,)
+        asm = Asm()
+        asm.ld_map(R1, _fd(ring)).ld_func(R2, "on_record").mov(R3, imm=0).mov(R4, imm=0)
+        asm.call(USER_RINGBUF_DRAIN).exit()
+        # on_record(struct bpf_dynptr *record, void *ctx): returns 0 to go on draining.
+        asm.function("on_record")
+        asm.mov(R6, R1)
+        asm.mov(R1, R10).add(R1, imm=-8).mov(R2, imm=8).mov(R3, R6).mov(R4, imm=0).mov(R5, imm=0)
+        asm.call(DYNPTR_READ)
+        asm.jump_if(R0, "!=", "done", imm=0)  # a record shorter than 8 bytes: skipped
+        asm.st(4, R10, -12, 0)
+        asm.ld_map(R1, _fd(self.tally)).mov(R2, R10).add(R2, imm=-12).call(MAP_LOOKUP_ELEM)
+        asm.jump_if(R0, "==", "done", imm=0)
+        asm.ldx(8, R1, R10, -8).atomic_add(R0, 0, R1).mov(R1, imm=1).atomic_add(R0, 8, R1)
+        asm.label("done").mov(R0, imm=0).exit()
+        try:
+            self.program = Program.load(
+                ProgramType.SOCKET_FILTER, asm.assemble(), "pbm_urb_drain", functions=asm.functions
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def drain(self) -> int:
+        """Read every record waiting in the ring, in the kernel; returns how many the helper drained."""
+        return self.program.test_run()
+
+    @property
+    def total(self) -> int:
+        """The sum of the u64 at the start of every record drained so far."""
+        return int(self.tally[0][0])
+
+    @property
+    def count(self) -> int:
+        """Records of at least 8 bytes drained so far."""
+        return int(self.tally[0][1])
 
 
 class PacketSample(NamedTuple):
