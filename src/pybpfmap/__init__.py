@@ -19,6 +19,7 @@ from .errors import (
     MapFullError,
     MapNotFoundError,
     NotSupportedError,
+    PinExistsError,
 )
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
@@ -55,6 +56,7 @@ __all__ = [
     "PerCpuValues",
     "PerfBuffer",
     "PerfEventArrayMap",
+    "PinExistsError",
     "Program",
     "ProgramType",
     "RecordBatch",
