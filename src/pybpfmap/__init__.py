@@ -20,10 +20,25 @@ from .errors import (
     MapNotFoundError,
     NotSupportedError,
 )
+from .histogram import Histogram
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .map import Map
 from .percpu import PerCpuValues
+from .watch import Sample, watch
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pybpfmap")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.1.0"
+
+
+#: pybpfmap's version (from the installed package's metadata).
+__version__ = _version()
 
 __all__ = [
     "LIBBPF_VERSION",
@@ -34,6 +49,7 @@ __all__ = [
     "CTypesCodec",
     "Codec",
     "HashMap",
+    "Histogram",
     "IntCodec",
     "IterationAborted",
     "KeyExistsError",
@@ -50,8 +66,11 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "Sample",
     "StructCodec",
     "UpdateFlags",
+    "__version__",
     "maps",
     "possible_cpus",
+    "watch",
 ]
