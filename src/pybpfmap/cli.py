@@ -137,15 +137,20 @@ def _tuples(obj: Any) -> Any:
 
 def _encode_json(obj: Any, codec: Codec[Any], size: int, what: str) -> bytes:
     if isinstance(codec, PerCpuCodec):
+        # A list with one item per CPU that each encode is per-CPU; anything else is one value for every CPU.
         if isinstance(obj, list) and len(obj) == codec.ncpus:
-            return codec.encode([_tuples(v) for v in obj])
-        return _encode_json(obj, codec.element, codec.element.size, what)
+            try:
+                return codec.encode([_tuples(v) for v in obj])
+            except (TypeError, ValueError):
+                pass
+        slot = _encode_json(obj, codec.element, codec.element.size, what)
+        return (slot + bytes(codec.stride - len(slot))) * codec.ncpus
     if isinstance(codec, BytesCodec):
         if isinstance(obj, int) and not isinstance(obj, bool) and size in (1, 2, 4, 8):
             try:
                 return obj.to_bytes(size, sys.byteorder, signed=obj < 0)
             except OverflowError:
-                raise CommandError(f"{what} {obj} does not fit in {size} bytes") from None
+                raise CommandError(f"{what} {obj} does not fit in {size} byte{'s' if size > 1 else ''}") from None
         raise CommandError(
             f"the map has no type information for its {what}: give it as bytes (hex 01 02 ...), "
             f"or a codec with --{what} (u32, u64, a struct format)"
@@ -433,7 +438,8 @@ def cmd_export(args: argparse.Namespace) -> None:
                 })
         config = {"metrics": {"gauges": counters}}
     server = serve(config, host, int(port_text), block=False)
-    print(f"serving on http://{args.listen if host else '0.0.0.0:' + port_text}/metrics", file=sys.stderr, flush=True)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"serving on http://{shown}:{server.server_port}/metrics", file=sys.stderr, flush=True)
     try:
         while True:
             time.sleep(3600)
