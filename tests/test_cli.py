@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -186,7 +187,9 @@ def test_expected_failures_print_one_line_and_exit_1(args: list[str], needle: st
 
 
 @pytest.mark.unprivileged
-@pytest.mark.parametrize("args", [[], ["dump"], ["dump", "idx", "3"], ["get", "id"], ["watch", "id", "1", "--count", "x"]])
+@pytest.mark.parametrize(
+    "args", [[], ["dump"], ["dump", "idx", "3"], ["get", "id"], ["watch", "id", "1", "--count", "x"]]
+)
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = cli(*args, check=False)
     assert result.returncode == 2
@@ -258,7 +261,7 @@ def test_watch_counts_and_rates_against_a_paced_writer() -> None:
     tables = parse_watch_tables(out.stdout)
     assert len(tables) == 4
     assert tables[0][1][1] is None and tables[0][2] == (5, None)
-    for before, after in zip(tables, tables[1:], strict=False):
+    for before, after in itertools.pairwise(tables):
         assert after[1][0] > before[1][0]
         rate = after[1][1]
         assert rate is not None and 400 < rate < 2500  # generous: the machine is shared
