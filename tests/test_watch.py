@@ -46,7 +46,7 @@ def test_per_cpu_values_are_summed_or_kept() -> None:
 def test_struct_values_have_no_rate() -> None:
     with HashMap(key="u32", value="QQ", max_entries=4) as m:
         m[1] = (1, 2)
-        a, b = pybpfmap.watch(m, interval=0.05, count=2)
+        _, b = pybpfmap.watch(m, interval=0.05, count=2)
         assert b.values == {1: (1, 2)} and b.rates == {1: None}
 
 
