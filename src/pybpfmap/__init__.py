@@ -19,6 +19,7 @@ from .errors import (
     MapFullError,
     MapNotFoundError,
     NotSupportedError,
+    PinExistsError,
 )
 from .histogram import Histogram
 from .info import MapInfo, maps
@@ -66,6 +67,7 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PinExistsError",
     "Sample",
     "StructCodec",
     "UpdateFlags",
