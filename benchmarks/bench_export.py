@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import struct
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,7 @@ from pybpfmap.exportconfig import MapSource
 from pybpfmap.prometheus import ConfigCollector
 
 
-def read_key_by_key(source: MapSource) -> dict[bytes, bytes]:
+def read_key_by_key(source: MapSource) -> dict[bytes, Any]:
     """get_next_key, then one lookup, per key: how ebpf_exporter walks a map on every scrape."""
     fd = source.map.fd
     key = ffi.new("unsigned char[]", source.key_size)
@@ -32,11 +33,14 @@ def read_key_by_key(source: MapSource) -> dict[bytes, bytes]:
     value = ffi.new("unsigned char[]", source.value_size)
     key_buffer, following_buffer, value_buffer = ffi.buffer(key), ffi.buffer(following), ffi.buffer(value)
     get_next_key, lookup = lib.bpf_map_get_next_key, lib.bpf_map_lookup_elem
-    out: dict[bytes, bytes] = {}
+    # Values as the batch path gets them (ints when every metric reads the whole value), so both scrapes share
+    # the code after the read.
+    unpack = struct.Struct("=Q").unpack_from if source.int_values else None
+    out: dict[bytes, Any] = {}
     rc = get_next_key(fd, NULL, following)
     while rc == 0:
         if lookup(fd, following, value) == 0:
-            out[following_buffer[:]] = value_buffer[:]
+            out[following_buffer[:]] = unpack(value_buffer)[0] if unpack else value_buffer[:]
         key, following = following, key
         key_buffer, following_buffer = following_buffer, key_buffer
         rc = get_next_key(fd, key, following)

@@ -393,7 +393,7 @@ def test_a_metric_that_cannot_be_read_is_left_out_and_counted() -> None:
         collector = ConfigCollector(config)
         # Close the broken metric's fds under it: its reads now fail, the other metric is still served.
         source = collector.exporter.sources[f"id {m.id}"]
-        source.raw.close()
+        source.view.close()
         for _ in range(2):
             families = scrape(collector)
         collector.close()

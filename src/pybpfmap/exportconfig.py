@@ -31,20 +31,22 @@ from __future__ import annotations
 
 import bisect
 import errno as errno_module
+import gc
 import ipaddress
 import os
 import re
 import socket
 import struct
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._mapspec import open_map, raw_view
+from ._mapspec import open_map
 from ._render import Span, field_span
+from .codec import Codec, IntCodec, StructCodec
 from .map import Map
-from .percpu import PerCpuValues
 
 __all__ = [
     "BUCKET_TYPES",
@@ -54,6 +56,7 @@ __all__ = [
     "HistogramSeries",
     "MetricSpec",
     "Scrape",
+    "gc_paused",
     "load_config",
     "metric_from_map",
 ]
@@ -214,6 +217,9 @@ DECODERS: dict[str, Callable[[Mapping[str, Any]], Decoder]] = {
     "regexp": _regexp,
 }
 
+# Decoders that never map two inputs to one output (regexp drops inputs but passes the others unchanged).
+_INJECTIVE = frozenset({"uint", "int", "hex", "inet_ip", "errno", "regexp"})
+
 # Decoders that read the label's bytes directly need one of these sizes (checked at load time).
 _SIZES = {"uint": (1, 2, 4, 8), "int": (1, 2, 4, 8), "inet_ip": (4, 16), "ifname": (4,), "ksym": (8,)}
 
@@ -228,6 +234,8 @@ class LabelSpec:
     name: str
     span: Span | None  # None for the per-CPU 'cpu' label
     decoders: list[Decoder]
+    #: Distinct bytes always give distinct text (or are dropped): no two keys can share this label's value.
+    injective: bool = False
 
 
 @dataclass
@@ -246,7 +254,31 @@ class MetricSpec:
     bucket_max: int = 0
     bucket_multiplier: float = 1.0
     bucket_keys: list[int] = field(default_factory=list)
-    _cache: dict[bytes, tuple[str, ...] | None] = field(default_factory=dict)
+    _cache: dict[Any, tuple[str, ...] | None] = field(default_factory=dict)
+    _key_dicts: dict[Any, dict[str, str] | None] = field(default_factory=dict)
+    _label_dicts: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
+
+    def label_dict(self, values: tuple[str, ...]) -> dict[str, str]:
+        """``{name: value}`` for label values (made once per label set; callers must not change it)."""
+        found = self._label_dicts.get(values)
+        if found is None:
+            if len(self._label_dicts) > 4 * self.source.max_entries + 4096:
+                self._label_dicts.clear()
+            found = self._label_dicts[values] = dict(zip(self.label_names, values, strict=True))
+        return found
+
+    @property
+    def distinct_keys(self) -> bool:
+        """Whether no two keys can have the same labels (injective decoders over every byte of the key), so a
+        scrape needs no summing of series; only for counters and gauges without a cpu split."""
+        if self.kind == "histogram" or self.split_cpu:
+            return False
+        covered: set[int] = set()
+        for label in self.labels:
+            if label.span is None or not label.injective:
+                return False
+            covered.update(range(label.span.offset, label.span.offset + label.span.size))
+        return len(covered) == self.source.key_size
 
     @property
     def label_names(self) -> list[str]:
@@ -256,19 +288,21 @@ class MetricSpec:
             names = names[:-1]
         return [*names, "cpu"] if self.split_cpu else names
 
-    def label_values(self, key: bytes) -> tuple[str, ...] | None:
-        """The decoded label values of a raw key (cached per key), or None when a regexp drops it."""
+    def label_values(self, key: Any) -> tuple[str, ...] | None:
+        """The decoded label values of a key as the source reads it (cached per key), or None when a regexp
+        drops it."""
         cache = self._cache
         try:
             return cache[key]
         except KeyError:
             pass
+        raw = self.source.key_bytes(key)
         values: list[str] | None = []
         for label in self.labels:
             span = label.span
             if span is None or values is None:
                 continue
-            data = key[span.offset : span.offset + span.size]
+            data = raw[span.offset : span.offset + span.size]
             for decode in label.decoders:
                 decoded = decode(data)
                 if decoded is None:  # a regexp dropped the entry
@@ -300,31 +334,58 @@ class MetricSpec:
 
 
 class MapSource:
-    """One map that metrics read: the handle opened with the map's types (to place fields) and a raw view
-    of it (what is read). Metrics naming the same map share one source, so a scrape reads it once."""
+    """One map that metrics read: the handle opened with the map's types (to place fields) and a second handle
+    that is read, with codecs chosen for speed. Metrics naming the same map share one source, so a scrape reads
+    it once.
+
+    Keys are read as host-order unsigned ints when they are 1, 2, 4 or 8 bytes, else as raw bytes; values as
+    unsigned ints when every metric reads the whole value, else as raw bytes that each metric unpacks. Per-CPU
+    values come as one item per CPU.
+    """
 
     def __init__(self, spec: str, m: Map[Any, Any], owned: bool) -> None:
         self.spec = spec
         self.map = m
-        self.raw = raw_view(m)
         self.owned = owned
         self.max_entries = m.max_entries
         self.per_cpu = bool(getattr(m.type, "is_per_cpu", False))
         self.key_size = m.key_size
         self.value_size = m.value_size
+        self.spans: list[Span] = []
+        self.int_values = False
+        self._view: Map[Any, Any] | None = None
 
-    def read(self) -> dict[bytes, Any]:
-        """Every entry, raw keys to raw values (one ``bytes`` per CPU on per-CPU maps)."""
-        raw = self.raw
-        entries = raw.snapshot()
-        if isinstance(next(iter(entries), b""), bytes):
-            return entries
-        encode = raw.key_codec.encode
-        return {encode(k): v for k, v in entries.items()}
+    def uses(self, span: Span) -> None:
+        """Record that a metric reads ``span`` of the value (before the first read)."""
+        self.spans.append(span)
+
+    @property
+    def view(self) -> Map[Any, Any]:
+        """The handle that is read, opened on first use."""
+        if self._view is None:
+            size = self.value_size
+            self.int_values = size in _INT_FORMATS and all(s.offset == 0 and s.size == size for s in self.spans)
+            # Single-field struct codecs decode a whole batch in one struct.iter_unpack call.
+            value: Codec[Any] = IntCodec(f"u{8 * size}") if self.int_values else StructCodec(f"{size}s")
+            # Keys of integer sizes as ints (a typed view, no call per key), others as bytes.
+            ks = self.key_size
+            key = IntCodec(f"u{8 * ks}") if ks in _INT_FORMATS else StructCodec(f"{ks}s")
+            self._view = Map.from_fd(self.map.fd, key=key, value=value)
+        return self._view
+
+    def key_bytes(self, key: Any) -> bytes:
+        """The raw bytes of a key as :meth:`read` yields it."""
+        return key if isinstance(key, bytes) else int(key).to_bytes(self.key_size, sys.byteorder)
+
+    def read(self) -> dict[Any, Any]:
+        """Every entry (one batch snapshot): keys as raw bytes (ints on arrays), values as :attr:`int_values`
+        says, per CPU on per-CPU maps."""
+        return self.view.snapshot()
 
     def close(self) -> None:
-        """Close the raw view, and the map if this source opened it."""
-        self.raw.close()
+        """Close the view, and the map if this source opened it."""
+        if self._view is not None:
+            self._view.close()
         if self.owned:
             self.map.close()
 
@@ -339,13 +400,38 @@ class HistogramSeries:
     count: float
 
 
-@dataclass
 class Scrape:
-    """What one metric read: ``series`` (label values -> value) for counters and gauges, or ``histograms``."""
+    """What one metric read: :attr:`series` (label values -> value) or :attr:`pairs` (label dict, value) for
+    counters and gauges, or :attr:`histograms`."""
 
-    metric: MetricSpec
-    series: dict[tuple[str, ...], float] = field(default_factory=dict)
-    histograms: list[HistogramSeries] = field(default_factory=list)
+    def __init__(
+        self,
+        metric: MetricSpec,
+        series: dict[tuple[str, ...], float] | None = None,
+        pairs: list[tuple[dict[str, str], float]] | None = None,
+        histograms: list[HistogramSeries] | None = None,
+    ) -> None:
+        """One of ``series`` or ``pairs`` (the other is derived on demand), or ``histograms``."""
+        self.metric = metric
+        self._series = series
+        self._pairs = pairs
+        self.histograms = histograms or []
+
+    @property
+    def series(self) -> dict[tuple[str, ...], float]:
+        """Label values (in :attr:`MetricSpec.label_names` order) -> value."""
+        if self._series is None:
+            names = self.metric.label_names
+            self._series = {tuple(d[n] for n in names): v for d, v in self._pairs or []}
+        return self._series
+
+    @property
+    def pairs(self) -> list[tuple[dict[str, str], float]]:
+        """``({label: value}, value)`` per series; the dicts are shared between scrapes and must not change."""
+        if self._pairs is None:
+            label_dict = self.metric.label_dict
+            self._pairs = [(label_dict(k), v) for k, v in (self._series or {}).items()]
+        return self._pairs
 
 
 # -- loading ---------------------------------------------------------------------------------------------------
@@ -449,7 +535,8 @@ def _labels(conf: Any, metric: str, source: MapSource) -> tuple[list[LabelSpec],
                 f"{source.key_size}-byte key of {source.spec}"
             )
         chain = _decoders(table.get("decoders"), where, span.size) or _default_decoders(span)
-        labels.append(LabelSpec(name, span, chain))
+        names = [d.get("name") for d in table.get("decoders") or [] if isinstance(d, Mapping)]
+        labels.append(LabelSpec(name, span, chain, all(n in _INJECTIVE for n in names)))
     if sequential and running != source.key_size:
         raise ConfigError(
             f"metric {metric!r}: the label sizes add up to {running} bytes but the key of {source.spec} "
@@ -508,6 +595,7 @@ def _metric(
         value=_value_span(table, name, source),
         split_cpu=split_cpu,
     )
+    source.uses(metric.value)
     if metric.kind == "histogram":
         _histogram_options(metric, table)
     return metric
@@ -541,40 +629,101 @@ def _histogram_options(metric: MetricSpec, table: Mapping[str, Any]) -> None:
 # -- scraping ------------------------------------------------------------------------------------------------
 
 
-def _value_reader(span: Span) -> Callable[[bytes], int]:
+def _value_reader(span: Span, int_values: bool) -> Callable[[Any], int] | None:
+    """How a metric turns one value (one CPU's) as its source reads it into a number; None: as it is."""
+    if int_values:
+        if not span.signed:
+            return None
+        top, wrap = 1 << (8 * span.size - 1), 1 << (8 * span.size)
+        return lambda v: v - wrap if v >= top else v
     fmt = _INT_FORMATS[span.size]
     unpack = struct.Struct("=" + (fmt.lower() if span.signed else fmt)).unpack_from
     offset = span.offset
     return lambda data: unpack(data, offset)[0]
 
 
-def scrape_metric(metric: MetricSpec, entries: Mapping[bytes, Any]) -> Scrape:
-    """Turn one read of the metric's map into series (counters, gauges) or histograms."""
-    read = _value_reader(metric.value)
+_MISSING: Any = object()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one scrape.
+
+    A scrape of a large map makes tens of thousands of small objects (samples, tuples) that form no cycles;
+    left on, the collector walks every live object (the label caches too) several times per scrape, which
+    doubled its cost in measurements. Reference counting still frees everything.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def scrape_metric(metric: MetricSpec, entries: Mapping[Any, Any]) -> Scrape:
+    """Turn one read of the metric's map (:meth:`MapSource.read`) into series (counters, gauges) or histograms."""
+    read = _value_reader(metric.value, metric.source.int_values)
+    if metric.distinct_keys:
+        return Scrape(metric, pairs=_distinct_pairs(metric, entries, read))
+    get_cached = metric._cache.get
     label_values = metric.label_values
-    split = metric.split_cpu
     series: dict[tuple[str, ...], float] = {}
     get = series.get
+    if metric.split_cpu:
+        for key, value in entries.items():
+            labels = get_cached(key, _MISSING)
+            if labels is _MISSING:
+                labels = label_values(key)
+            if labels is None:
+                continue
+            for cpu, slot in enumerate(value):
+                k = (*labels, str(cpu))
+                series[k] = get(k, 0) + (slot if read is None else read(slot))
+    else:
+        per_cpu = metric.source.per_cpu
+        for key, value in entries.items():
+            labels = get_cached(key, _MISSING)
+            if labels is _MISSING:
+                labels = label_values(key)
+            if labels is None:
+                continue
+            if per_cpu:
+                number = sum(value) if read is None else sum(map(read, value))
+            else:
+                number = value if read is None else read(value)
+            previous = get(labels)
+            series[labels] = number if previous is None else previous + number
+    if metric.kind != "histogram":
+        return Scrape(metric, series=series)
+    return Scrape(metric, histograms=_histograms(metric, series))
+
+
+def _distinct_pairs(
+    metric: MetricSpec, entries: Mapping[Any, Any], read: Callable[[Any], int] | None
+) -> list[tuple[dict[str, str], float]]:
+    # Every key has labels of its own: no summing, and the label dict is cached per key.
+    known = metric._key_dicts
+    get_known = known.get
+    per_cpu = metric.source.per_cpu
+    pairs: list[tuple[dict[str, str], float]] = []
+    append = pairs.append
     for key, value in entries.items():
-        labels = label_values(key)
+        labels = get_known(key, _MISSING)
+        if labels is _MISSING:
+            values = metric.label_values(key)
+            labels = None if values is None else metric.label_dict(values)
+            if len(known) > 4 * metric.source.max_entries + 4096:
+                known.clear()
+            known[key] = labels
         if labels is None:
             continue
-        if isinstance(value, PerCpuValues):
-            if split:
-                for cpu, slot in enumerate(value):
-                    k = (*labels, str(cpu))
-                    series[k] = get(k, 0) + read(slot)
-                continue
-            number = sum(read(slot) for slot in value)
+        if per_cpu:
+            append((labels, sum(value) if read is None else sum(map(read, value))))
         else:
-            number = read(value)
-        series[labels] = get(labels, 0) + number
-    scrape = Scrape(metric)
-    if metric.kind != "histogram":
-        scrape.series = series
-        return scrape
-    scrape.histograms = _histograms(metric, series)
-    return scrape
+            append((labels, value if read is None else read(value)))
+    return pairs
 
 
 def _histograms(metric: MetricSpec, series: Mapping[tuple[str, ...], float]) -> list[HistogramSeries]:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .exportconfig import Exporter, MetricSpec, Scrape, scrape_metric
+from .exportconfig import Exporter, MetricSpec, Scrape, gc_paused, scrape_metric
 
 __all__ = ["instrument"]
 
@@ -37,7 +37,7 @@ class _Reads:
         self.cache: dict[str, tuple[Any, set[str]]] = {}
 
     def scrape(self, metric: MetricSpec, consumer: str) -> Scrape | None:
-        with self.lock:
+        with self.lock, gc_paused():
             spec = metric.source.spec
             cached = self.cache.get(spec)
             try:
@@ -71,8 +71,8 @@ def instrument(meter: Any, config: str | os.PathLike[str] | Mapping[str, Any]) -
             if scrape is None:
                 return
             if metric.kind != "histogram":
-                for labels, value in scrape.series.items():
-                    yield observation(value, dict(zip(names, labels, strict=True)))
+                for labels, value in scrape.pairs:
+                    yield observation(value, labels)
                 return
             for series in scrape.histograms:
                 attributes = dict(zip(names, series.labels, strict=True))

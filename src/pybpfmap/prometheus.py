@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from .exportconfig import Exporter, MetricSpec, Scrape, metric_from_map
+from .exportconfig import Exporter, MetricSpec, Scrape, gc_paused, metric_from_map
 from .map import Map
 
 __all__ = ["ConfigCollector", "MapCollector", "serve"]
@@ -49,9 +49,9 @@ def _families(scrapes: list[Scrape], errors: Mapping[str, int]) -> Iterator[Any]
         )
         # Samples are appended directly: add_metric() builds the label dict anew for every series.
         sample_name = family.name + "_total" if metric.kind == "counter" else family.name
-        append = family.samples.append
-        for labels, value in scrape.series.items():
-            append(sample(sample_name, dict(zip(names, labels, strict=True)), value))
+        # Samples made without the namedtuple's Python-level constructor; the fields after the value are None.
+        make, tail = tuple.__new__, (None,) * (len(sample._fields) - 3)
+        family.samples = [make(sample, (sample_name, labels, value, *tail)) for labels, value in scrape.pairs]
         yield family
     errors_family = core.CounterMetricFamily(
         "pybpfmap_export_errors", "Metrics left out of a scrape because they could not be read", labels=["metric"]
@@ -82,9 +82,10 @@ class ConfigCollector:
 
     def collect(self) -> Iterator[Any]:
         """One scrape: each map read once, every metric built from it."""
-        with self._lock:
+        with self._lock, gc_paused():
             scrapes, errors = self.exporter.scrape()
-        yield from _families(scrapes, errors)
+            families = list(_families(scrapes, errors))
+        yield from families
 
     def describe(self) -> list[Any]:
         """Nothing: the metrics are only known by reading the maps (so registering does not scrape)."""
