@@ -294,7 +294,7 @@ def cmd_show(args: argparse.Namespace) -> None:
         _dump_json(shown)
         return
     for name, value in shown.items():
-        print(f"{name + ':':<14}{value}")
+        print(f"{name + ':':<15}{value}")
 
 
 def cmd_dump(args: argparse.Namespace) -> None:
