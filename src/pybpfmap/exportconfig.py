@@ -256,6 +256,7 @@ class MetricSpec:
     bucket_keys: list[int] = field(default_factory=list)
     _cache: dict[Any, tuple[str, ...] | None] = field(default_factory=dict)
     _key_dicts: dict[Any, dict[str, str] | None] = field(default_factory=dict)
+    _drops: bool = False  # a regexp has dropped a key: filter the pairs
     _label_dicts: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
 
     def label_dict(self, values: tuple[str, ...]) -> dict[str, str]:
@@ -703,27 +704,33 @@ def scrape_metric(metric: MetricSpec, entries: Mapping[Any, Any]) -> Scrape:
 def _distinct_pairs(
     metric: MetricSpec, entries: Mapping[Any, Any], read: Callable[[Any], int] | None
 ) -> list[tuple[dict[str, str], float]]:
-    # Every key has labels of its own: no summing, and the label dict is cached per key.
+    # Every key has labels of its own: no summing, and the label dict is cached per key (None: dropped by a
+    # regexp). Keys seen before are the common case, so new ones are labelled first and the pairs are then
+    # built by one comprehension.
     known = metric._key_dicts
-    get_known = known.get
-    per_cpu = metric.source.per_cpu
-    pairs: list[tuple[dict[str, str], float]] = []
-    append = pairs.append
-    for key, value in entries.items():
-        labels = get_known(key, _MISSING)
-        if labels is _MISSING:
+    fresh = [key for key in entries if key not in known]
+    if fresh:
+        if len(known) + len(fresh) > 4 * metric.source.max_entries + 4096:
+            known.clear()  # keys churn: keep the cache bounded by what the map can hold
+            fresh = list(entries)
+        for key in fresh:
             values = metric.label_values(key)
-            labels = None if values is None else metric.label_dict(values)
-            if len(known) > 4 * metric.source.max_entries + 4096:
-                known.clear()
-            known[key] = labels
-        if labels is None:
-            continue
-        if per_cpu:
-            append((labels, sum(value) if read is None else sum(map(read, value))))
+            if values is None:
+                metric._drops = True
+            known[key] = None if values is None else metric.label_dict(values)
+    items = entries.items()
+    if metric.source.per_cpu:
+        if read is None:
+            pairs = [(known[k], sum(v)) for k, v in items]
         else:
-            append((labels, value if read is None else read(value)))
-    return pairs
+            pairs = [(known[k], sum(map(read, v))) for k, v in items]
+    elif read is None:
+        pairs = [(known[k], v) for k, v in items]
+    else:
+        pairs = [(known[k], read(v)) for k, v in items]
+    if metric._drops:
+        pairs = [pair for pair in pairs if pair[0] is not None]
+    return pairs  # type: ignore[return-value]
 
 
 def _histograms(metric: MetricSpec, series: Mapping[tuple[str, ...], float]) -> list[HistogramSeries]:
