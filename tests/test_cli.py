@@ -321,3 +321,45 @@ def test_python_m_and_tty_redraw() -> None:
         os.close(fd)
     text = b"".join(chunks).decode()
     assert text.count("\x1b[H\x1b[2J") == 2
+
+
+@pytest.fixture
+def int_btf() -> Any:
+    """BTF holding `unsigned int` (id 1) and `unsigned long long` (id 2), loaded into the kernel."""
+    from pybpfmap._bindings import ffi, lib
+
+    btf = lib.btf__new_empty()
+    assert btf != ffi.NULL
+    try:
+        assert lib.btf__add_int(btf, b"unsigned int", 4, 0) == 1
+        assert lib.btf__add_int(btf, b"unsigned long long", 8, 0) == 2
+        assert lib.btf__load_into_kernel(btf) == 0
+        yield lib.btf__fd(btf)
+    finally:
+        lib.btf__free(btf)
+
+
+@pytest.mark.parametrize("kind", [HashMap, PerCpuHashMap])
+def test_btf_typed_maps_match_bpftool(kind: Any, int_btf: int, bpffs: Path) -> None:
+    """Maps carrying BTF: show has bpftool's btf_id; dump's bytes match, and `formatted` matches bpftool's once
+    pybpfmap.btf renders it (until then it is left out rather than wrong)."""
+    import importlib.util
+
+    with kind(key="u32", value="u64", max_entries=4, btf=int_btf, btf_key_type_id=1, btf_value_type_id=2) as m:
+        m[1] = 5
+        m[2] = [7 + cpu for cpu in range(NCPUS)] if m.type.is_per_cpu else 7
+        path = str(bpffs / "typed")
+        m.pin(path)
+        ours_show = json.loads(cli("show", "pinned", path, "--json").stdout)
+        assert ours_show == bpftool("map", "show", "pinned", path)
+        assert ours_show["btf_id"] > 0
+        ours = by_key(json.loads(cli("dump", "pinned", path, "--json").stdout))
+        theirs = by_key(bpftool("map", "dump", "pinned", path))
+        m.unpin(path)
+    assert set(ours) == set(theirs)
+    for key, entry in theirs.items():
+        assert "formatted" in entry
+        if importlib.util.find_spec("pybpfmap.btf") is not None:
+            assert ours[key] == entry
+        else:
+            assert ours[key] == {k: v for k, v in entry.items() if k != "formatted"}
