@@ -363,3 +363,14 @@ def test_btf_typed_maps_match_bpftool(kind: Any, int_btf: int, bpffs: Path) -> N
             assert ours[key] == entry
         else:
             assert ours[key] == {k: v for k, v in entry.items() if k != "formatted"}
+
+
+def test_watch_per_cpu_shows_each_cpu() -> None:
+    with PerCpuHashMap(key="u32", value="u64", max_entries=4) as m:
+        m[3] = [10 * (cpu + 1) for cpu in range(NCPUS)]
+        summed = cli("watch", "id", str(m.id), "--key", "u32", "--value", "u64", "--count", "1").stdout
+        split = cli("watch", "id", str(m.id), "--key", "u32", "--value", "u64", "--count", "1", "--per-cpu").stdout
+    total = sum(10 * (cpu + 1) for cpu in range(NCPUS))
+    assert summed.splitlines()[2].split() == ["3", str(total)]
+    per_cpu = ", ".join(str(10 * (cpu + 1)) for cpu in range(NCPUS))
+    assert f"{total}  (per CPU: {per_cpu})" in split

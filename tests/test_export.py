@@ -469,3 +469,20 @@ def test_missing_extras_name_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         pybpfmap.prometheus.ConfigCollector({})
     with pytest.raises(ImportError, match=r"pybpfmap\[otel\]"):
         pybpfmap.otel.instrument(None, {})
+
+
+def test_per_cpu_histograms_split_by_cpu() -> None:
+    with PerCpuArrayMap(value="u64", max_entries=4) as a:
+        a[1] = [cpu + 1 for cpu in range(NCPUS)]
+        config = {"metrics": {"histograms": [{
+            "name": "h", "help": "h", "map": f"id {a.id}", "bucket_type": "linear", "bucket_min": 0, "bucket_max": 2,
+            "labels": [{"name": "bucket", "size": 4, "decoders": [{"name": "uint"}]}, {"name": "cpu"}],
+        }]}}
+        collector = ConfigCollector(config)
+        family = scrape(collector)["h"]
+        collector.close()
+    buckets = {(s.labels["cpu"], s.labels["le"]): s.value for s in family.samples if s.name == "h_bucket"}
+    for cpu in range(NCPUS):
+        assert buckets[(str(cpu), "0.0")] == 0
+        assert buckets[(str(cpu), "1.0")] == cpu + 1
+        assert buckets[(str(cpu), "+Inf")] == cpu + 1
