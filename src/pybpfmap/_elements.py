@@ -6,17 +6,29 @@ under a reader). :class:`IntElements` is the fast path for integer keys and valu
 return them by value, so a lookup is one C call and no buffer at all.
 
 This module owns the fd: ``close()`` sets it to -1, and every operation checks for that before any syscall.
+Reads that span several C calls (walks, batches) hold the fd open through :meth:`Elements.reading`: a
+``close()`` from another thread while one runs defers closing the fd until it ends, so the fd number cannot
+be reused by another map under the read, and the read itself stops with ValueError at its next step.
+
+Every key and value buffer handed to the kernel passes :func:`exact` after its codec ran: the kernel reads
+exactly ``key_size`` / ``value_size`` bytes from the pointer it is given, so a short buffer would store
+process memory in the map and a long one would be cut without a word.
 """
 
 from __future__ import annotations
 
 import errno
+import os
+import struct
 import threading
-from typing import Any, NoReturn
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, cast
 
 from . import _bindings as b
 from .codec import Codec, IntCodec
 from .errors import ENOTSUPP
+from .percpu import PerCpuCodec, PerCpuValues
 
 _lib = b.lib
 _ffi = b.ffi
@@ -28,6 +40,8 @@ _lookup_and_delete = _lib.bpf_map_lookup_and_delete_elem
 _lookup_int = _lib.pbm_lookup_int
 _update_int = _lib.pbm_update_int
 _delete_int = _lib.pbm_delete_int
+_lookup_key_int = _lib.pbm_lookup_key_int
+_update_percpu_int = _lib.pbm_update_percpu_int
 
 #: Returned by the ``find*`` methods for a key that is not in the map.
 MISSING: Any = object()
@@ -36,6 +50,34 @@ MISSING: Any = object()
 def closed_error() -> ValueError:
     """The error for any use of a closed map, as for a closed file."""
     return ValueError("I/O operation on a closed map")
+
+
+def exact(data: object, codec: Codec[Any], role: str) -> bytes:
+    """``data`` from ``codec.encode`` as bytes of exactly ``codec.size``; the one size check before the kernel.
+
+    Built-in codecs always pass; a custom codec that returns the wrong type or length raises here, naming the
+    ``role`` (``"key"`` or ``"value"``), the codec and the size the map expects.
+    """
+    if not isinstance(data, bytes):
+        try:
+            data = bytes(memoryview(data))  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(
+                f"{role}: {codec!r}.encode() returned {type(data).__name__}, expected bytes"
+            ) from None
+    if len(data) != codec.size:
+        raise ValueError(f"{role}: {codec!r}.encode() returned {len(data)} bytes, expected exactly {codec.size}")
+    return data
+
+
+def exact_many(data: Any, count: int, codec: Codec[Any], role: str) -> Any:
+    """The size check of :func:`exact` for ``count`` objects encoded back to back (batch operations)."""
+    size = memoryview(data).nbytes
+    if size != count * codec.size:
+        raise ValueError(
+            f"{role}s: {count} {role}s of {codec.size} bytes need {count * codec.size} bytes, got {size}"
+        )
+    return data
 
 
 class _Scratch(threading.local):
@@ -49,7 +91,18 @@ class _Scratch(threading.local):
 class Elements:
     """Element operations of one open map, through the codecs, for any key and value layout."""
 
-    __slots__ = ("_scratch", "encode_key", "fd", "key", "target", "value")
+    __slots__ = (
+        "_lock",
+        "_pending_close",
+        "_readers",
+        "_scratch",
+        "batch_buffers",
+        "batch_supported",
+        "fd",
+        "key",
+        "target",
+        "value",
+    )
 
     def __init__(self, fd: int, key: Codec[Any], value: Codec[Any], target: str) -> None:
         self.fd = fd
@@ -57,13 +110,63 @@ class Elements:
         self.value = value
         self.target = target
         self._scratch = _Scratch(value.size)
-        # Key-less maps (queue, stack, bloom filter) want a NULL key: the kernel refuses a non-NULL pointer
-        # with key_size 0 (EINVAL) before it even looks at the operation.
-        self.encode_key: Any = (lambda _key: b.NULL) if key.size == 0 else key.encode
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._pending_close = -1
+        #: Per-thread buffers of batch reads, kept from call to call (managed by pybpfmap.batch).
+        self.batch_buffers = threading.local()
+        #: Whether the kernel has batch commands for this map: None until the first batch read tells.
+        self.batch_supported: bool | None = None
+
+    def encode_key(self, key: Any) -> Any:
+        """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""
+        key_codec = self.key
+        if key_codec.size == 0:
+            # The kernel refuses a non-NULL key pointer with key_size 0 (EINVAL) before it looks any further.
+            return b.NULL
+        return exact(key_codec.encode(key), key_codec, "key")
+
+    def encode_value(self, value: Any) -> bytes:
+        """The value as exactly ``value_size`` bytes (the per-CPU size on per-CPU maps)."""
+        return exact(self.value.encode(value), self.value, "value")
 
     def close(self) -> None:
-        """Forget the fd (the owner closes it); later operations raise ValueError."""
-        self.fd = -1
+        """Close the fd now, or when the last multi-call read ends; later operations raise ValueError."""
+        with self._lock:
+            fd, self.fd = self.fd, -1
+            if fd < 0:
+                return
+            if self._readers:
+                self._pending_close = fd
+                return
+        os.close(fd)
+
+    @contextmanager
+    def reading(self) -> Iterator[int]:
+        """Hold the fd open for a read of several C calls; yields the fd (ValueError when closed).
+
+        The read should call :meth:`still_open` between its calls to stop once the map was closed.
+        """
+        with self._lock:
+            fd = self.fd
+            if fd < 0:
+                raise closed_error()
+            self._readers += 1
+        try:
+            yield fd
+        finally:
+            with self._lock:
+                self._readers -= 1
+                fd, close_now = self._pending_close, self._readers == 0 and self._pending_close >= 0
+                if close_now:
+                    self._pending_close = -1
+            if close_now:
+                os.close(fd)
+
+    def still_open(self) -> None:
+        """Raise ValueError if the map was closed (a multi-call read checks this between its calls)."""
+        if self.fd < 0:
+            raise closed_error()
 
     def live_fd(self) -> int:
         """The fd, or ValueError when the map was closed."""
@@ -75,7 +178,7 @@ class Elements:
     def fail(self, rc: int, operation: str, key: Any = MISSING) -> NoReturn:
         """Raise the error for a failed element operation, naming the key when it was not found."""
         detail = None
-        if -rc == errno.ENOENT and operation in ("lookup", "delete") and key is not MISSING:
+        if -rc == errno.ENOENT and operation in ("lookup", "delete", "update") and key is not MISSING:
             detail = f"key {key!r} not found"
         b.fail(rc, operation, self.target, detail)
 
@@ -88,7 +191,7 @@ class Elements:
     def update(self, key: Any, value: Any, flags: int) -> None:
         """Create or replace an element (BPF_ANY / NOEXIST / EXIST, optionally BPF_F_LOCK)."""
         k = self.encode_key(key)
-        v = self.value.encode(value)
+        v = self.encode_value(value)
         rc = _update(self.live_fd(), k, v, flags)
         if rc:
             self.fail(rc, "update", key)
@@ -99,22 +202,30 @@ class Elements:
 
     def pop(self, key: Any, default: Any = MISSING) -> Any:
         """Look up and delete ``key`` in one step where the map type allows it, else in two."""
-        k = self.encode_key(key)
-        s = self._scratch
-        rc = _lookup_and_delete(self.live_fd(), k, s.cdata)
-        if rc == 0:
-            return self.value.decode(s.view)
-        if -rc in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
-            # Only some map types implement lookup-and-delete for user space: fall back to two calls.
-            value = self.find_raw(k, MISSING, key)
-            if value is MISSING or not self.delete_raw(k, key):
-                return default
-            return value
-        if -rc == errno.ENOENT:
-            return default
-        self.fail(rc, "delete", key)
+        raw = self.take_raw(self.encode_key(key), key)
+        return default if raw is None else self.value.decode(raw)
 
     # -- by encoded key (for callers that already hold the key's bytes: pop, clear) ---------------------------
+
+    def take_raw(self, raw_key: Any, key: Any = MISSING) -> bytes | None:
+        """Look up and delete an encoded key, returning its raw value, or None when it is not there."""
+        s = self._scratch
+        size = self.value.size
+        rc = _lookup_and_delete(self.live_fd(), raw_key, s.cdata)
+        if rc == 0:
+            return bytes(s.view[:size])
+        if -rc == errno.ENOENT:
+            return None
+        if -rc not in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
+            self.fail(rc, "delete", key)
+        # Only some map types implement lookup-and-delete for user space: fall back to two calls.
+        rc = _lookup(self.live_fd(), raw_key, s.cdata)
+        if rc:
+            if -rc == errno.ENOENT:
+                return None
+            self.fail(rc, "lookup", key)
+        value = bytes(s.view[:size])
+        return value if self.delete_raw(raw_key, key) else None
 
     def find_raw(self, raw_key: bytes, default: Any = MISSING, key: Any = MISSING) -> Any:
         """Like :meth:`find` for a key already encoded."""
@@ -154,6 +265,9 @@ class IntElements(Elements):
 
     def __init__(self, fd: int, key: IntCodec, value: IntCodec, target: str) -> None:
         super().__init__(fd, key, value, target)
+        self._set_widths(key, value)
+
+    def _set_widths(self, key: IntCodec, value: IntCodec) -> None:
         self._key_size = key.size
         self._key_max = key.maximum
         self._value_size = value.size
@@ -206,8 +320,60 @@ class IntElements(Elements):
         self.fail(rc, "delete", self.key.from_unsigned(key))
 
 
+class PerCpuIntElements(IntElements):
+    """Per-CPU maps with integer keys and values: the key by value, and one value written to every CPU in C.
+
+    A lookup reads the kernel's layout (one 8-byte slot per possible CPU) into the per-thread buffer and decodes
+    it with one precompiled struct call; a list of one value per CPU takes the codec's path.
+    """
+
+    __slots__ = ("_ncpus", "_unpack")
+
+    value: PerCpuCodec  # type: ignore[assignment]
+
+    def __init__(self, fd: int, key: IntCodec, value: PerCpuCodec, target: str) -> None:
+        Elements.__init__(self, fd, key, value, target)
+        self._set_widths(key, cast(IntCodec, value.element))  # elements_for() checked the element's type
+        self._ncpus = value.ncpus
+        # All CPUs' slots in one struct call, straight into a PerCpuValues.
+        self._unpack = cast(struct.Struct, value.layout).unpack_from
+
+    def find(self, key: Any, default: Any = MISSING) -> Any:
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        if not (type(key) is int and 0 <= key <= self._key_max):
+            key = self.key.to_unsigned(key)
+        s = self._scratch
+        rc = _lookup_key_int(fd, key, self._key_size, s.cdata)
+        if rc == 0:
+            return PerCpuValues(self._unpack(s.view))
+        if -rc == errno.ENOENT:
+            return default
+        self.fail(rc, "lookup", self.key.from_unsigned(key))
+
+    def update(self, key: Any, value: Any, flags: int) -> None:
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        if not (type(key) is int and 0 <= key <= self._key_max):
+            key = self.key.to_unsigned(key)
+        if type(value) is int and 0 <= value <= self._value_max:
+            rc = _update_percpu_int(
+                fd, key, self._key_size, value, self._value_size, self._ncpus, self._scratch.cdata, flags
+            )
+        else:
+            # One value per CPU, or a value that needs the codec's checks (negative, out of range, not an int).
+            rc = _update(fd, self.encode_key(self.key.from_unsigned(key)), self.encode_value(value), flags)
+        if rc:
+            self.fail(rc, "update", self.key.from_unsigned(key))
+
+
 def elements_for(fd: int, key: Codec[Any], value: Codec[Any], target: str) -> Elements:
-    """The element accessor for these codecs: the integer fast path when both are :class:`IntCodec`."""
-    if type(key) is IntCodec and type(value) is IntCodec:
-        return IntElements(fd, key, value, target)
+    """The element accessor for these codecs: the integer fast paths when keys and values are :class:`IntCodec`."""
+    if type(key) is IntCodec:
+        if type(value) is IntCodec:
+            return IntElements(fd, key, value, target)
+        if type(value) is PerCpuCodec and type(value.element) is IntCodec:
+            return PerCpuIntElements(fd, key, value, target)
     return Elements(fd, key, value, target)
