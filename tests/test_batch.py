@@ -328,6 +328,24 @@ def test_iter_batches_chunks_at_most_batch_size(kind: type[Map[Any, Any]], batch
                 assert sizes[:-1] == [batch_size] * (len(sizes) - 1)
 
 
+@pytest.mark.parametrize("batch_size", [5, 64])
+@pytest.mark.parametrize("source", ["forced-walk", "devmap-hash"])
+def test_iter_batches_fallback_chunks_of_batch_size(source: str, batch_size: int) -> None:
+    """Without batch commands the walk fills chunks of batch_size entries too (every chunk but the last full),
+    rather than handing out one entry per chunk."""
+    if source == "devmap-hash":
+        m = devmap_hash(256)
+    else:
+        m = HashMap(key="u32", value="u32", max_entries=256)
+        m._elements.batch_supported = False
+    with m:
+        m.update_batch(list(range(200)), [1] * 200)
+        for arrays in (False, True):
+            sizes = [len(keys) for keys, _ in m.iter_batches(batch_size=batch_size, arrays=arrays)]
+            assert sum(sizes) == 200
+            assert sizes[:-1] == [batch_size] * (len(sizes) - 1), f"chunks of {sizes} for batch_size={batch_size}"
+
+
 def test_iter_batches_rejects_bad_batch_size() -> None:
     with HashMap(key="u32", value="u32", max_entries=4) as m:
         for bad in (0, -1):
