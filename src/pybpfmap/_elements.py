@@ -70,6 +70,7 @@ class Elements:
         "_scratch",
         "batch_buffers",
         "batch_supported",
+        "drain_supported",
         "fd",
         "key",
         "target",
@@ -87,8 +88,10 @@ class Elements:
         self._pending_close = -1
         #: Per-thread buffers of batch reads, kept from call to call (managed by pybpfmap.batch).
         self.batch_buffers = threading.local()
-        #: Whether the kernel has batch commands for this map: None until the first batch read tells.
+        #: Whether the kernel has BPF_MAP_LOOKUP_BATCH (and BPF_MAP_LOOKUP_AND_DELETE_BATCH) for this map: None
+        #: until a batch read tells. False sends every whole-map read through the get_next_key walk.
         self.batch_supported: bool | None = None
+        self.drain_supported: bool | None = None
 
     def encode_key(self, key: Any) -> Any:
         """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""
