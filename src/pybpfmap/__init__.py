@@ -20,24 +20,46 @@ from .errors import (
     MapNotFoundError,
     NotSupportedError,
 )
+from .family import (
+    ArrayOfMaps,
+    BloomFilterMap,
+    FdCodec,
+    HashOfMaps,
+    InnerMapCodec,
+    LpmTrieMap,
+    ProgArray,
+    QueueMap,
+    StackMap,
+)
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
+from .lpm import LpmKeyCodec
 from .map import Map
 from .percpu import PerCpuValues
+from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
 
 __all__ = [
     "LIBBPF_VERSION",
     "ArrayMap",
+    "ArrayOfMaps",
     "BPFError",
     "BPFPermissionError",
+    "BloomFilterMap",
     "BytesCodec",
     "CTypesCodec",
+    "CgrpStorageMap",
     "Codec",
+    "FdCodec",
     "HashMap",
+    "HashOfMaps",
+    "InnerMapCodec",
+    "InodeStorageMap",
     "IntCodec",
     "IterationAborted",
     "KeyExistsError",
     "KeyNotFoundError",
+    "LpmKeyCodec",
+    "LpmTrieMap",
     "LruHashMap",
     "LruPerCpuHashMap",
     "Map",
@@ -50,7 +72,12 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "ProgArray",
+    "QueueMap",
+    "SkStorageMap",
+    "StackMap",
     "StructCodec",
+    "TaskStorageMap",
     "UpdateFlags",
     "maps",
     "possible_cpus",
