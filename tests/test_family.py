@@ -1,5 +1,6 @@
 """The rest of the map family on the real kernel: queues, stacks, bloom filters, LPM tries, maps of maps,
-program arrays and storage maps, and the openers returning their classes."""
+program arrays, storage maps, device, CPU and socket maps, cgroup arrays and stack trace maps, and the openers
+returning their classes."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ import pybpfmap
 from pybpfmap import (
     ArrayOfMaps,
     BloomFilterMap,
+    CgroupArray,
     CgrpStorageMap,
+    CpuMap,
+    DevMap,
+    DevMapHash,
     HashMap,
     HashOfMaps,
     InnerMapCodec,
@@ -33,12 +38,19 @@ from pybpfmap import (
     MapFlags,
     MapFullError,
     MapType,
+    NotSupportedError,
     PerCpuArrayMap,
     ProgArray,
     QueueMap,
+    ReuseportSockArray,
     SkStorageMap,
+    SockHash,
+    SockMap,
     StackMap,
+    StackTraceCodec,
+    StackTraceMap,
     TaskStorageMap,
+    XskMap,
 )
 
 # -- queues and stacks ------------------------------------------------------------------------------------------
@@ -484,6 +496,15 @@ def _family(inner: Map[Any, Any]) -> list[Map[Any, Any]]:
         TaskStorageMap(value="u32"),
         InodeStorageMap(value="u32"),
         CgrpStorageMap(value="u32"),
+        DevMap(max_entries=2),
+        DevMapHash(max_entries=2),
+        CpuMap(),
+        XskMap(max_entries=2),
+        SockMap(max_entries=2),
+        SockHash(max_entries=2),
+        ReuseportSockArray(max_entries=2),
+        CgroupArray(max_entries=2),
+        StackTraceMap(max_entries=2),
     ]
 
 
@@ -517,3 +538,132 @@ def test_opened_family_maps_work() -> None:
         assert isinstance(opened_bloom, BloomFilterMap) and opened_bloom.hashes == 2
         bloom.add(9)
         assert struct.pack("=I", 9) in opened_bloom
+
+
+# -- device, CPU, AF_XDP and socket maps, cgroup arrays, stack traces -------------------------------------------
+
+SO_COOKIE = getattr(socket, "SO_COOKIE", 57)
+LO = socket.if_nametoindex("lo")
+
+
+def _cookie(sock: socket.socket) -> int:
+    return int(struct.unpack("=Q", sock.getsockopt(socket.SOL_SOCKET, SO_COOKIE, 8))[0])
+
+
+def _udp(reuseport: bool = False) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if reuseport:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def test_devmap_holds_ifindexes() -> None:
+    """Slots take an ifindex (lo here); empty slots are absent; a 2-field value is struct bpf_devmap_val."""
+    with DevMap(max_entries=4) as dev:
+        assert dev.type is MapType.DEVMAP and list(dev) == []
+        dev[2] = LO
+        assert dev[2] == LO and list(dev) == [2] and dict(dev.items()) == {2: LO}
+        with pytest.raises(KeyNotFoundError):
+            dev[0]
+        with pytest.raises(IndexError):
+            dev[4] = LO
+        del dev[2]
+        assert len(dev) == 0
+        with Map.from_id(dev.id) as opened:
+            assert type(opened) is DevMap and opened.value_codec.size == 4
+    with DevMap(max_entries=2, value="=II") as wide:
+        wide[0] = (LO, 0)
+        assert wide[0] == (LO, 0)
+
+
+def test_devmap_hash_keys_by_ifindex() -> None:
+    """Any u32 key, ifindex values."""
+    with DevMapHash(max_entries=4) as dev:
+        dev[LO] = LO
+        assert dict(dev.items()) == {LO: LO}
+        with Map.from_id(dev.id) as opened:
+            assert type(opened) is DevMapHash and opened[LO] == LO
+
+
+def test_cpumap_queue_sizes() -> None:
+    """One slot per possible CPU by default; a queue size starts the CPU's entry, del stops it."""
+    with CpuMap() as cpus:
+        assert cpus.max_entries == pybpfmap.possible_cpus() and list(cpus) == []
+        cpus[0] = 192
+        assert cpus[0] == 192 and dict(cpus.items()) == {0: 192}
+        del cpus[0]
+        assert 0 not in cpus
+
+
+def test_xskmap_is_write_only() -> None:
+    """Reading is refused clearly; the kernel refuses a socket that is not AF_XDP."""
+    with XskMap(max_entries=4) as xsk, _udp() as sock:
+        for call in (lambda: xsk[0], lambda: list(xsk), lambda: len(xsk), lambda: 0 in xsk):
+            with pytest.raises(TypeError, match="cannot be read from user space"):
+                call()
+        with pytest.raises(NotSupportedError):
+            xsk[0] = sock
+        xsk.clear()
+
+
+def test_sockmap_and_sockhash_read_back_cookies() -> None:
+    """Sockets go in by fd or object; reads give the socket cookie the kernel assigned."""
+    with SockMap(max_entries=4) as smap, SockHash(key="u64", max_entries=4) as shash, _udp() as a, _udp() as b:
+        smap[0] = a
+        smap[3] = b.fileno()
+        assert smap[0] == _cookie(a) and dict(smap.items()) == {0: _cookie(a), 3: _cookie(b)}
+        shash[2**40] = a
+        assert shash[2**40] == _cookie(a)
+        with socket.socket() as unconnected, pytest.raises(NotSupportedError):
+            smap[1] = unconnected  # the kernel takes established or listening TCP, UDP and unix sockets
+        del smap[0]
+        assert list(smap) == [3]
+        with Map.from_id(smap.id) as opened:
+            assert type(opened) is SockMap and opened[3] == _cookie(b)
+
+
+def test_reuseport_sockarray() -> None:
+    """SO_REUSEPORT sockets go in; reads give their cookies."""
+    with ReuseportSockArray(max_entries=2) as group, _udp(reuseport=True) as sock:
+        group[1] = sock
+        assert group[1] == _cookie(sock) and list(group) == [1]
+        with pytest.raises(KeyNotFoundError):
+            group[0]
+
+
+def test_cgroup_array_is_write_only(cgroup_dir: str) -> None:
+    """A cgroup fd goes in; reading is refused (the kernel's ENOTSUPP), del and clear work."""
+    fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with CgroupArray(max_entries=2) as cgroups:
+            cgroups[0] = fd
+            with pytest.raises(TypeError, match="cannot be read from user space"):
+                cgroups[0]
+            del cgroups[0]
+            with pytest.raises(KeyNotFoundError):
+                del cgroups[0]  # proof that the slot was filled, then emptied
+            cgroups[1] = fd
+            cgroups.clear()
+            with pytest.raises(KeyNotFoundError):
+                del cgroups[1]
+    finally:
+        os.close(fd)
+
+
+def test_stack_trace_map(bpffs: Path) -> None:
+    """Empty until a program records stacks; user-space writes are refused; the codec trims unused frames."""
+    with StackTraceMap(max_entries=8, depth=16) as stacks:
+        assert stacks.value_size == 128 and list(stacks) == [] and stacks.get(0) is None
+        with pytest.raises(TypeError, match="written by bpf_get_stackid"):
+            stacks[0] = (1, 2)
+        with pytest.raises(KeyNotFoundError):
+            del stacks[0]
+        stacks.pin(bpffs / "stacks")
+        with Map.from_pin(bpffs / "stacks") as opened:
+            assert type(opened) is StackTraceMap and opened.value_codec.size == 128
+    codec = StackTraceCodec(4)
+    assert codec.decode(codec.encode((0xFFFF1, 0xFFFF2))) == (0xFFFF1, 0xFFFF2)
+    assert codec.decode(struct.pack("=4Q", 1, 2, 3, 4)) == (1, 2, 3, 4)
+    with pytest.raises(ValueError, match="at most 4 frames"):
+        codec.encode((1, 2, 3, 4, 5))

@@ -23,6 +23,7 @@ from .errors import (
 from .family import (
     ArrayOfMaps,
     BloomFilterMap,
+    CgroupArray,
     FdCodec,
     HashOfMaps,
     InnerMapCodec,
@@ -30,12 +31,15 @@ from .family import (
     ProgArray,
     QueueMap,
     StackMap,
+    StackTraceCodec,
+    StackTraceMap,
 )
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .lpm import LpmKeyCodec
 from .map import Map
 from .percpu import PerCpuValues
+from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
 from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
 
 __all__ = [
@@ -47,8 +51,12 @@ __all__ = [
     "BloomFilterMap",
     "BytesCodec",
     "CTypesCodec",
+    "CgroupArray",
     "CgrpStorageMap",
     "Codec",
+    "CpuMap",
+    "DevMap",
+    "DevMapHash",
     "FdCodec",
     "HashMap",
     "HashOfMaps",
@@ -74,11 +82,17 @@ __all__ = [
     "PerCpuValues",
     "ProgArray",
     "QueueMap",
+    "ReuseportSockArray",
     "SkStorageMap",
+    "SockHash",
+    "SockMap",
     "StackMap",
+    "StackTraceCodec",
+    "StackTraceMap",
     "StructCodec",
     "TaskStorageMap",
     "UpdateFlags",
+    "XskMap",
     "maps",
     "possible_cpus",
 ]

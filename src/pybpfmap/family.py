@@ -12,7 +12,7 @@ import errno
 import operator
 import struct
 from collections.abc import ItemsView, Iterator, KeysView, ValuesView
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from ._elements import MISSING
 from .codec import Buffer, Codec, CodecSpec
@@ -26,6 +26,7 @@ from .percpu import PerCpuCodec
 __all__ = [
     "ArrayOfMaps",
     "BloomFilterMap",
+    "CgroupArray",
     "FdCodec",
     "HashOfMaps",
     "InnerMapCodec",
@@ -33,23 +34,27 @@ __all__ = [
     "ProgArray",
     "QueueMap",
     "StackMap",
+    "StackTraceCodec",
+    "StackTraceMap",
 ]
 
 _U32 = struct.Struct("=I")
+_U64 = struct.Struct("=Q")
+T = TypeVar("T")
 _FD_MAX = (1 << 31) - 1
 
 
-class FdCodec(Codec[int]):
-    """A file descriptor as the kernel takes it in map keys and values: 4 bytes.
+class _FdEncoder(Codec[T]):
+    """Encodes a file descriptor, as the kernel takes fds in map keys and values (4 or 8 bytes)."""
 
-    Encoding takes an int fd or any object with ``fileno()`` (a :class:`~pybpfmap.Map`, a socket, a file, a
-    program); decoding gives the int the kernel stored or reports (for program arrays, the program's id).
-    """
-
-    size = 4
+    def __init__(self, size: int = 4) -> None:
+        if size not in (4, 8):
+            raise ValueError(f"an fd is stored in 4 or 8 bytes, got {size}")
+        self.size = size
+        self._struct = _U32 if size == 4 else _U64
 
     def encode(self, obj: Any) -> bytes:
-        """Pack the fd of ``obj``."""
+        """Pack the fd of ``obj``: an int, or anything with ``fileno()``."""
         if isinstance(obj, bool):
             raise self._error(TypeError, "expected an fd or an object with fileno(), got bool")
         try:
@@ -58,17 +63,29 @@ class FdCodec(Codec[int]):
             raise self._error(TypeError, str(exc)) from None
         if not 0 <= fd <= _FD_MAX:
             raise self._error(ValueError, f"an fd is 0..{_FD_MAX}, got {fd}")
-        return _U32.pack(fd)
+        return self._struct.pack(fd)
+
+    def _number(self, data: Buffer) -> int:
+        return int(self._struct.unpack_from(data)[0])
+
+
+class FdCodec(_FdEncoder[int]):
+    """A file descriptor going in, a number coming out: ``FdCodec()`` (4 bytes) or ``FdCodec(8)``.
+
+    Encoding takes an int fd or any object with ``fileno()`` (a :class:`~pybpfmap.Map`, a socket, a file, a
+    program). Decoding gives the number the kernel reports, which is not an fd: the program's id for program
+    arrays, the socket's cookie for socket maps, the value itself for storage map keys.
+    """
 
     def decode(self, data: Buffer) -> int:
         """The stored number."""
-        return int(_U32.unpack_from(data)[0])
+        return self._number(data)
 
     def __repr__(self) -> str:
-        return "FdCodec()"
+        return "FdCodec()" if self.size == 4 else f"FdCodec({self.size})"
 
 
-class InnerMapCodec(FdCodec):
+class InnerMapCodec(_FdEncoder[Map[Any, Any]]):
     """The value of a map of maps: write a :class:`~pybpfmap.Map` (or a map fd), read back an opened ``Map``.
 
     The kernel takes an fd when a slot is written and reports the inner map's id when it is read; decoding
@@ -79,12 +96,13 @@ class InnerMapCodec(FdCodec):
     """
 
     def __init__(self, key: CodecSpec = None, value: CodecSpec = None) -> None:
+        super().__init__(4)
         self.key = key
         self.value = value
 
-    def decode(self, data: Buffer) -> Map[Any, Any]:  # type: ignore[override]
+    def decode(self, data: Buffer) -> Map[Any, Any]:
         """Open the inner map whose id the kernel reported."""
-        return Map.from_id(int(_U32.unpack_from(data)[0]), key=self.key, value=self.value)
+        return Map.from_id(self._number(data), key=self.key, value=self.value)
 
     def __repr__(self) -> str:
         return f"InnerMapCodec(key={self.key!r}, value={self.value!r})"
@@ -671,3 +689,173 @@ class ProgArray(_SlotArray):
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         super()._attach(fd, key, value if value is not None else FdCodec(), info)
+
+
+class _WriteOnlySlots(_SlotArray):
+    """Arrays whose slots user space may fill and empty but never read (the kernel answers ENOTSUPP)."""
+
+    _why_unreadable: ClassVar[str] = ""
+
+    def _why(self) -> str:
+        return f"a {type(self).__name__} cannot be read from user space ({self._why_unreadable}); only set and delete"
+
+    def __getitem__(self, index: int) -> Any:
+        _refused(self._why())
+
+    def get(self, index: int, default: Any = None) -> Any:
+        """Refused: the kernel does not report these slots to user space."""
+        _refused(self._why())
+
+    def __contains__(self, index: object) -> bool:
+        _refused(self._why())
+
+    def __iter__(self) -> Iterator[int]:
+        _refused(self._why())
+
+    def __len__(self) -> int:
+        _refused(self._why())
+
+    def _walk(self, with_values: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        _refused(self._why())
+
+    def _iter_items(self) -> Iterator[tuple[Any, Any]]:
+        _refused(self._why())
+
+    def keys(self) -> KeysView[Any]:
+        """Refused: the kernel does not report these slots to user space."""
+        _refused(self._why())
+
+    def values(self) -> ValuesView[Any]:
+        """Refused: the kernel does not report these slots to user space."""
+        _refused(self._why())
+
+    def items(self) -> ItemsView[Any, Any]:
+        """Refused: the kernel does not report these slots to user space."""
+        _refused(self._why())
+
+    def snapshot(self) -> dict[Any, Any]:
+        """Refused: the kernel does not report these slots to user space."""
+        _refused(self._why())
+
+    def pop(self, index: int, default: Any = MISSING) -> Any:
+        """Refused: the slot's content cannot be read; use ``del``."""
+        _refused(self._why())
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Refused: the slots cannot be read."""
+        _refused(self._why())
+
+    def setdefault(self, index: int, default: Any = None) -> Any:
+        """Refused: the slots cannot be read."""
+        _refused(self._why())
+
+    def clear(self) -> None:
+        """Empty every slot (one delete per slot)."""
+        delete = self._elements.delete
+        for i in range(self._info.max_entries):
+            delete(i)
+
+
+class CgroupArray(_WriteOnlySlots):
+    """``BPF_MAP_TYPE_CGROUP_ARRAY``: cgroups for ``bpf_skb_under_cgroup`` and ``bpf_current_task_under_cgroup``.
+
+    ``c[i] = fd`` stores the cgroup (v2) whose directory ``fd`` is open
+    (``os.open(path, os.O_RDONLY | os.O_DIRECTORY)``); ``del c[i]`` empties the slot; ``clear()`` empties all.
+    Reading is refused with TypeError: the kernel answers every user-space lookup with ENOTSUPP.
+    """
+
+    map_type: ClassVar[MapType | None] = MapType.CGROUP_ARRAY
+    _why_unreadable = "the kernel answers every lookup with ENOTSUPP"
+
+    def __init__(
+        self, max_entries: int = 0, name: str | None = None, *, flags: MapFlags | int = 0, numa_node: int | None = None
+    ) -> None:
+        """Create ``max_entries`` empty slots."""
+        super().__init__("u32", FdCodec(), max_entries, name, flags=flags, numa_node=numa_node)
+
+    def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
+        super()._attach(fd, key, value if value is not None else FdCodec(), info)
+
+
+class StackTraceCodec(Codec[tuple[int, ...]]):
+    """A stack trace as ``bpf_get_stackid`` stores it: ``depth`` u64 addresses, unused ones zero.
+
+    Decodes to the tuple of addresses up to the first zero, innermost frame first; encodes such a tuple back,
+    padded with zeros.
+    """
+
+    def __init__(self, depth: int) -> None:
+        if depth < 1:
+            raise ValueError(f"a stack trace holds at least 1 frame, got {depth}")
+        self.depth = depth
+        self.size = 8 * depth
+        self._struct = struct.Struct(f"={depth}Q")
+
+    def encode(self, obj: tuple[int, ...]) -> bytes:
+        """Pack up to ``depth`` addresses, padded with zeros."""
+        frames = tuple(obj)
+        if len(frames) > self.depth:
+            raise self._error(ValueError, f"a stack trace holds at most {self.depth} frames, got {len(frames)}")
+        try:
+            return self._struct.pack(*frames, *([0] * (self.depth - len(frames))))
+        except struct.error as exc:
+            raise self._error(ValueError, f"cannot encode {obj!r} as addresses: {exc}") from None
+
+    def decode(self, data: Buffer) -> tuple[int, ...]:
+        """The addresses up to the first zero."""
+        frames = self._struct.unpack_from(data)
+        try:
+            return frames[: frames.index(0)]
+        except ValueError:
+            return frames
+
+    def __repr__(self) -> str:
+        return f"StackTraceCodec({self.depth})"
+
+
+class StackTraceMap(Map[int, tuple[int, ...]]):
+    """``BPF_MAP_TYPE_STACK_TRACE``: stacks recorded by ``bpf_get_stackid``, keyed by the stack id it returns.
+
+    ``StackTraceMap(max_entries=1024, depth=127)``. Values are tuples of instruction addresses, innermost
+    first (:class:`StackTraceCodec`); maps created with ``MapFlags.STACK_BUILD_ID`` hold build-id records
+    instead, read as raw bytes. Programs write it: assigning from user space raises TypeError (the kernel
+    refuses with EINVAL); reading, iterating and ``del`` work.
+    """
+
+    map_type: ClassVar[MapType | None] = MapType.STACK_TRACE
+    _default_key: ClassVar[CodecSpec] = "u32"
+
+    def __init__(
+        self,
+        max_entries: int = 0,
+        depth: int = 127,
+        name: str | None = None,
+        *,
+        flags: MapFlags | int = 0,
+        numa_node: int | None = None,
+    ) -> None:
+        """Create an empty map for stacks of up to ``depth`` frames (127 is the kernel's usual maximum)."""
+        value: CodecSpec = None if MapFlags(flags) & MapFlags.STACK_BUILD_ID else StackTraceCodec(depth)
+        value_size = 8 * depth if value is None else None
+        super().__init__("u32", value, max_entries, name, value_size=value_size, flags=flags, numa_node=numa_node)
+
+    def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
+        if value is None:
+            info = info if info is not None else MapInfo.from_fd(fd)
+            if not info.flags & MapFlags.STACK_BUILD_ID and info.value_size % 8 == 0:
+                value = StackTraceCodec(info.value_size // 8)
+        super()._attach(fd, key, value, info)
+
+    def _why(self) -> str:
+        return "stack traces are written by bpf_get_stackid() in programs; user space can read and delete them"
+
+    def __setitem__(self, key: int, value: tuple[int, ...]) -> None:
+        _refused(self._why())
+
+    def set(self, key: int, value: tuple[int, ...], flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
+        """Refused: only programs write stack traces."""
+        _refused(self._why())
+
+    def setdefault(self, key: int, default: Any = None) -> Any:
+        """Refused: only programs write stack traces."""
+        _refused(self._why())
