@@ -112,6 +112,12 @@ def test_queue_refuses_keys_len_and_iteration() -> None:
             lambda: q.items(),
             lambda: q.values(),
             lambda: q.snapshot(),
+            lambda: q.drain(),
+            lambda: q.snapshot_arrays(),
+            lambda: list(q.iter_batches()),
+            lambda: q.get_many([0]),
+            lambda: q.update_batch([0], [1]),
+            lambda: q.delete_batch([0]),
             lambda: dict(q),
         ]
         for call in refused:
@@ -217,6 +223,8 @@ def test_lpm_item_access_is_exact() -> None:
         assert "10.1.2.3/32" not in t and "10.0.0.0/16" not in t and "0.0.0.0/0" not in t
         assert t.longest_match("10.1.0.1") == 8  # what the kernel's lookup of 10.1.0.0/16 answers
         assert t.setdefault("10.1.0.0/16", 16) == 16 and t.setdefault("10.0.0.0/8", 99) == 8
+        assert t.get_many(["10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24"], -1) == [8, 16, 24]
+        assert t.get_many(["10.2.0.0/16"]) == [None]  # exact, like t.get: the kernel would answer 8
         assert t.pop("10.2.0.0/16", None) is None
         assert t.pop("10.1.0.0/16") == 16 and "10.1.0.0/16" not in t
         with pytest.raises(KeyNotFoundError):
@@ -404,9 +412,13 @@ def test_sk_storage_keyed_by_socket() -> None:
         assert a not in storage
         with pytest.raises(KeyNotFoundError):
             storage[a]
-        for call in (lambda: len(storage), lambda: list(storage), storage.clear, storage.items):
+        for call in (lambda: len(storage), lambda: list(storage), storage.clear, storage.items, storage.snapshot):
             with pytest.raises(TypeError, match="cannot be iterated or counted"):
                 call()
+        with socket.socket() as c, socket.socket() as d:
+            assert storage.update_batch([c, d], [3, 4]) == 2  # by-key batches work: one call per key
+            assert storage.get_many([c, d, a]) == [3, 4, None]
+            assert storage.delete_batch([c]) == 1 and c not in storage
 
 
 def test_task_storage_keyed_by_pidfd_with_a_struct_value() -> None:

@@ -19,6 +19,7 @@ from .errors import (
     MapFullError,
     MapNotFoundError,
     NotSupportedError,
+    PinExistsError,
 )
 from .family import (
     ArrayOfMaps,
@@ -80,6 +81,7 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PinExistsError",
     "ProgArray",
     "QueueMap",
     "ReuseportSockArray",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import Any
 
 __all__ = [
     "ENOTSUPP",
@@ -20,6 +21,7 @@ __all__ = [
     "MapFullError",
     "MapNotFoundError",
     "NotSupportedError",
+    "PinExistsError",
     "errno_name",
     "error_from_errno",
 ]
@@ -30,13 +32,30 @@ ENOTSUPP = 524
 
 
 class BPFError(OSError):
-    """A bpf() operation failed. ``errno`` is the kernel's errno; ``str()`` names the operation and the map."""
+    """A bpf() operation failed. ``errno`` is the kernel's errno; ``str()`` names the operation and the map.
+
+    A batch write that failed part-way sets ``done`` to the number of entries the kernel had processed.
+    """
+
+    #: For a failed batch operation: how many entries the kernel had processed before the failure.
+    done: int | None = None
 
     def __init__(self, errno: int, message: str) -> None:
         super().__init__(errno, message)
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # OSError pickles as cls(*args), which subclasses with another __init__ signature (IterationAborted)
+        # cannot take; rebuilding through BPFError.__init__ keeps class, errno, message and any attributes.
+        return (_rebuild, (type(self), self.errno, self.strerror), self.__dict__ or None)
+
+
+def _rebuild(cls: type[BPFError], err: int, message: str) -> BPFError:
+    exc = cls.__new__(cls, err, message)
+    BPFError.__init__(exc, err, message)
+    return exc
 
 
 class KeyNotFoundError(BPFError, KeyError):
@@ -49,6 +68,10 @@ class KeyExistsError(BPFError, FileExistsError):
 
 class MapFullError(BPFError):
     """An insert found the map at ``max_entries`` (E2BIG)."""
+
+
+class PinExistsError(BPFError, FileExistsError):
+    """Something is already pinned at (or the file exists at) the path given to ``pin()`` (EEXIST)."""
 
 
 class MapNotFoundError(BPFError, FileNotFoundError):
@@ -79,8 +102,10 @@ def errno_name(err: int) -> str:
 
 # Operations on one element of a map, where ENOENT, EEXIST and E2BIG speak about keys and capacity rather
 # than about the map object itself.
-_ELEMENT_OPERATIONS = frozenset({"lookup", "update", "delete", "push", "pop", "peek"})
-_INSERTS = frozenset({"update", "push"})
+_ELEMENT_OPERATIONS = frozenset(
+    {"lookup", "update", "delete", "push", "pop", "peek", "update batch", "delete batch", "lookup many"}
+)
+_INSERTS = frozenset({"update", "push", "update batch"})
 _OPENS = frozenset({"open", "open pinned"})
 
 _PERMISSION_HINT = (
@@ -92,7 +117,8 @@ _PERMISSION_HINT = (
 def _describe(err: int, operation: str) -> str:
     if operation in _ELEMENT_OPERATIONS:
         if err == _errno.ENOENT:
-            return "key not found" if operation in ("lookup", "delete") else "map is empty"
+            # update meets ENOENT only under BPF_EXIST: the key is missing, whatever else the map holds.
+            return "map is empty" if operation in ("push", "pop", "peek") else "key not found"
         if err == _errno.EEXIST:
             return "key already exists"
         if err == _errno.E2BIG and operation in _INSERTS:
@@ -102,11 +128,14 @@ def _describe(err: int, operation: str) -> str:
     return os.strerror(err).lower()
 
 
-def error_from_errno(err: int, operation: str, target: str, detail: str | None = None) -> BPFError:
+def error_from_errno(
+    err: int, operation: str, target: str, detail: str | None = None, *, done: int | None = None
+) -> BPFError:
     """Build the exception for a failed ``operation`` on ``target`` (such as ``"map 'counts' (id 12)"``).
 
     The class depends on the errno and, for ENOENT/EEXIST/E2BIG, on whether the operation touched an element:
-    a missing key is a :class:`KeyNotFoundError`, a missing pinned path is a plain :class:`BPFError`.
+    a missing key is a :class:`KeyNotFoundError`, a missing pinned path is a plain :class:`BPFError`. ``done``
+    (batch operations) is how many entries the kernel processed before it failed.
     """
     cls: type[BPFError] = BPFError
     if err in (_errno.EPERM, _errno.EACCES):
@@ -115,6 +144,8 @@ def error_from_errno(err: int, operation: str, target: str, detail: str | None =
         cls = NotSupportedError
     elif err == _errno.ENOENT and operation in _OPENS:
         cls = MapNotFoundError
+    elif err == _errno.EEXIST and operation.startswith("pin"):
+        cls = PinExistsError
     elif operation in _ELEMENT_OPERATIONS:
         if err == _errno.ENOENT:
             cls = KeyNotFoundError
@@ -124,6 +155,11 @@ def error_from_errno(err: int, operation: str, target: str, detail: str | None =
             cls = MapFullError
     what = detail if detail is not None else _describe(err, operation)
     message = f"{operation} {target}: {what} ({errno_name(err)})"
+    if done is not None:
+        message += f"; {done} entries done before the failure"
     if cls is BPFPermissionError:
         message += f"; {_PERMISSION_HINT}"
-    return cls(err, message)
+    exc = cls(err, message)
+    if done is not None:
+        exc.done = done
+    return exc

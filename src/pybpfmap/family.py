@@ -11,16 +11,18 @@ from __future__ import annotations
 import errno
 import operator
 import struct
-from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
 from typing import Any, ClassVar, NoReturn, TypeVar
 
+from . import batch
+from ._args import FileLike, check_fd
 from ._elements import MISSING
 from .codec import Buffer, Codec, CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import error_from_errno
 from .info import MapInfo
 from .lpm import LpmKeyCodec
-from .map import FileLike, Map, _closed_on_error, _create_fd, _fd_of
+from .map import Map, _closed_on_error, _create_fd
 from .percpu import PerCpuCodec
 
 __all__ = [
@@ -41,7 +43,6 @@ __all__ = [
 _U32 = struct.Struct("=I")
 _U64 = struct.Struct("=Q")
 T = TypeVar("T")
-_FD_MAX = (1 << 31) - 1
 
 
 class _FdEncoder(Codec[T]):
@@ -58,11 +59,9 @@ class _FdEncoder(Codec[T]):
         if isinstance(obj, bool):
             raise self._error(TypeError, "expected an fd or an object with fileno(), got bool")
         try:
-            fd = _fd_of(obj, "an fd")
-        except TypeError as exc:
-            raise self._error(TypeError, str(exc)) from None
-        if not 0 <= fd <= _FD_MAX:
-            raise self._error(ValueError, f"an fd is 0..{_FD_MAX}, got {fd}")
+            fd = check_fd(obj, "an fd")
+        except (TypeError, ValueError) as exc:
+            raise self._error(type(exc), str(exc)) from None
         return self._struct.pack(fd)
 
     def _number(self, data: Buffer) -> int:
@@ -112,10 +111,100 @@ def _refused(message: str) -> NoReturn:
     raise TypeError(message)
 
 
+class _Unlisted(Map[Any, Any]):
+    """Maps that cannot be listed, counted or read whole from user space: every such method raises TypeError
+    with the subclass's :meth:`_why`, before any syscall."""
+
+    def _why(self) -> str:
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Any]:
+        _refused(self._why())
+
+    def __len__(self) -> int:
+        _refused(self._why())
+
+    def _iter_items(self) -> Iterator[tuple[Any, Any]]:
+        _refused(self._why())
+
+    def keys(self) -> KeysView[Any]:
+        """Refused: see the class documentation."""
+        _refused(self._why())
+
+    def values(self) -> ValuesView[Any]:
+        """Refused: see the class documentation."""
+        _refused(self._why())
+
+    def items(self) -> ItemsView[Any, Any]:
+        """Refused: see the class documentation."""
+        _refused(self._why())
+
+    def popitem(self) -> tuple[Any, Any]:
+        """Refused: see the class documentation."""
+        _refused(self._why())
+
+    def snapshot(self) -> dict[Any, Any]:
+        """Refused: see the class documentation."""
+        _refused(self._why())
+
+    def snapshot_arrays(self) -> tuple[Any, Any]:
+        """Refused: see the class documentation."""
+        _refused(self._why())
+
+    def drain(self) -> dict[Any, Any]:
+        """Refused: see the class documentation."""
+        _refused(self._why())
+
+    def drain_arrays(self) -> tuple[Any, Any]:
+        """Refused: see the class documentation."""
+        _refused(self._why())
+
+    def iter_batches(self, batch_size: int | None = None, arrays: bool = False) -> Iterator[tuple[Any, Any]]:
+        """Refused: see the class documentation."""
+        _refused(self._why())
+
+
+class _Keyless(_Unlisted):
+    """Maps without keys (queues, stacks, bloom filters): every keyed operation raises TypeError too."""
+
+    def __getitem__(self, key: Any) -> Any:
+        _refused(self._why())
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        _refused(self._why())
+
+    def __delitem__(self, key: Any) -> None:
+        _refused(self._why())
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """Refused: the map has no keys."""
+        _refused(self._why())
+
+    def set(self, key: Any, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
+        """Refused: the map has no keys."""
+        _refused(self._why())
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        """Refused: the map has no keys."""
+        _refused(self._why())
+
+    def get_many(self, keys: Iterable[Any], default: Any = None) -> list[Any]:
+        """Refused: the map has no keys."""
+        _refused(self._why())
+
+    def update_batch(self, keys: Any, values: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> int:
+        """Refused: the map has no keys."""
+        _refused(self._why())
+
+    def delete_batch(self, keys: Any) -> int:
+        """Refused: the map has no keys."""
+        _refused(self._why())
+
+
 # -- queues and stacks ------------------------------------------------------------------------------------------
 
 
-class _PushPopMap(Map[Any, Any]):
+class _PushPopMap(_Keyless):
     """What queues and stacks share: values without keys, pushed and popped, never walked."""
 
     _order: ClassVar[str] = ""
@@ -169,62 +258,8 @@ class _PushPopMap(Map[Any, Any]):
             if pop(None) is MISSING:
                 return
 
-    def __len__(self) -> int:
-        _refused(self._why())
-
-    def __iter__(self) -> Iterator[Any]:
-        _refused(self._why())
-
-    def _walk(self, with_values: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        _refused(self._why())
-
-    def _iter_items(self) -> Iterator[tuple[Any, Any]]:
-        _refused(self._why())
-
-    def __getitem__(self, key: Any) -> Any:
-        _refused(self._why())
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        _refused(self._why())
-
-    def __delitem__(self, key: Any) -> None:
-        _refused(self._why())
-
     def __contains__(self, key: object) -> bool:
         _refused(self._why())
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        """Refused: a queue or stack has no keys."""
-        _refused(self._why())
-
-    def set(self, key: Any, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
-        """Refused: use :meth:`push`."""
-        _refused(self._why())
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        """Refused: a queue or stack has no keys."""
-        _refused(self._why())
-
-    def popitem(self) -> tuple[Any, Any]:
-        """Refused: use :meth:`pop`."""
-        _refused(self._why())
-
-    def keys(self) -> KeysView[Any]:
-        """Refused: a queue or stack has no keys."""
-        _refused(self._why())
-
-    def values(self) -> ValuesView[Any]:
-        """Refused: reading every value would pop them all."""
-        _refused(self._why())
-
-    def items(self) -> ItemsView[Any, Any]:
-        """Refused: a queue or stack has no keys."""
-        _refused(self._why())
-
-    def snapshot(self) -> dict[Any, Any]:
-        """Refused: reading every value would pop them all."""
-        _refused(self._why())
-
 
 class QueueMap(_PushPopMap):
     """``BPF_MAP_TYPE_QUEUE``: first in, first out. ``QueueMap(value="u32", max_entries=64)``.
@@ -257,7 +292,7 @@ _BLOOM_HASH_MASK = 0xF
 _BLOOM_DEFAULT_HASHES = 5
 
 
-class BloomFilterMap(Map[Any, Any]):
+class BloomFilterMap(_Keyless):
     """``BPF_MAP_TYPE_BLOOM_FILTER``: ``BloomFilterMap(value="u64", max_entries=10_000, hashes=3)``.
 
     ``b.add(v)`` records a value, ``v in b`` is False when ``v`` was certainly never added and True when it
@@ -310,67 +345,13 @@ class BloomFilterMap(Map[Any, Any]):
             "it stores no keys and cannot delete, list or count values"
         )
 
-    def __len__(self) -> int:
-        _refused(self._why())
-
-    def __iter__(self) -> Iterator[Any]:
-        _refused(self._why())
-
-    def _walk(self, with_values: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        _refused(self._why())
-
-    def _iter_items(self) -> Iterator[tuple[Any, Any]]:
-        _refused(self._why())
-
-    def __getitem__(self, key: Any) -> Any:
-        _refused(self._why())
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        _refused(self._why())
-
-    def __delitem__(self, key: Any) -> None:
-        _refused(self._why())
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        """Refused: use ``v in b``."""
-        _refused(self._why())
-
-    def set(self, key: Any, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
-        """Refused: use :meth:`add`."""
-        _refused(self._why())
-
     def pop(self, key: Any, default: Any = MISSING) -> Any:
         """Refused: nothing can be removed from a bloom filter."""
-        _refused(self._why())
-
-    def popitem(self) -> tuple[Any, Any]:
-        """Refused: nothing can be removed from a bloom filter."""
-        _refused(self._why())
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        """Refused: use :meth:`add`."""
         _refused(self._why())
 
     def clear(self) -> None:
         """Refused: nothing can be removed from a bloom filter (create a new one)."""
         _refused(self._why())
-
-    def keys(self) -> KeysView[Any]:
-        """Refused: a bloom filter stores no keys."""
-        _refused(self._why())
-
-    def values(self) -> ValuesView[Any]:
-        """Refused: a bloom filter cannot list what was added."""
-        _refused(self._why())
-
-    def items(self) -> ItemsView[Any, Any]:
-        """Refused: a bloom filter stores no keys."""
-        _refused(self._why())
-
-    def snapshot(self) -> dict[Any, Any]:
-        """Refused: a bloom filter cannot list what was added."""
-        _refused(self._why())
-
 
 # -- LPM tries --------------------------------------------------------------------------------------------------
 
@@ -483,17 +464,22 @@ class LpmTrieMap(Map[Any, Any]):
         """The value stored under exactly this prefix, or ``default``."""
         return self._find_exact(key, default)
 
+    def get_many(self, keys: Iterable[Any], default: Any = None) -> list[Any]:
+        """The value of exactly each prefix (``default`` where absent): exact lookups, one at a time."""
+        return [self._find_exact(key, default) for key in keys]
+
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """The value of exactly this prefix, inserting ``default`` first if absent."""
         while True:
             value = self._find_exact(key, MISSING)
             if value is not MISSING:
                 return value
+            elements = self._elements
             try:
-                self._elements.update(key, default, int(UpdateFlags.NOEXIST))
-                return default
+                elements.update(key, default, int(UpdateFlags.NOEXIST))
             except FileExistsError:
                 continue
+            return elements.value.decode(elements.encode_value(default))
 
 
 # -- arrays of fds: maps of maps, program arrays ----------------------------------------------------------------
@@ -540,13 +526,13 @@ class _SlotArray(Map[int, Any]):
         return super().get(index, default)
 
     def __iter__(self) -> Iterator[int]:
-        decode = self._elements.key.decode
-        for raw, _ in self._walk(with_values=True):
-            yield decode(raw)
+        decode_keys = self._elements.key.decode_all
+        for keys, _, n in batch.read_chunks(self._elements, self._info.max_entries):
+            yield from decode_keys(keys, n)
 
     def __len__(self) -> int:
-        """The number of filled slots (one lookup per slot)."""
-        return sum(1 for _ in self._walk(with_values=True))
+        """The number of filled slots."""
+        return batch.count(self._elements, self._info.max_entries)
 
 
 def _template_codecs(inner: Any) -> tuple[CodecSpec, CodecSpec]:
@@ -691,7 +677,7 @@ class ProgArray(_SlotArray):
         super()._attach(fd, key, value if value is not None else FdCodec(), info)
 
 
-class _WriteOnlySlots(_SlotArray):
+class _WriteOnlySlots(_Unlisted, _SlotArray):
     """Arrays whose slots user space may fill and empty but never read (the kernel answers ENOTSUPP)."""
 
     _why_unreadable: ClassVar[str] = ""
@@ -709,40 +695,8 @@ class _WriteOnlySlots(_SlotArray):
     def __contains__(self, index: object) -> bool:
         _refused(self._why())
 
-    def __iter__(self) -> Iterator[int]:
-        _refused(self._why())
-
-    def __len__(self) -> int:
-        _refused(self._why())
-
-    def _walk(self, with_values: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        _refused(self._why())
-
-    def _iter_items(self) -> Iterator[tuple[Any, Any]]:
-        _refused(self._why())
-
-    def keys(self) -> KeysView[Any]:
-        """Refused: the kernel does not report these slots to user space."""
-        _refused(self._why())
-
-    def values(self) -> ValuesView[Any]:
-        """Refused: the kernel does not report these slots to user space."""
-        _refused(self._why())
-
-    def items(self) -> ItemsView[Any, Any]:
-        """Refused: the kernel does not report these slots to user space."""
-        _refused(self._why())
-
-    def snapshot(self) -> dict[Any, Any]:
-        """Refused: the kernel does not report these slots to user space."""
-        _refused(self._why())
-
     def pop(self, index: int, default: Any = MISSING) -> Any:
         """Refused: the slot's content cannot be read; use ``del``."""
-        _refused(self._why())
-
-    def popitem(self) -> tuple[Any, Any]:
-        """Refused: the slots cannot be read."""
         _refused(self._why())
 
     def setdefault(self, index: int, default: Any = None) -> Any:

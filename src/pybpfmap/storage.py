@@ -13,15 +13,15 @@ and the objects they describe are found through their own fds anyway.
 
 from __future__ import annotations
 
-from collections.abc import ItemsView, Iterator, KeysView, ValuesView
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, NoReturn
+from typing import ClassVar
 
 from . import _bindings as b
 from .codec import CodecSpec, as_codec
 from .enums import MapFlags, MapType
-from .family import FdCodec
-from .map import FileLike, Map, _closed_on_error, _create_fd
+from .family import FdCodec, _refused, _Unlisted
+from .map import FileLike, _closed_on_error, _create_fd
 
 __all__ = ["CgrpStorageMap", "InodeStorageMap", "SkStorageMap", "TaskStorageMap"]
 
@@ -45,11 +45,7 @@ def _storage_btf(value_size: int) -> Iterator[tuple[int, int, int]]:
         b.lib.btf__free(btf)
 
 
-def _refused(message: str) -> NoReturn:
-    raise TypeError(message)
-
-
-class _StorageMap(Map[Any, Any]):
+class _StorageMap(_Unlisted):
     """What the four local storage maps share: creation with BTF, fd keys, no iteration."""
 
     _default_key: ClassVar[CodecSpec] = FdCodec()
@@ -103,42 +99,9 @@ class _StorageMap(Map[Any, Any]):
             f"maps); look values up by the fd of a {self._holder}"
         )
 
-    def __iter__(self) -> Iterator[Any]:
-        _refused(self._why())
-
-    def __len__(self) -> int:
-        _refused(self._why())
-
-    def _walk(self, with_values: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        _refused(self._why())
-
-    def _iter_items(self) -> Iterator[tuple[Any, Any]]:
-        _refused(self._why())
-
-    def keys(self) -> KeysView[Any]:
-        """Refused: storage maps cannot be iterated."""
-        _refused(self._why())
-
-    def values(self) -> ValuesView[Any]:
-        """Refused: storage maps cannot be iterated."""
-        _refused(self._why())
-
-    def items(self) -> ItemsView[Any, Any]:
-        """Refused: storage maps cannot be iterated."""
-        _refused(self._why())
-
-    def snapshot(self) -> dict[Any, Any]:
-        """Refused: storage maps cannot be iterated."""
-        _refused(self._why())
-
     def clear(self) -> None:
         """Refused: storage maps cannot be iterated (delete each object's value by its fd)."""
         _refused(self._why())
-
-    def popitem(self) -> tuple[Any, Any]:
-        """Refused: storage maps cannot be iterated."""
-        _refused(self._why())
-
 
 class SkStorageMap(_StorageMap):
     """``BPF_MAP_TYPE_SK_STORAGE``: a value per socket. ``SkStorageMap(value="u64")``; ``m[sock] = 1``."""
