@@ -13,6 +13,7 @@ import struct
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -679,3 +680,24 @@ def test_stack_trace_map(bpffs: Path) -> None:
     assert codec.decode(struct.pack("=4Q", 1, 2, 3, 4)) == (1, 2, 3, 4)
     with pytest.raises(ValueError, match="at most 4 frames"):
         codec.encode((1, 2, 3, 4, 5))
+
+
+def test_closed_family_maps_refuse_everything_with_value_error() -> None:
+    """Closed, every kind raises ValueError, even for what its type refuses anyway."""
+    with HashMap(key="u32", value="u32", max_entries=1) as inner:
+        maps = _family(inner)
+    for m in maps:
+        m.close()
+        for call in (partial(len, m), partial(list, m), m.snapshot):
+            with pytest.raises(ValueError, match="closed"):
+                call()
+    q = QueueMap(value="u32", max_entries=1)
+    bloom = BloomFilterMap(value="u32", max_entries=4)
+    trie = LpmTrieMap("ipv4", value="u32", max_entries=4)
+    for m in (q, bloom, trie):
+        m.close()
+    calls = [lambda: q.push(1), q.pop, q.peek, lambda: q[0], lambda: bloom.add(1), lambda: 1 in bloom]
+    calls += [lambda: trie.longest_match("10.0.0.1"), lambda: trie["10.0.0.0/8"]]
+    for call in calls:
+        with pytest.raises(ValueError, match="closed"):
+            call()

@@ -107,8 +107,10 @@ class InnerMapCodec(_FdEncoder[Map[Any, Any]]):
         return f"InnerMapCodec(key={self.key!r}, value={self.value!r})"
 
 
-def _refused(message: str) -> NoReturn:
-    raise TypeError(message)
+def _refuse(m: Map[Any, Any], why: str) -> NoReturn:
+    """TypeError for an operation the map's type cannot do; ValueError first if the map is closed."""
+    m._elements.live_fd()
+    raise TypeError(why)
 
 
 class _Unlisted(Map[Any, Any]):
@@ -119,86 +121,86 @@ class _Unlisted(Map[Any, Any]):
         raise NotImplementedError
 
     def __iter__(self) -> Iterator[Any]:
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def __len__(self) -> int:
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def _iter_items(self) -> Iterator[tuple[Any, Any]]:
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def keys(self) -> KeysView[Any]:
         """Refused: see the class documentation."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def values(self) -> ValuesView[Any]:
         """Refused: see the class documentation."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def items(self) -> ItemsView[Any, Any]:
         """Refused: see the class documentation."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def popitem(self) -> tuple[Any, Any]:
         """Refused: see the class documentation."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def snapshot(self) -> dict[Any, Any]:
         """Refused: see the class documentation."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def snapshot_arrays(self) -> tuple[Any, Any]:
         """Refused: see the class documentation."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def drain(self) -> dict[Any, Any]:
         """Refused: see the class documentation."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def drain_arrays(self) -> tuple[Any, Any]:
         """Refused: see the class documentation."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def iter_batches(self, batch_size: int | None = None, arrays: bool = False) -> Iterator[tuple[Any, Any]]:
         """Refused: see the class documentation."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
 
 class _Keyless(_Unlisted):
     """Maps without keys (queues, stacks, bloom filters): every keyed operation raises TypeError too."""
 
     def __getitem__(self, key: Any) -> Any:
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def __delitem__(self, key: Any) -> None:
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def get(self, key: Any, default: Any = None) -> Any:
         """Refused: the map has no keys."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def set(self, key: Any, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Refused: the map has no keys."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         """Refused: the map has no keys."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def get_many(self, keys: Iterable[Any], default: Any = None) -> list[Any]:
         """Refused: the map has no keys."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def update_batch(self, keys: Any, values: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> int:
         """Refused: the map has no keys."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def delete_batch(self, keys: Any) -> int:
         """Refused: the map has no keys."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
 
 # -- queues and stacks ------------------------------------------------------------------------------------------
@@ -259,7 +261,7 @@ class _PushPopMap(_Keyless):
                 return
 
     def __contains__(self, key: object) -> bool:
-        _refused(self._why())
+        _refuse(self, self._why())
 
 class QueueMap(_PushPopMap):
     """``BPF_MAP_TYPE_QUEUE``: first in, first out. ``QueueMap(value="u32", max_entries=64)``.
@@ -347,11 +349,11 @@ class BloomFilterMap(_Keyless):
 
     def pop(self, key: Any, default: Any = MISSING) -> Any:
         """Refused: nothing can be removed from a bloom filter."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def clear(self) -> None:
         """Refused: nothing can be removed from a bloom filter (create a new one)."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
 # -- LPM tries --------------------------------------------------------------------------------------------------
 
@@ -686,22 +688,22 @@ class _WriteOnlySlots(_Unlisted, _SlotArray):
         return f"a {type(self).__name__} cannot be read from user space ({self._why_unreadable}); only set and delete"
 
     def __getitem__(self, index: int) -> Any:
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def get(self, index: int, default: Any = None) -> Any:
         """Refused: the kernel does not report these slots to user space."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def __contains__(self, index: object) -> bool:
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def pop(self, index: int, default: Any = MISSING) -> Any:
         """Refused: the slot's content cannot be read; use ``del``."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def setdefault(self, index: int, default: Any = None) -> Any:
         """Refused: the slots cannot be read."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def clear(self) -> None:
         """Empty every slot (one delete per slot)."""
@@ -804,12 +806,12 @@ class StackTraceMap(Map[int, tuple[int, ...]]):
         return "stack traces are written by bpf_get_stackid() in programs; user space can read and delete them"
 
     def __setitem__(self, key: int, value: tuple[int, ...]) -> None:
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def set(self, key: int, value: tuple[int, ...], flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Refused: only programs write stack traces."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
     def setdefault(self, key: int, default: Any = None) -> Any:
         """Refused: only programs write stack traces."""
-        _refused(self._why())
+        _refuse(self, self._why())

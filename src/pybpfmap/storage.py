@@ -20,7 +20,7 @@ from typing import ClassVar
 from . import _bindings as b
 from .codec import CodecSpec, as_codec
 from .enums import MapFlags, MapType
-from .family import FdCodec, _refused, _Unlisted
+from .family import FdCodec, _refuse, _Unlisted
 from .map import FileLike, _closed_on_error, _create_fd
 
 __all__ = ["CgrpStorageMap", "InodeStorageMap", "SkStorageMap", "TaskStorageMap"]
@@ -101,7 +101,7 @@ class _StorageMap(_Unlisted):
 
     def clear(self) -> None:
         """Refused: storage maps cannot be iterated (delete each object's value by its fd)."""
-        _refused(self._why())
+        _refuse(self, self._why())
 
 class SkStorageMap(_StorageMap):
     """``BPF_MAP_TYPE_SK_STORAGE``: a value per socket. ``SkStorageMap(value="u64")``; ``m[sock] = 1``."""
