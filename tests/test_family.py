@@ -422,6 +422,16 @@ def test_sk_storage_keyed_by_socket() -> None:
             assert storage.delete_batch([c]) == 1 and c not in storage
 
 
+@pytest.mark.parametrize("size", [1, 2, 3, 8, 16, 24, 100])
+def test_storage_btf_for_any_value_size(size: int) -> None:
+    """The generated BTF describes values of any size (ints of 1/2/4/8 bytes, else a struct of bytes)."""
+    data = bytes(range(1, size + 1))
+    with SkStorageMap(value_size=size) as storage, socket.socket() as sock:
+        assert storage.value_size == size and storage.info.btf_value_type_id > 0
+        storage[sock] = data
+        assert storage[sock] == data
+
+
 def test_task_storage_keyed_by_pidfd_with_a_struct_value() -> None:
     """A pidfd keys task storage; a 24-byte struct value gets a struct in the generated BTF."""
     with TaskStorageMap(value="=QQQ") as storage:
