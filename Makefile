@@ -13,7 +13,7 @@ SYSTEM_DEPS := gcc make pkg-config patch libelf-dev zlib1g-dev libffi-dev python
 STAMP := $(VENV)/.installed
 RUFF_PATHS := src tests examples build_ffi.py $(wildcard benchmarks)
 
-.PHONY: all setup system-deps libbpf test lint demo bench clean distclean
+.PHONY: all setup system-deps libbpf test lint demo bench fuzz clean distclean
 
 all: setup
 
@@ -48,6 +48,11 @@ test: lint
 lint: setup
 	$(PY) -m ruff check $(RUFF_PATHS)
 	$(PY) -m mypy
+
+# The property suite with the "fuzz" hypothesis profile, then >= 100,000 examples of the crash-prone target in
+# subprocess batches; prints "fuzz: N examples, F failures" and fails if F > 0.
+fuzz: setup
+	$(PY) tests/fuzz/run.py
 
 demo: setup
 	$(PY) examples/quickstart.py

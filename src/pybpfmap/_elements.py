@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from . import _bindings as b
 from .codec import Codec, IntCodec
 from .errors import ENOTSUPP
+from .percpu import PerCpuCodec, PerCpuValues
 
 _lib = b.lib
 _ffi = b.ffi
@@ -38,6 +40,8 @@ _lookup_and_delete = _lib.bpf_map_lookup_and_delete_elem
 _lookup_int = _lib.pbm_lookup_int
 _update_int = _lib.pbm_update_int
 _delete_int = _lib.pbm_delete_int
+_lookup_key_int = _lib.pbm_lookup_key_int
+_update_percpu_int = _lib.pbm_update_percpu_int
 
 #: Returned by the ``find*`` methods for a key that is not in the map.
 MISSING: Any = object()
@@ -288,6 +292,9 @@ class IntElements(Elements):
 
     def __init__(self, fd: int, key: IntCodec, value: IntCodec, target: str) -> None:
         super().__init__(fd, key, value, target)
+        self._set_widths(key, value)
+
+    def _set_widths(self, key: IntCodec, value: IntCodec) -> None:
         self._key_size = key.size
         self._key_max = key.maximum
         self._value_size = value.size
@@ -340,8 +347,60 @@ class IntElements(Elements):
         self.fail(rc, "delete", self.key.from_unsigned(key))
 
 
+class PerCpuIntElements(IntElements):
+    """Per-CPU maps with integer keys and values: the key by value, and one value written to every CPU in C.
+
+    A lookup reads the kernel's layout (one 8-byte slot per possible CPU) into the per-thread buffer and decodes
+    it with one precompiled struct call; a list of one value per CPU takes the codec's path.
+    """
+
+    __slots__ = ("_ncpus", "_unpack")
+
+    value: PerCpuCodec  # type: ignore[assignment]
+
+    def __init__(self, fd: int, key: IntCodec, value: PerCpuCodec, target: str) -> None:
+        Elements.__init__(self, fd, key, value, target)
+        self._set_widths(key, cast(IntCodec, value.element))  # elements_for() checked the element's type
+        self._ncpus = value.ncpus
+        # All CPUs' slots in one struct call, straight into a PerCpuValues.
+        self._unpack = cast(struct.Struct, value.layout).unpack_from
+
+    def find(self, key: Any, default: Any = MISSING) -> Any:
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        if not (type(key) is int and 0 <= key <= self._key_max):
+            key = self.key.to_unsigned(key)
+        s = self._scratch
+        rc = _lookup_key_int(fd, key, self._key_size, s.cdata)
+        if rc == 0:
+            return PerCpuValues(self._unpack(s.view))
+        if -rc == errno.ENOENT:
+            return default
+        self.fail(rc, "lookup", self.key.from_unsigned(key))
+
+    def update(self, key: Any, value: Any, flags: int) -> None:
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        if not (type(key) is int and 0 <= key <= self._key_max):
+            key = self.key.to_unsigned(key)
+        if type(value) is int and 0 <= value <= self._value_max:
+            rc = _update_percpu_int(
+                fd, key, self._key_size, value, self._value_size, self._ncpus, self._scratch.cdata, flags
+            )
+        else:
+            # One value per CPU, or a value that needs the codec's checks (negative, out of range, not an int).
+            rc = _update(fd, self.encode_key(self.key.from_unsigned(key)), self.encode_value(value), flags)
+        if rc:
+            self.fail(rc, "update", self.key.from_unsigned(key))
+
+
 def elements_for(fd: int, key: Codec[Any], value: Codec[Any], target: str) -> Elements:
-    """The element accessor for these codecs: the integer fast path when both are :class:`IntCodec`."""
-    if type(key) is IntCodec and type(value) is IntCodec:
-        return IntElements(fd, key, value, target)
+    """The element accessor for these codecs: the integer fast paths when keys and values are :class:`IntCodec`."""
+    if type(key) is IntCodec:
+        if type(value) is IntCodec:
+            return IntElements(fd, key, value, target)
+        if type(value) is PerCpuCodec and type(value.element) is IntCodec:
+            return PerCpuIntElements(fd, key, value, target)
     return Elements(fd, key, value, target)

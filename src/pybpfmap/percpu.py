@@ -47,13 +47,13 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         self.stride = (element.size + 7) & ~7
         self.size = self.stride * ncpus
         self._padding = bytes(self.stride - element.size)
-        # Integer slots decode in one struct call rather than one per CPU.
-        self._layout = (
+        #: Integer slots: every CPU's value decoded in one struct call rather than one per CPU (None otherwise).
+        self.layout = (
             struct.Struct("=" + (element.format_char + "x" * (self.stride - element.size)) * ncpus)
             if isinstance(element, IntCodec)
             else None
         )
-        self._unpack_all = self._layout.unpack_from if self._layout is not None else None
+        self._unpack_all = self.layout.unpack_from if self.layout is not None else None
 
     def _is_sequence(self, obj: Any) -> bool:
         if isinstance(obj, (list, PerCpuValues)):
@@ -79,15 +79,15 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
 
     def decode_from(self, data: Buffer, offset: int) -> PerCpuValues[Any]:
         """One decoded value per possible CPU, from the entry at ``offset``."""
-        if self._layout is not None:
-            return PerCpuValues(self._layout.unpack_from(data, offset))
+        if self.layout is not None:
+            return PerCpuValues(self.layout.unpack_from(data, offset))
         decode_from = self.element.decode_from
         return PerCpuValues(decode_from(data, offset + cpu * self.stride) for cpu in range(self.ncpus))
 
     def decode_all(self, data: Buffer, count: int) -> Iterable[PerCpuValues[Any]]:
         """Every entry's values; integer slots in one ``iter_unpack`` pass."""
-        if self._layout is not None:
-            return map(PerCpuValues, self._layout.iter_unpack(memoryview(data)[: count * self.size]))
+        if self.layout is not None:
+            return map(PerCpuValues, self.layout.iter_unpack(memoryview(data)[: count * self.size]))
         return super().decode_all(data, count)
 
     def __repr__(self) -> str:
