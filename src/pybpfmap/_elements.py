@@ -225,6 +225,33 @@ class Elements:
         self.fail(rc, "delete", key)
 
 
+    # -- operations of particular map types -------------------------------------------------------------------
+
+    def contains_value(self, value: Any) -> bool:
+        """Bloom filter membership: the kernel reads the *value* buffer of a lookup (the key is NULL)."""
+        fd = self.live_fd()
+        data = self.encode_value(value)
+        s = self._scratch
+        s.view[: len(data)] = data  # a private copy: the kernel is handed a writable buffer
+        rc = _lookup(fd, b.NULL, s.cdata)
+        if rc == 0:
+            return True
+        if -rc == errno.ENOENT:
+            return False
+        self.fail(rc, "lookup")
+
+    def next_key_raw(self, raw_key: bytes | None) -> bytes | None:
+        """BPF_MAP_GET_NEXT_KEY from ``raw_key`` (from the first key when None); None past the last key."""
+        fd = self.live_fd()
+        out = _ffi.new("unsigned char[]", max(self.key.size, 1))
+        rc = _lib.bpf_map_get_next_key(fd, b.NULL if raw_key is None else raw_key, out)
+        if rc == 0:
+            return bytes(_ffi.buffer(out, self.key.size))
+        if -rc == errno.ENOENT:
+            return None
+        self.fail(rc, "iterate")
+
+
 class IntElements(Elements):
     """Integer keys and values passed by value to the C helpers: no encoding, no buffer, one C call.
 
