@@ -713,8 +713,22 @@ class MapModel(RuleBasedStateMachine):
             expected = KeyNotFoundError
         elif not present and not self.lru and len(self.model) >= CAPACITY:
             expected = MapFullError
-        if expected is None:
-            call()
+        if self.lru and present and expected is not None:
+            # An LRU update takes a free element before it looks for the key, and taking one may evict any
+            # entry, this key included: NOEXIST may then succeed and EXIST find nothing.
+            try:
+                call()
+            except expected:
+                return
+            self.model[k] = self.stored(v)
+            self.last_written = k
+        elif expected is None:
+            try:
+                call()
+            except KeyNotFoundError:
+                if not (self.lru and flags == UpdateFlags.EXIST):
+                    raise
+                return  # evicted by this very update (see above)
             self.model[k] = self.stored(v)
             self.last_written = k
         else:

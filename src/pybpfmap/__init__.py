@@ -21,11 +21,28 @@ from .errors import (
     NotSupportedError,
     PinExistsError,
 )
+from .family import (
+    ArrayOfMaps,
+    BloomFilterMap,
+    CgroupArray,
+    FdCodec,
+    HashOfMaps,
+    InnerMapCodec,
+    LpmTrieMap,
+    ProgArray,
+    QueueMap,
+    StackMap,
+    StackTraceCodec,
+    StackTraceMap,
+)
 from .histogram import Histogram
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
+from .lpm import LpmKeyCodec
 from .map import Map
 from .percpu import PerCpuValues
+from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
+from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
 from .watch import Sample, watch
 
 
@@ -44,17 +61,30 @@ __version__ = _version()
 __all__ = [
     "LIBBPF_VERSION",
     "ArrayMap",
+    "ArrayOfMaps",
     "BPFError",
     "BPFPermissionError",
+    "BloomFilterMap",
     "BytesCodec",
     "CTypesCodec",
+    "CgroupArray",
+    "CgrpStorageMap",
     "Codec",
+    "CpuMap",
+    "DevMap",
+    "DevMapHash",
+    "FdCodec",
     "HashMap",
+    "HashOfMaps",
     "Histogram",
+    "InnerMapCodec",
+    "InodeStorageMap",
     "IntCodec",
     "IterationAborted",
     "KeyExistsError",
     "KeyNotFoundError",
+    "LpmKeyCodec",
+    "LpmTrieMap",
     "LruHashMap",
     "LruPerCpuHashMap",
     "Map",
@@ -68,9 +98,20 @@ __all__ = [
     "PerCpuHashMap",
     "PerCpuValues",
     "PinExistsError",
+    "ProgArray",
+    "QueueMap",
+    "ReuseportSockArray",
     "Sample",
+    "SkStorageMap",
+    "SockHash",
+    "SockMap",
+    "StackMap",
+    "StackTraceCodec",
+    "StackTraceMap",
     "StructCodec",
+    "TaskStorageMap",
     "UpdateFlags",
+    "XskMap",
     "__version__",
     "maps",
     "possible_cpus",
