@@ -248,8 +248,9 @@ def counter(m: Any, **table: Any) -> dict[str, Any]:
 
 
 def test_bad_configs_are_refused_naming_the_metric_and_field(bpffs: Path) -> None:
-    bad({"metrics": {"counters": [{"name": "c1", "map": f"pinned {bpffs}/missing"}]}}, "missing", "no such file")
-    bad({"metrics": {"counters": [{"name": "c1", "map": "name no_such_map_xyz"}]}}, "no_such_map_xyz")
+    bad({"metrics": {"counters": [{"name": "c1", "map": f"pinned {bpffs}/missing"}]}}, "metric 'c1'", "no such file")
+    bad({"metrics": {"counters": [{"name": "c1", "map": "name no_such_map_xyz"}]}}, "metric 'c1'", "no_such_map_xyz")
+    bad({"metrics": {"counters": [{"name": "c1", "map": "idx 3"}]}}, "metric 'c1'", "'id N'")
     bad({"metrics": {}}, "no [[metrics.counters]]")
     with HashMap(key="u32", value="u64", max_entries=4) as m:
         bad(counter(m, labels=[{"name": "port", "field": "port"}]), "metric 'c1'", "label 'port'", "no field 'port'")

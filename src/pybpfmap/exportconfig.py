@@ -584,7 +584,10 @@ def _metric(
         raise ConfigError(f"metric {name!r}: needs map = \"pinned PATH\" (or \"id N\", \"name NAME\")")
     spec = str(table["map"])
     if spec not in sources:
-        sources[spec] = open_source(spec)
+        try:
+            sources[spec] = open_source(spec)
+        except ConfigError as exc:
+            raise ConfigError(f"metric {name!r}: {exc}") from None
     source = sources[spec]
     labels, split_cpu = _labels(table.get("labels"), name, source)
     metric = MetricSpec(
