@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 
 from . import _bindings as b
 from ._mapspec import MAP_FORMS, open_map, parse_map_spec, raw_key, raw_view
-from ._render import element_codec, formatted, hex_bytes, jsonable, number, slot_index
+from ._render import element_codec, formatted, hex_bytes, jsonable, number
 from .codec import BytesCodec, Codec
 from .enums import MapType, UpdateFlags
 from .errors import BPFError
@@ -361,8 +361,9 @@ def cmd_pin(args: argparse.Namespace) -> None:
         m.pin(args.path)
 
 
-def _watch_rows(sample_values: dict[Any, Any], rates: dict[Any, float | None], typed: Map[Any, Any],
-                args: argparse.Namespace) -> list[list[str]]:
+def _watch_rows(
+    sample_values: dict[Any, Any], rates: dict[Any, float | None], args: argparse.Namespace
+) -> list[list[str]]:
     items = list(sample_values.items())
 
     def sort_key(item: tuple[Any, Any]) -> Any:
@@ -392,15 +393,9 @@ def cmd_watch(args: argparse.Namespace) -> None:
             stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
             title = f"{_describe(typed)}  {stamp}  {len(sample.values)} entries"
             if args.hist:
-                counts: dict[int, int] = {}
-                for key, value in sample.values.items():
-                    slot, n = slot_index(key), number(value)
-                    if slot is None or n is None:
-                        raise CommandError(f"--hist needs integer slots and counts, got key {key!r}")
-                    counts[slot] = counts.get(slot, 0) + int(n)
-                body = str(Histogram(counts, args.hist, args.step, args.shift))
+                body = str(Histogram.from_entries(sample.values, args.hist, args.step, args.shift))
             else:
-                body = _table(["KEY", "VALUE", "RATE/s"], _watch_rows(sample.values, sample.rates, typed, args),
+                body = _table(["KEY", "VALUE", "RATE/s"], _watch_rows(sample.values, sample.rates, args),
                               [False, True, True])
             if tty:
                 sys.stdout.write("\x1b[H\x1b[2J")  # home and clear: the table is redrawn in place

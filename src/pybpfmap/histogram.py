@@ -63,8 +63,15 @@ class Histogram:
     def from_map(cls, m: Any, buckets: str = "log2", step: int = 1, shift: int = 0, label: str = "value") -> Histogram:
         """Read a histogram map once (``m.snapshot()``): an array of u32/u64 counts indexed by slot, or a hash
         keyed by slot. Keys and values may be ints or raw bytes; per-CPU counts are summed."""
+        return cls.from_entries(m.snapshot(), buckets, step, shift, label)
+
+    @classmethod
+    def from_entries(
+        cls, entries: Mapping[Any, Any], buckets: str = "log2", step: int = 1, shift: int = 0, label: str = "value"
+    ) -> Histogram:
+        """A histogram from a map's entries already read (slot -> count, as :meth:`from_map` takes them)."""
         counts: dict[int, int] = {}
-        for key, value in m.snapshot().items():
+        for key, value in entries.items():
             slot = slot_index(key)
             count = number(value)
             if slot is None or count is None:
