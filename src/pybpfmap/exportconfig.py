@@ -54,6 +54,7 @@ __all__ = [
     "ConfigError",
     "Exporter",
     "HistogramSeries",
+    "Labels",
     "MetricSpec",
     "Scrape",
     "gc_paused",
@@ -227,6 +228,27 @@ _SIZES = {"uint": (1, 2, 4, 8), "int": (1, 2, 4, 8), "inet_ip": (4, 16), "ifname
 # -- the metric model ------------------------------------------------------------------------------------------
 
 
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class Labels(dict[str, str]):
+    """A label set ``{name: value}`` shared between scrapes, with its Prometheus text form made once."""
+
+    __slots__ = ("_text",)
+    _text: str
+
+    @property
+    def text(self) -> str:
+        """``{name="value",...}`` with values escaped as the text format wants, or ``""`` for no labels."""
+        try:
+            return self._text
+        except AttributeError:
+            pairs = ",".join(f'{name}="{_escape(value)}"' for name, value in self.items())
+            self._text = "{" + pairs + "}" if pairs else ""
+            return self._text
+
+
 @dataclass
 class LabelSpec:
     """One label: where its bytes lie in the key and how they become text."""
@@ -255,17 +277,17 @@ class MetricSpec:
     bucket_multiplier: float = 1.0
     bucket_keys: list[int] = field(default_factory=list)
     _cache: dict[Any, tuple[str, ...] | None] = field(default_factory=dict)
-    _key_dicts: dict[Any, dict[str, str] | None] = field(default_factory=dict)
+    _key_dicts: dict[Any, Labels | None] = field(default_factory=dict)
     _drops: bool = False  # a regexp has dropped a key: filter the pairs
-    _label_dicts: dict[tuple[str, ...], dict[str, str]] = field(default_factory=dict)
+    _label_dicts: dict[tuple[str, ...], Labels] = field(default_factory=dict)
 
-    def label_dict(self, values: tuple[str, ...]) -> dict[str, str]:
+    def label_dict(self, values: tuple[str, ...]) -> Labels:
         """``{name: value}`` for label values (made once per label set; callers must not change it)."""
         found = self._label_dicts.get(values)
         if found is None:
             if len(self._label_dicts) > 4 * self.source.max_entries + 4096:
                 self._label_dicts.clear()
-            found = self._label_dicts[values] = dict(zip(self.label_names, values, strict=True))
+            found = self._label_dicts[values] = Labels(zip(self.label_names, values, strict=True))
         return found
 
     @property
@@ -409,7 +431,7 @@ class Scrape:
         self,
         metric: MetricSpec,
         series: dict[tuple[str, ...], float] | None = None,
-        pairs: list[tuple[dict[str, str], float]] | None = None,
+        pairs: list[tuple[Labels, float]] | None = None,
         histograms: list[HistogramSeries] | None = None,
     ) -> None:
         """One of ``series`` or ``pairs`` (the other is derived on demand), or ``histograms``."""
@@ -427,7 +449,7 @@ class Scrape:
         return self._series
 
     @property
-    def pairs(self) -> list[tuple[dict[str, str], float]]:
+    def pairs(self) -> list[tuple[Labels, float]]:
         """``({label: value}, value)`` per series; the dicts are shared between scrapes and must not change."""
         if self._pairs is None:
             label_dict = self.metric.label_dict
@@ -706,7 +728,7 @@ def scrape_metric(metric: MetricSpec, entries: Mapping[Any, Any]) -> Scrape:
 
 def _distinct_pairs(
     metric: MetricSpec, entries: Mapping[Any, Any], read: Callable[[Any], int] | None
-) -> list[tuple[dict[str, str], float]]:
+) -> list[tuple[Labels, float]]:
     # Every key has labels of its own: no summing, and the label dict is cached per key (None: dropped by a
     # regexp). Keys seen before are the common case, so new ones are labelled first and the pairs are then
     # built by one comprehension.
