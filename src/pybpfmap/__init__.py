@@ -43,7 +43,10 @@ from .lpm import LpmKeyCodec
 from .map import Map
 from .object import BPFObject
 from .percpu import PerCpuValues
+from .perfbuf import PerfBuffer, PerfEventArrayMap
+from .program import Program, ProgramType
 from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
+from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
 from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
 
 __all__ = [
@@ -88,11 +91,18 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PerfBuffer",
+    "PerfEventArrayMap",
     "PinExistsError",
     "ProgArray",
+    "Program",
     "ProgramLoadError",
+    "ProgramType",
     "QueueMap",
+    "RecordBatch",
     "ReuseportSockArray",
+    "RingBufMap",
+    "RingBuffer",
     "SkStorageMap",
     "SockHash",
     "SockMap",
@@ -103,6 +113,8 @@ __all__ = [
     "StructCodec",
     "TaskStorageMap",
     "UpdateFlags",
+    "UserRingBufMap",
+    "UserRingBuffer",
     "XskMap",
     "bpftool_json",
     "maps",
