@@ -8,6 +8,7 @@
 """
 
 from ._bindings import LIBBPF_VERSION, possible_cpus
+from .btf import BTF, BTFCodec, BTFType, SpinLock, bpftool_json
 from .codec import BytesCodec, Codec, CTypesCodec, IntCodec, StructCodec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import (
@@ -20,6 +21,7 @@ from .errors import (
     MapNotFoundError,
     NotSupportedError,
     PinExistsError,
+    ProgramLoadError,
 )
 from .family import (
     ArrayOfMaps,
@@ -40,8 +42,12 @@ from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .lpm import LpmKeyCodec
 from .map import Map
+from .object import BPFObject
 from .percpu import PerCpuValues
+from .perfbuf import PerfBuffer, PerfEventArrayMap
+from .program import Program, ProgramType
 from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
+from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
 from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
 from .watch import Sample, watch
 
@@ -59,11 +65,15 @@ def _version() -> str:
 __version__ = _version()
 
 __all__ = [
+    "BTF",
     "LIBBPF_VERSION",
     "ArrayMap",
     "ArrayOfMaps",
     "BPFError",
+    "BPFObject",
     "BPFPermissionError",
+    "BTFCodec",
+    "BTFType",
     "BloomFilterMap",
     "BytesCodec",
     "CTypesCodec",
@@ -97,22 +107,34 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PerfBuffer",
+    "PerfEventArrayMap",
     "PinExistsError",
     "ProgArray",
+    "Program",
+    "ProgramLoadError",
+    "ProgramType",
     "QueueMap",
+    "RecordBatch",
     "ReuseportSockArray",
+    "RingBufMap",
+    "RingBuffer",
     "Sample",
     "SkStorageMap",
     "SockHash",
     "SockMap",
+    "SpinLock",
     "StackMap",
     "StackTraceCodec",
     "StackTraceMap",
     "StructCodec",
     "TaskStorageMap",
     "UpdateFlags",
+    "UserRingBufMap",
+    "UserRingBuffer",
     "XskMap",
     "__version__",
+    "bpftool_json",
     "maps",
     "possible_cpus",
     "watch",
