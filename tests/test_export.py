@@ -522,3 +522,24 @@ def test_served_text_equals_prometheus_clients_rendering() -> None:
 
     assert parsed(ours) == parsed(theirs)
     assert ("c_total", [("k", weird)], 10) in parsed(ours)["c"][2]
+
+
+def test_config_labels_and_value_field_named_by_btf() -> None:
+    """A map created from ctypes types carries BTF, so a config names key and value members without offsets."""
+    with PerCpuHashMap(key=FlowKey, value=FlowValue, max_entries=8) as m:
+        m[FlowKey(443, 6, 0)] = FlowValue(12, -3)
+        config = {"metrics": {
+            "counters": [{"name": "packets", "map": f"id {m.id}", "value_field": "packets", "labels": [
+                {"name": "port", "field": "port"},
+                {"name": "proto", "field": "proto", "decoders": [
+                    {"name": "uint"}, {"name": "static_map", "static_map": {"6": "tcp"}}]},
+            ]}],
+            "gauges": [{"name": "delta", "map": f"id {m.id}", "value_field": "delta",
+                        "labels": [{"name": "port", "field": "port"}]}],
+        }}
+        with Exporter(config) as exporter:
+            packets, delta = exporter.scrape()[0]
+        bad(dict(config, metrics={"counters": [{"name": "c1", "map": f"id {m.id}", "value_field": "nope"}]}),
+            "metric 'c1'", "value_field 'nope'")
+    assert packets.series == {("443", "tcp"): 12 * NCPUS}
+    assert delta.series == {("443",): -3 * NCPUS}
