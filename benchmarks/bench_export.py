@@ -83,7 +83,7 @@ def main() -> None:
         def served(collector: ConfigCollector) -> bytes:
             # What `pybpfmap export` does per HTTP request: read, label, write the text.
             with gc_paused():
-                return exposition(*collector.exporter.scrape())
+                return exposition(*collector.exporter.scrape(text=True))
 
         for _ in range(args.repeat):
             times["batch"].append(timed(lambda: list(batch.collect())))

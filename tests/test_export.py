@@ -511,7 +511,8 @@ def test_served_text_equals_prometheus_clients_rendering() -> None:
         registry = CollectorRegistry()
         registry.register(collector)
         theirs = generate_latest(registry).decode()
-        ours = exposition(*collector.exporter.scrape()).decode()
+        ours = exposition(*collector.exporter.scrape(text=True)).decode()
+        assert exposition(*collector.exporter.scrape()).decode() == ours
         collector.close()
 
     def parsed(text: str) -> dict[str, Any]:

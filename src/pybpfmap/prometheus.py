@@ -153,7 +153,10 @@ def exposition(scrapes: list[Scrape], errors: Mapping[str, int]) -> bytes:
             continue
         name = metric.name + "_total" if metric.kind == "counter" else metric.name
         out.append(f"# HELP {name} {help_text}\n# TYPE {name} {metric.kind}\n")
-        out.extend([f"{name}{labels.text} {float(value)!r}\n" for labels, value in scrape.pairs])
+        if scrape.lines is not None:
+            out.extend(scrape.lines)
+        else:
+            out.extend([f"{name}{labels.text} {value}\n" for labels, value in scrape.pairs])
     out.append(
         "# HELP pybpfmap_export_errors_total Metrics left out of a scrape because they could not be read\n"
         "# TYPE pybpfmap_export_errors_total counter\n"
@@ -172,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(404, "only /metrics is served")
             return
         with self.lock, gc_paused():
-            body = exposition(*self.exporter.scrape())
+            body = exposition(*self.exporter.scrape(text=True))
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
