@@ -770,20 +770,20 @@ def _distinct_lines(metric: MetricSpec, entries: Mapping[Any, Any], read: Callab
     # As _distinct_pairs, but straight to text: each key's line start (name and label text) is cached, so a line
     # costs one lookup and one int formatted (map values are integers; the text format takes them as they are).
     starts = metric._key_texts
-    fresh = [key for key in entries if key not in starts]
+    fresh = entries.keys() - starts.keys()
     if fresh:
         if len(starts) + len(fresh) > 4 * metric.source.max_entries + 4096:
             starts.clear()
-            fresh = list(entries)
+            fresh = set(entries)
         name = metric.name + "_total" if metric.kind == "counter" else metric.name
         for key in fresh:
-            values = metric.label_values(key)
-            if values is None:
+            labels = metric.label_values(key)
+            if labels is None:
                 metric._drops = True
-            starts[key] = None if values is None else f"{name}{metric.label_dict(values).text} "
-    items = entries.items()
+            starts[key] = None if labels is None else f"{name}{metric.label_dict(labels).text} "
+    items: Iterable[tuple[Any, Any]] = entries.items()
     if metric._drops:
-        items = [(k, v) for k, v in items if starts[k] is not None]  # type: ignore[assignment]
+        items = [(k, v) for k, v in items if starts[k] is not None]
     if metric.source.per_cpu:
         if read is None:
             return [f"{starts[k]}{sum(v)}\n" for k, v in items]
