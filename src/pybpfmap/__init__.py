@@ -37,6 +37,7 @@ from .family import (
     StackTraceCodec,
     StackTraceMap,
 )
+from .histogram import Histogram
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .lpm import LpmKeyCodec
@@ -48,6 +49,20 @@ from .program import Program, ProgramType
 from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
 from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
 from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
+from .watch import Sample, watch
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pybpfmap")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.1.0"
+
+
+#: pybpfmap's version (from the installed package's metadata).
+__version__ = _version()
 
 __all__ = [
     "BTF",
@@ -71,6 +86,7 @@ __all__ = [
     "FdCodec",
     "HashMap",
     "HashOfMaps",
+    "Histogram",
     "InnerMapCodec",
     "InodeStorageMap",
     "IntCodec",
@@ -103,6 +119,7 @@ __all__ = [
     "ReuseportSockArray",
     "RingBufMap",
     "RingBuffer",
+    "Sample",
     "SkStorageMap",
     "SockHash",
     "SockMap",
@@ -116,7 +133,9 @@ __all__ = [
     "UserRingBufMap",
     "UserRingBuffer",
     "XskMap",
+    "__version__",
     "bpftool_json",
     "maps",
     "possible_cpus",
+    "watch",
 ]
