@@ -119,7 +119,7 @@ def test_generic_map_elements_and_kernel_errors() -> None:
 
 def test_bad_create_arguments() -> None:
     """Create-time arguments are checked before the syscall, or reported with the type in the message."""
-    with pytest.raises(ValueError, match="max_entries must be an int >= 0"):
+    with pytest.raises(ValueError, match=r"max_entries must be an int in 0\.\.4294967295, got -1"):
         Map.create(MapType.HASH, 4, 4, -1)
     with pytest.raises(ValueError, match="not a valid MapType"):
         Map.create(99, 4, 4, 1)

@@ -19,6 +19,7 @@ from .errors import (
     MapFullError,
     MapNotFoundError,
     NotSupportedError,
+    PinExistsError,
 )
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
@@ -50,6 +51,7 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PinExistsError",
     "StructCodec",
     "UpdateFlags",
     "maps",

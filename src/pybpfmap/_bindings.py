@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from typing import NoReturn
 
 from ._libbpf import ffi, lib
@@ -29,6 +30,7 @@ __all__ = [
     "next_map_id",
     "obj_get",
     "obj_pin",
+    "object_kind",
     "possible_cpus",
 ]
 
@@ -139,7 +141,7 @@ def next_map_id(start_id: int) -> int | None:
 
 
 def obj_get(path: str, file_flags: int) -> int:
-    """BPF_OBJ_GET: open the object pinned at ``path``."""
+    """BPF_OBJ_GET: open the object pinned at ``path`` (already checked by the caller: no NUL byte)."""
     opts = ffi.new("struct bpf_obj_get_opts *")
     opts.sz = ffi.sizeof("struct bpf_obj_get_opts")
     opts.file_flags = file_flags
@@ -158,4 +160,50 @@ def map_freeze(fd: int, target: str) -> None:
 
 def dup_fd(fd: int) -> int:
     """Duplicate ``fd``; the copy is close-on-exec (Python makes every new fd non-inheritable)."""
-    return os.dup(fd)
+    try:
+        return os.dup(fd)
+    except OSError as exc:
+        fail(exc.errno or errno.EBADF, "duplicate", f"fd {fd}")
+
+
+# The names the kernel gives the anonymous inodes behind bpf objects (anon_inode_getfd() in kernel/bpf/);
+# /proc/self/fd shows them as "anon_inode:<name>". BPF_OBJ_GET_INFO_BY_FD cannot tell them apart: it fills in
+# whatever info struct matches the object, so a program's info would be read as a map's.
+_BPF_INODES = {
+    "bpf-map": "map",
+    "bpf-prog": "BPF program",
+    "btf": "BTF object",
+    "bpf_link": "BPF link",
+    "bpf-token": "BPF token",
+}
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "pipe"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISREG, "regular file"),
+)
+
+
+def object_kind(fd: int) -> str:
+    """What ``fd`` refers to: ``"map"`` for a BPF map, else a description (``"BPF program"``, ``"pipe"``).
+
+    Raises :class:`~pybpfmap.BPFError` (EBADF) when ``fd`` is not open.
+    """
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError as exc:
+        fail(exc.errno or errno.EBADF, "inspect", f"fd {fd}")
+    try:
+        link = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        link = ""  # no /proc: the file type below still tells a pipe or socket from a bpf object
+    if link.startswith("anon_inode:"):
+        name = link.removeprefix("anon_inode:")
+        return _BPF_INODES.get(name, f"non-BPF object ({name})")
+    for is_kind, kind in _FILE_KINDS:
+        if is_kind(mode):
+            return kind
+    return "map" if not link else f"non-BPF file ({link})"

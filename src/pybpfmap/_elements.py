@@ -6,12 +6,22 @@ under a reader). :class:`IntElements` is the fast path for integer keys and valu
 return them by value, so a lookup is one C call and no buffer at all.
 
 This module owns the fd: ``close()`` sets it to -1, and every operation checks for that before any syscall.
+Reads that span several C calls (walks, batches) hold the fd open through :meth:`Elements.reading`: a
+``close()`` from another thread while one runs defers closing the fd until it ends, so the fd number cannot
+be reused by another map under the read, and the read itself stops with ValueError at its next step.
+
+Every key and value buffer handed to the kernel passes :func:`exact` after its codec ran: the kernel reads
+exactly ``key_size`` / ``value_size`` bytes from the pointer it is given, so a short buffer would store
+process memory in the map and a long one would be cut without a word.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 from . import _bindings as b
@@ -38,6 +48,24 @@ def closed_error() -> ValueError:
     return ValueError("I/O operation on a closed map")
 
 
+def exact(data: object, codec: Codec[Any], role: str) -> bytes:
+    """``data`` from ``codec.encode`` as bytes of exactly ``codec.size``; the one size check before the kernel.
+
+    Built-in codecs always pass; a custom codec that returns the wrong type or length raises here, naming the
+    ``role`` (``"key"`` or ``"value"``), the codec and the size the map expects.
+    """
+    if not isinstance(data, bytes):
+        try:
+            data = bytes(memoryview(data))  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(
+                f"{role}: {codec!r}.encode() returned {type(data).__name__}, expected bytes"
+            ) from None
+    if len(data) != codec.size:
+        raise ValueError(f"{role}: {codec!r}.encode() returned {len(data)} bytes, expected exactly {codec.size}")
+    return data
+
+
 class _Scratch(threading.local):
     """Per-thread value buffer; ``threading.local`` re-runs ``__init__`` in each thread that touches it."""
 
@@ -49,7 +77,7 @@ class _Scratch(threading.local):
 class Elements:
     """Element operations of one open map, through the codecs, for any key and value layout."""
 
-    __slots__ = ("_scratch", "encode_key", "fd", "key", "target", "value")
+    __slots__ = ("_lock", "_pending_close", "_readers", "_scratch", "fd", "key", "target", "value")
 
     def __init__(self, fd: int, key: Codec[Any], value: Codec[Any], target: str) -> None:
         self.fd = fd
@@ -57,13 +85,59 @@ class Elements:
         self.value = value
         self.target = target
         self._scratch = _Scratch(value.size)
-        # Key-less maps (queue, stack, bloom filter) want a NULL key: the kernel refuses a non-NULL pointer
-        # with key_size 0 (EINVAL) before it even looks at the operation.
-        self.encode_key: Any = (lambda _key: b.NULL) if key.size == 0 else key.encode
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._pending_close = -1
+
+    def encode_key(self, key: Any) -> Any:
+        """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""
+        key_codec = self.key
+        if key_codec.size == 0:
+            # The kernel refuses a non-NULL key pointer with key_size 0 (EINVAL) before it looks any further.
+            return b.NULL
+        return exact(key_codec.encode(key), key_codec, "key")
+
+    def encode_value(self, value: Any) -> bytes:
+        """The value as exactly ``value_size`` bytes (the per-CPU size on per-CPU maps)."""
+        return exact(self.value.encode(value), self.value, "value")
 
     def close(self) -> None:
-        """Forget the fd (the owner closes it); later operations raise ValueError."""
-        self.fd = -1
+        """Close the fd now, or when the last multi-call read ends; later operations raise ValueError."""
+        with self._lock:
+            fd, self.fd = self.fd, -1
+            if fd < 0:
+                return
+            if self._readers:
+                self._pending_close = fd
+                return
+        os.close(fd)
+
+    @contextmanager
+    def reading(self) -> Iterator[int]:
+        """Hold the fd open for a read of several C calls; yields the fd (ValueError when closed).
+
+        The read should call :meth:`still_open` between its calls to stop once the map was closed.
+        """
+        with self._lock:
+            fd = self.fd
+            if fd < 0:
+                raise closed_error()
+            self._readers += 1
+        try:
+            yield fd
+        finally:
+            with self._lock:
+                self._readers -= 1
+                fd, close_now = self._pending_close, self._readers == 0 and self._pending_close >= 0
+                if close_now:
+                    self._pending_close = -1
+            if close_now:
+                os.close(fd)
+
+    def still_open(self) -> None:
+        """Raise ValueError if the map was closed (a multi-call read checks this between its calls)."""
+        if self.fd < 0:
+            raise closed_error()
 
     def live_fd(self) -> int:
         """The fd, or ValueError when the map was closed."""
@@ -75,7 +149,7 @@ class Elements:
     def fail(self, rc: int, operation: str, key: Any = MISSING) -> NoReturn:
         """Raise the error for a failed element operation, naming the key when it was not found."""
         detail = None
-        if -rc == errno.ENOENT and operation in ("lookup", "delete") and key is not MISSING:
+        if -rc == errno.ENOENT and operation in ("lookup", "delete", "update") and key is not MISSING:
             detail = f"key {key!r} not found"
         b.fail(rc, operation, self.target, detail)
 
@@ -88,7 +162,7 @@ class Elements:
     def update(self, key: Any, value: Any, flags: int) -> None:
         """Create or replace an element (BPF_ANY / NOEXIST / EXIST, optionally BPF_F_LOCK)."""
         k = self.encode_key(key)
-        v = self.value.encode(value)
+        v = self.encode_value(value)
         rc = _update(self.live_fd(), k, v, flags)
         if rc:
             self.fail(rc, "update", key)

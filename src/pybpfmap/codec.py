@@ -224,7 +224,8 @@ class CTypesCodec(Codec[Any]):
 
     def encode(self, obj: Any) -> bytes:
         """The bytes of a ctypes instance of this type."""
-        if not isinstance(obj, self.ctype):
+        # Exactly this type: a subclass may add fields, and its bytes would be longer than the map's size.
+        if type(obj) is not self.ctype:
             raise self._error(TypeError, f"expected a {self.ctype.__name__} instance, got {type(obj).__name__}")
         return bytes(memoryview(obj).cast("B"))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import Any
 
 __all__ = [
     "ENOTSUPP",
@@ -20,6 +21,7 @@ __all__ = [
     "MapFullError",
     "MapNotFoundError",
     "NotSupportedError",
+    "PinExistsError",
     "errno_name",
     "error_from_errno",
 ]
@@ -38,6 +40,17 @@ class BPFError(OSError):
     def __str__(self) -> str:
         return str(self.strerror)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # OSError pickles as cls(*args), which subclasses with another __init__ signature (IterationAborted)
+        # cannot take; rebuilding through BPFError.__init__ keeps class, errno, message and any attributes.
+        return (_rebuild, (type(self), self.errno, self.strerror), self.__dict__ or None)
+
+
+def _rebuild(cls: type[BPFError], err: int, message: str) -> BPFError:
+    exc = cls.__new__(cls, err, message)
+    BPFError.__init__(exc, err, message)
+    return exc
+
 
 class KeyNotFoundError(BPFError, KeyError):
     """The key is not in the map (ENOENT on lookup or delete)."""
@@ -49,6 +62,10 @@ class KeyExistsError(BPFError, FileExistsError):
 
 class MapFullError(BPFError):
     """An insert found the map at ``max_entries`` (E2BIG)."""
+
+
+class PinExistsError(BPFError, FileExistsError):
+    """Something is already pinned at (or the file exists at) the path given to ``pin()`` (EEXIST)."""
 
 
 class MapNotFoundError(BPFError, FileNotFoundError):
@@ -92,7 +109,8 @@ _PERMISSION_HINT = (
 def _describe(err: int, operation: str) -> str:
     if operation in _ELEMENT_OPERATIONS:
         if err == _errno.ENOENT:
-            return "key not found" if operation in ("lookup", "delete") else "map is empty"
+            # update meets ENOENT only under BPF_EXIST: the key is missing, whatever else the map holds.
+            return "key not found" if operation in ("lookup", "delete", "update") else "map is empty"
         if err == _errno.EEXIST:
             return "key already exists"
         if err == _errno.E2BIG and operation in _INSERTS:
@@ -115,6 +133,8 @@ def error_from_errno(err: int, operation: str, target: str, detail: str | None =
         cls = NotSupportedError
     elif err == _errno.ENOENT and operation in _OPENS:
         cls = MapNotFoundError
+    elif err == _errno.EEXIST and operation.startswith("pin"):
+        cls = PinExistsError
     elif operation in _ELEMENT_OPERATIONS:
         if err == _errno.ENOENT:
             cls = KeyNotFoundError

@@ -45,50 +45,52 @@ def walk(elements: Elements, max_entries: int, with_values: bool = False) -> Ite
 
     Without ``with_values`` no lookup is made and each value is ``b""``.
     """
-    key_size = elements.key.size
-    value_size = elements.value.size if with_values else 0
-    largest = max(1, min(_MAX_CHUNK, _CHUNK_BYTES // max(key_size + value_size, 1)))
-    # Buffers are the generator's own, so concurrent walks in several threads never share one.
-    keys = _ffi.new("unsigned char[]", max(largest * key_size, 1))
-    values = _ffi.new("unsigned char[]", largest * value_size) if with_values else b.NULL
-    key_view = _ffi.buffer(keys)
-    value_view = _ffi.buffer(values) if with_values else None
-    cursor = _ffi.new("unsigned char[]", max(key_size, 1))
-    walked = _ffi.new("__u32 *")
-    err = _ffi.new("int *")
-    limit = step_limit(max_entries)
-    chunk, from_start, steps = 1, 1, 0
+    with elements.reading() as fd:
+        key_size = elements.key.size
+        value_size = elements.value.size if with_values else 0
+        largest = max(1, min(_MAX_CHUNK, _CHUNK_BYTES // max(key_size + value_size, 1)))
+        # Buffers are the generator's own, so concurrent walks in several threads never share one.
+        keys = _ffi.new("unsigned char[]", max(largest * key_size, 1))
+        values = _ffi.new("unsigned char[]", largest * value_size) if with_values else b.NULL
+        key_view = _ffi.buffer(keys)
+        value_view = _ffi.buffer(values) if with_values else None
+        cursor = _ffi.new("unsigned char[]", max(key_size, 1))
+        walked = _ffi.new("__u32 *")
+        err = _ffi.new("int *")
+        limit = step_limit(max_entries)
+        chunk, from_start, steps = 1, 1, 0
 
-    def fetch() -> tuple[bytes, bytes, int, int]:
-        nonlocal chunk, from_start, steps
-        n = _lib.pbm_walk_chunk(
-            elements.live_fd(), cursor, from_start, keys, key_size, values, value_size, chunk, walked, err
-        )
-        from_start = 0
-        steps += walked[0]
-        chunk = min(2 * chunk, largest)
-        found_values = value_view[: n * value_size] if value_view is not None else b""
-        return key_view[: n * key_size], found_values, n, err[0]
-
-    seen: set[bytes] = set()
-    key_data, value_data, count, error = fetch()
-    while True:
-        if error not in (0, errno.ENOENT):
-            b.fail(error, "iterate", elements.target)
-        if steps > limit:
-            raise IterationAborted(
-                f"iterate {elements.target}: no end after {limit} steps; the map keeps changing under "
-                "the walk (entries deleted while it runs make the kernel restart from the first key)"
+        def fetch() -> tuple[bytes, bytes, int, int]:
+            nonlocal chunk, from_start, steps
+            elements.still_open()  # closed by another thread: stop rather than read on
+            n = _lib.pbm_walk_chunk(
+                fd, cursor, from_start, keys, key_size, values, value_size, chunk, walked, err
             )
-        following = None
-        for i in range(count):
-            if i == count - 1 and error == 0:
-                following = fetch()  # before the caller may delete the cursor key (see the module doc)
-            key = key_data[i * key_size : (i + 1) * key_size]
-            if key in seen:
-                continue
-            seen.add(key)
-            yield key, value_data[i * value_size : (i + 1) * value_size]
-        if error:
-            return
-        key_data, value_data, count, error = following if following is not None else fetch()
+            from_start = 0
+            steps += walked[0]
+            chunk = min(2 * chunk, largest)
+            found_values = value_view[: n * value_size] if value_view is not None else b""
+            return key_view[: n * key_size], found_values, n, err[0]
+
+        seen: set[bytes] = set()
+        key_data, value_data, count, error = fetch()
+        while True:
+            if error not in (0, errno.ENOENT):
+                b.fail(error, "iterate", elements.target)
+            if steps > limit:
+                raise IterationAborted(
+                    f"iterate {elements.target}: no end after {limit} steps; the map keeps changing under "
+                    "the walk (entries deleted while it runs make the kernel restart from the first key)"
+                )
+            following = None
+            for i in range(count):
+                if i == count - 1 and error == 0:
+                    following = fetch()  # before the caller may delete the cursor key (see the module doc)
+                key = key_data[i * key_size : (i + 1) * key_size]
+                if key in seen:
+                    continue
+                seen.add(key)
+                yield key, value_data[i * value_size : (i + 1) * value_size]
+            if error:
+                return
+            key_data, value_data, count, error = following if following is not None else fetch()

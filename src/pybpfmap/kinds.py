@@ -11,6 +11,7 @@ import operator
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
+from ._args import U64_MAX, check_int
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
 from .map import FileLike, Map
@@ -92,7 +93,7 @@ class ArrayMap(Map[int, Any]):
             max_entries,
             name,
             value_size=value_size,
-            flags=MapFlags(flags) | MapFlags.MMAPABLE if mmapable else MapFlags(flags),
+            flags=check_int(flags, "flags") | MapFlags.MMAPABLE if mmapable else flags,
             numa_node=numa_node,
             btf=btf,
             btf_key_type_id=btf_key_type_id,
@@ -121,16 +122,20 @@ class ArrayMap(Map[int, Any]):
 
     def set(self, index: int, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one slot; ``flags`` as for :meth:`Map.set` (``NOEXIST`` always fails on arrays)."""
-        self._elements.update(self._index(index), value, int(flags))
+        self._elements.update(self._index(index), value, check_int(flags, "flags", 0, U64_MAX))
 
     def __delitem__(self, index: int) -> None:
+        self._elements.live_fd()
         raise TypeError(_NO_DELETE)
 
     def pop(self, index: int, default: Any = None) -> Any:
         """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
+        self._elements.live_fd()
         raise TypeError(_NO_DELETE)
 
     def __contains__(self, index: object) -> bool:
+        # Answered without a syscall (every slot exists), but a closed map still refuses, like any call.
+        self._elements.live_fd()
         return isinstance(index, int) and 0 <= index < self._info.max_entries
 
     def get(self, index: int, default: Any = None) -> Any:
@@ -155,6 +160,7 @@ class ArrayMap(Map[int, Any]):
 
     def clear(self) -> None:
         """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
+        self._elements.live_fd()
         raise TypeError(_NO_DELETE)
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import ItemsView, Iterator, MutableMapping, ValuesView
+from collections.abc import ItemsView, Iterator, KeysView, MutableMapping, ValuesView
 from contextlib import contextmanager
-from typing import Any, ClassVar, Protocol, TypeAlias, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar
 
 from . import _bindings as b
+from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, optional_fd
 from ._elements import MISSING, Elements, elements_for
 from .codec import Codec, CodecSpec, as_codec
 from .enums import MapFlags, MapType, UpdateFlags
@@ -30,14 +31,6 @@ K = TypeVar("K")
 V = TypeVar("V")
 M = TypeVar("M", bound="Map[Any, Any]")
 
-
-class _HasFileno(Protocol):
-    def fileno(self) -> int: ...
-
-
-#: An fd, or anything with a ``fileno()`` method (a Map, a socket, a file).
-FileLike: TypeAlias = int | _HasFileno
-
 _NAME = re.compile(r"[A-Za-z0-9_.]{0,15}")
 
 # Map types whose key (and, for ring buffers, value) size is 0: they default to it.
@@ -48,19 +41,6 @@ _VALUELESS = frozenset({MapType.RINGBUF, MapType.USER_RINGBUF, MapType.ARENA})
 
 # The class that stands for each kernel map type; filled by Map.__init_subclass__.
 _KINDS: dict[int, type[Map[Any, Any]]] = {}
-
-
-def _fd_of(obj: FileLike, what: str) -> int:
-    if isinstance(obj, int):
-        return obj
-    fileno = getattr(obj, "fileno", None)
-    if fileno is None:
-        raise TypeError(f"{what} must be an fd or have a fileno() method, got {type(obj).__name__}")
-    return int(fileno())
-
-
-def _optional_fd(obj: FileLike | None, what: str) -> int:
-    return 0 if obj is None else _fd_of(obj, what)
 
 
 def _check_name(name: str | None) -> bytes | None:
@@ -199,12 +179,19 @@ class Map(MutableMapping[K, V]):
 
     @classmethod
     def from_fd(cls: type[M], fd: FileLike, *, key: CodecSpec = None, value: CodecSpec = None) -> M:
-        """Open the map behind ``fd``. The fd is duplicated: the caller keeps, and closes, its own."""
-        return cls._open(b.dup_fd(_fd_of(fd, "fd")), key, value)
+        """Open the map behind ``fd``. The fd is duplicated: the caller keeps, and closes, its own.
+
+        TypeError when ``fd`` is open but not a BPF map (a program, BTF, a pipe...), BPFError (EBADF) when it
+        is not open.
+        """
+        number = check_fd(fd)
+        _require_map(number, f"fd {number}")
+        return cls._open(b.dup_fd(number), key, value, f"fd {number}")
 
     @classmethod
     def from_id(cls: type[M], map_id: int, *, key: CodecSpec = None, value: CodecSpec = None) -> M:
         """Open the map with this kernel id (BPF_MAP_GET_FD_BY_ID)."""
+        map_id = check_int(map_id, "map_id", 0, U32_MAX)
         return cls._open(b.map_fd_by_id(map_id), key, value)
 
     @classmethod
@@ -216,9 +203,13 @@ class Map(MutableMapping[K, V]):
         key: CodecSpec = None,
         value: CodecSpec = None,
     ) -> M:
-        """Open the map pinned at ``path`` on a bpf filesystem; ``readonly`` asks for a read-only fd."""
-        fd = b.obj_get(os.fspath(path), int(MapFlags.RDONLY) if readonly else 0)
-        return cls._open(fd, key, value)
+        """Open the map pinned at ``path`` on a bpf filesystem; ``readonly`` asks for a read-only fd.
+
+        TypeError when the path pins something other than a map (a program, a link).
+        """
+        path = check_path(path)
+        fd = b.obj_get(path, int(MapFlags.RDONLY) if readonly else 0)
+        return cls._open(fd, key, value, f"pinned path {path!r}")
 
     @classmethod
     def from_name(cls: type[M], name: str, *, key: CodecSpec = None, value: CodecSpec = None) -> M:
@@ -230,9 +221,14 @@ class Map(MutableMapping[K, V]):
         return cls.from_id(found[0], key=key, value=value)
 
     @classmethod
-    def _open(cls: type[M], fd: int, key: CodecSpec, value: CodecSpec) -> M:
-        """Wrap a fresh fd in the kind matching its map type; the fd is closed if that fails."""
+    def _open(cls: type[M], fd: int, key: CodecSpec, value: CodecSpec, source: str | None = None) -> M:
+        """Wrap a fresh fd in the kind matching its map type; the fd is closed if that fails.
+
+        ``source`` names where the fd came from when it may not be a map (a caller's fd, a pinned path).
+        """
         with _closed_on_error(fd):
+            if source is not None:
+                _require_map(fd, source)
             info = MapInfo.from_fd(fd)
             kind = _KINDS.get(info.type, Map)
             if not issubclass(kind, cls):
@@ -268,14 +264,17 @@ class Map(MutableMapping[K, V]):
         return self._elements.fd < 0
 
     def close(self) -> None:
-        """Close the map's fd. The kernel map lives on while anything else holds it (a pin, a program)."""
+        """Close the map's fd. The kernel map lives on while anything else holds it (a pin, a program).
+
+        A read of several calls running in another thread (iteration, a snapshot) keeps the fd open until it
+        stops, which it does with ValueError at its next step, so it never reads a map that reused the fd.
+        """
         elements = getattr(self, "_elements", None)
-        if elements is not None and elements.fd >= 0:
-            fd = elements.fd
+        if elements is not None:
             elements.close()
-            os.close(fd)
 
     def __enter__(self: M) -> M:
+        self._elements.live_fd()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -283,6 +282,17 @@ class Map(MutableMapping[K, V]):
 
     def __del__(self) -> None:
         self.close()
+
+    def _refuse_copy(self, *args: object) -> NoReturn:
+        raise TypeError(
+            f"cannot copy or pickle {type(self).__name__}: it owns a file descriptor; "
+            "open a second handle with Map.from_fd(m) or Map.from_id(m.id)"
+        )
+
+    # Like files and sockets: a copy would share the fd, and closing either would close both.
+    __copy__ = _refuse_copy
+    __deepcopy__ = _refuse_copy
+    __reduce_ex__ = _refuse_copy
 
     @property
     def info(self) -> MapInfo:
@@ -330,12 +340,17 @@ class Map(MutableMapping[K, V]):
         return self._elements.value
 
     def pin(self, path: str | os.PathLike[str]) -> None:
-        """Pin the map at ``path`` on a bpf filesystem, so it outlives this process (BPF_OBJ_PIN)."""
-        b.obj_pin(self.fd, os.fspath(path), self._elements.target)
+        """Pin the map at ``path`` on a bpf filesystem, so it outlives this process (BPF_OBJ_PIN).
+
+        :class:`~pybpfmap.PinExistsError` (a FileExistsError) when the path exists.
+        """
+        fd = self.fd
+        b.obj_pin(fd, check_path(path), self._elements.target)
 
     def unpin(self, path: str | os.PathLike[str]) -> None:
         """Remove the pin at ``path``; ValueError if the path pins another map."""
-        path = os.fspath(path)
+        self._elements.live_fd()
+        path = check_path(path)
         pinned: Map[Any, Any]
         with Map.from_pin(path, readonly=True) as pinned:
             if pinned.id != self.id:
@@ -380,7 +395,7 @@ class Map(MutableMapping[K, V]):
     def set(self, key: K, value: V, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one element with explicit flags: ``NOEXIST`` raises KeyExistsError if the key is present,
         ``EXIST`` raises KeyNotFoundError if it is absent, ``LOCK`` updates under the value's bpf_spin_lock."""
-        self._elements.update(key, value, int(flags))
+        self._elements.update(key, value, check_int(flags, "flags", 0, U64_MAX))
 
     def __delitem__(self, key: K) -> None:
         if not self._elements.delete(key):
@@ -412,9 +427,15 @@ class Map(MutableMapping[K, V]):
                 return value
             try:
                 elements.update(key, default, int(UpdateFlags.NOEXIST))
-                return default
             except FileExistsError:
                 continue
+            # What was stored, as a lookup would return it (a broadcast per-CPU value, a copy of a struct).
+            return elements.value.decode(elements.encode_value(default))
+
+    def update(self, other: Any = (), /, **kwds: V) -> None:
+        """Write every (key, value) of a mapping or an iterable of pairs, then of the keyword arguments."""
+        self._elements.live_fd()  # a closed map refuses even an empty update
+        super().update(other, **kwds)
 
     # -- iteration --------------------------------------------------------------------------------------------
 
@@ -436,13 +457,20 @@ class Map(MutableMapping[K, V]):
         for raw_key, raw_value in self._walk(with_values=True):
             yield decode_key(raw_key), decode_value(raw_value)
 
+    def keys(self) -> KeysView[K]:
+        """A view of the keys; iterating it walks the map."""
+        self._elements.live_fd()
+        return KeysView(self)
+
     def items(self) -> ItemsView[K, V]:
         """A view of (key, value) pairs. Iterating it reads the map a chunk of entries at a time; an entry
         deleted before its chunk is read is skipped, one deleted after is still yielded with its value."""
+        self._elements.live_fd()
         return _ItemsView(self)
 
     def values(self) -> ValuesView[V]:
         """A view of the values; iterating it walks the map."""
+        self._elements.live_fd()
         return _ValuesView(self)
 
     def snapshot(self) -> dict[K, V]:
@@ -457,6 +485,7 @@ class Map(MutableMapping[K, V]):
         always ends.
         """
         elements = self._elements
+        elements.live_fd()
         try:
             for raw, _ in self._walk():
                 elements.delete_raw(raw)
@@ -477,6 +506,14 @@ class _ValuesView(ValuesView[V]):
     def __iter__(self) -> Iterator[V]:
         for _, value in self._mapping._iter_items():
             yield value
+
+
+def _require_map(fd: int, source: str) -> None:
+    """TypeError unless ``fd`` is a BPF map: the kernel would answer a map's info query for a program or BTF
+    object too, filling in that object's own info, which would then be read as a map's."""
+    kind = b.object_kind(fd)
+    if kind != "map":
+        raise TypeError(f"{source} is a {kind}, not a BPF map")
 
 
 @contextmanager
@@ -516,11 +553,21 @@ def _create_fd(
         key_size = 0
     if value_size is None and value is None and map_type in _VALUELESS:
         value_size = 0
+    if key_size is not None:
+        key_size = check_int(key_size, "key_size")
+    if value_size is not None:
+        value_size = check_int(value_size, "value_size")
     key_codec = as_codec(key, key_size, what="key")
     value_codec = as_codec(value, value_size, what="value")
-    if not isinstance(max_entries, int) or max_entries < 0:
-        raise ValueError(f"max_entries must be an int >= 0, got {max_entries!r}")
-    map_flags = MapFlags(flags)
+    max_entries = check_int(max_entries, "max_entries")
+    map_flags = MapFlags(check_int(flags, "flags"))
+    map_extra = check_int(map_extra, "map_extra", 0, U64_MAX)
+    if numa_node is not None:
+        numa_node = check_int(numa_node, "numa_node")
+    btf_key_type_id = check_int(btf_key_type_id, "btf_key_type_id")
+    btf_value_type_id = check_int(btf_value_type_id, "btf_value_type_id")
+    btf_vmlinux_value_type_id = check_int(btf_vmlinux_value_type_id, "btf_vmlinux_value_type_id")
+    map_ifindex = check_int(map_ifindex, "map_ifindex")
     if numa_node is not None:
         map_flags |= MapFlags.NUMA_NODE
     if value_type_btf_obj is not None:
@@ -538,14 +585,14 @@ def _create_fd(
         map_flags=int(map_flags),
         map_extra=map_extra,
         numa_node=numa_node or 0,
-        inner_map_fd=_optional_fd(inner_map, "inner_map"),
-        btf_fd=_optional_fd(btf, "btf"),
+        inner_map_fd=optional_fd(inner_map, "inner_map"),
+        btf_fd=optional_fd(btf, "btf"),
         btf_key_type_id=btf_key_type_id,
         btf_value_type_id=btf_value_type_id,
         btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
         map_ifindex=map_ifindex,
-        value_type_btf_obj_fd=_optional_fd(value_type_btf_obj, "value_type_btf_obj"),
-        token_fd=_optional_fd(token, "token"),
+        value_type_btf_obj_fd=optional_fd(value_type_btf_obj, "value_type_btf_obj"),
+        token_fd=optional_fd(token, "token"),
     )
     return fd, key_codec, value_codec
 
