@@ -9,11 +9,11 @@ LIBBPF_A := vendor/libbpf/build/lib/libbpf.a
 # Debian packages the build and the tests need; on the base image libelf-dev, clang-14 (compiles the tests'
 # BPF programs) and bpftool (the tests' independent oracle) are missing.
 SYSTEM_DEPS := gcc make pkg-config patch libelf-dev zlib1g-dev libffi-dev python3-dev python3-venv \
-	clang-14 llvm-14 bpftool
+	clang-14 llvm-14 bpftool strace
 STAMP := $(VENV)/.installed
 RUFF_PATHS := src tests examples build_ffi.py $(wildcard benchmarks)
 
-.PHONY: all setup system-deps libbpf test lint demo bench clean distclean
+.PHONY: all setup system-deps libbpf test lint demo bench fuzz clean distclean
 
 all: setup
 
@@ -48,6 +48,11 @@ test: lint
 lint: setup
 	$(PY) -m ruff check $(RUFF_PATHS)
 	$(PY) -m mypy
+
+# The property suite with the "fuzz" hypothesis profile, then >= 100,000 examples of the crash-prone target in
+# subprocess batches; prints "fuzz: N examples, F failures" and fails if F > 0.
+fuzz: setup
+	$(PY) tests/fuzz/run.py
 
 demo: setup
 	$(PY) examples/quickstart.py

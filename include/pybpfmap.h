@@ -26,3 +26,44 @@ int pbm_delete_int(int fd, __u64 key, __u32 key_size);
  */
 __u32 pbm_walk_chunk(int fd, void *cursor, int from_start, void *keys, __u32 key_size, void *values,
 		     __u32 value_size, __u32 max, __u32 *walked, int *err);
+
+/*
+ * Whole-map reads with BPF_MAP_LOOKUP_BATCH (or BPF_MAP_LOOKUP_AND_DELETE_BATCH when `delete` is set), calling
+ * the kernel as often as it takes to fill `keys` and `values` with up to `max` entries.
+ *
+ * `cursor` is the kernel's opaque batch position (a bucket index for hash maps, the last key for arrays): at
+ * least max(key_size, 4) bytes, never part of `keys`. `*from_start` set means start from the beginning; it is
+ * cleared once the kernel has moved the cursor. Returns the number of entries written, all valid, with *err:
+ *   0        more entries may follow: call again with the same cursor;
+ *   ENOENT   the walk reached the end;
+ *   ENOSPC   not one entry fitted (a hash bucket holds more than `max`): call again with larger buffers;
+ *   other    the errno of a failed call (entries written before it are still valid).
+ * EINTR is retried here.
+ */
+__u32 pbm_batch_read(int fd, int delete, void *cursor, int *from_start, void *keys, __u32 key_size,
+		     void *values, __u32 value_size, __u32 max, int *err);
+
+/*
+ * Look up `n` keys (`key_size` apart) in one C loop, writing each value `value_size` apart and found[i] = 1,
+ * or found[i] = 0 for a key that is not in the map. Returns the number of keys processed: `n`, or the index of
+ * the key whose lookup failed with another errno, which is stored in *err.
+ */
+__u32 pbm_lookup_many(int fd, const void *keys, __u32 key_size, void *values, __u32 value_size, __u32 n,
+		      __u8 *found, int *err);
+
+/*
+ * Per-CPU maps with integer keys and values: the value of one key on every possible CPU, each slot `stride`
+ * (round_up(value_size, 8)) bytes apart in the kernel's layout. pbm_update_percpu_int writes `value` to every
+ * CPU; `scratch` holds ncpus * stride bytes, the caller's (per-thread) buffer for the kernel's layout.
+ */
+int pbm_update_percpu_int(int fd, __u64 key, __u32 key_size, __u64 value, __u32 value_size, __u32 ncpus,
+			  void *scratch, __u64 flags);
+int pbm_lookup_key_int(int fd, __u64 key, __u32 key_size, void *value);
+
+/*
+ * Update (or, with `values` NULL, delete) `n` entries one syscall each, in one C loop: the fallback of the batch
+ * commands for map types without them, and for update flags the batch command refuses (it takes only
+ * BPF_F_LOCK). Stops at the first failure; returns how many entries were done, with the errno in *err.
+ */
+__u32 pbm_write_many(int fd, const void *keys, __u32 key_size, const void *values, __u32 value_size, __u32 n,
+		     __u64 flags, int *err);

@@ -93,3 +93,102 @@ __u32 pbm_walk_chunk(int fd, void *cursor, int from_start, void *keys, __u32 key
 	*err = -rc;
 	return n;
 }
+
+__u32 pbm_batch_read(int fd, int delete, void *cursor, int *from_start, void *keys, __u32 key_size,
+		     void *values, __u32 value_size, __u32 max, int *err)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 n = 0;
+	int rc = 0;
+
+	while (n < max) {
+		__u32 count = max - n;
+		void *in = *from_start ? NULL : cursor;
+
+		if (delete)
+			rc = bpf_map_lookup_and_delete_batch(fd, in, cursor, (char *)keys + (size_t)n * key_size,
+							     (char *)values + (size_t)n * value_size, &count, &opts);
+		else
+			rc = bpf_map_lookup_batch(fd, in, cursor, (char *)keys + (size_t)n * key_size,
+						  (char *)values + (size_t)n * value_size, &count, &opts);
+		/* The kernel reports the entries it copied and moves the cursor on success and on ENOENT (the
+		 * last, partial batch); on ENOSPC it copied nothing and left the cursor where it was. */
+		if (rc == 0 || rc == -ENOENT) {
+			n += count;
+			*from_start = 0;
+			if (rc)
+				break;
+			continue;
+		}
+		if (rc == -EINTR)
+			continue;
+		if (rc == -ENOSPC && n > 0)
+			rc = 0;	/* the next bucket needs the whole buffer: hand over what we have first */
+		break;
+	}
+	*err = -rc;
+	return n;
+}
+
+__u32 pbm_lookup_many(int fd, const void *keys, __u32 key_size, void *values, __u32 value_size, __u32 n,
+		      __u8 *found, int *err)
+{
+	__u32 i;
+
+	*err = 0;
+	for (i = 0; i < n; i++) {
+		int rc = bpf_map_lookup_elem(fd, (const char *)keys + (size_t)i * key_size,
+					     (char *)values + (size_t)i * value_size);
+
+		if (rc == 0) {
+			found[i] = 1;
+		} else if (rc == -ENOENT) {
+			found[i] = 0;
+		} else {
+			*err = -rc;
+			break;
+		}
+	}
+	return i;
+}
+
+int pbm_update_percpu_int(int fd, __u64 key, __u32 key_size, __u64 value, __u32 value_size, __u32 ncpus,
+			  void *scratch, __u64 flags)
+{
+	unsigned char k[8];
+	__u32 stride = (value_size + 7) & ~7u;
+
+	put_int(k, key, key_size);
+	memset(scratch, 0, (size_t)stride * ncpus);
+	for (__u32 cpu = 0; cpu < ncpus; cpu++)
+		put_int((char *)scratch + (size_t)cpu * stride, value, value_size);
+	return bpf_map_update_elem(fd, k, scratch, flags);
+}
+
+int pbm_lookup_key_int(int fd, __u64 key, __u32 key_size, void *value)
+{
+	unsigned char k[8];
+
+	put_int(k, key, key_size);
+	return bpf_map_lookup_elem(fd, k, value);
+}
+
+__u32 pbm_write_many(int fd, const void *keys, __u32 key_size, const void *values, __u32 value_size, __u32 n,
+		     __u64 flags, int *err)
+{
+	__u32 i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		const char *key = (const char *)keys + (size_t)i * key_size;
+
+		if (values)
+			rc = bpf_map_update_elem(fd, key, (const char *)values + (size_t)i * value_size, flags);
+		else
+			rc = bpf_map_delete_elem(fd, key);
+		if (rc)
+			break;
+	}
+	*err = -rc;
+	return i;
+}

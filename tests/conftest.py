@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -9,8 +10,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 IS_ROOT = os.geteuid() == 0
+
+# Hypothesis profiles. "ci" (the default, used by `make test`): a few hundred examples per property, the same
+# examples on every run so a commit's result does not depend on luck. "fuzz" (`make fuzz`): many more,
+# random each run, with the failing example's reproduction blob printed. The kernel and a shared machine make
+# timings noisy, so no deadline, and slow data generation is not an error.
+_SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=_SLOW_OK
+)
+settings.register_profile(
+    "fuzz", max_examples=4000, deadline=None, database=None, print_blob=True, suppress_health_check=_SLOW_OK
+)
+settings.load_profile(os.environ.get("PYBPFMAP_HYPOTHESIS_PROFILE", "ci"))
 
 #: Mark for tests that create or open maps: bpf() needs root or CAP_BPF, unprivileged bpf is disabled here.
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="bpf() needs root or CAP_BPF (unprivileged bpf is disabled)")
@@ -25,6 +40,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "unprivileged: the test does not need root")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # `make fuzz` asks for the number of examples the properties ran (tests/fuzz/run.py reads this file).
+    count_file = os.environ.get("PYBPFMAP_EXAMPLE_COUNT_FILE")
+    if count_file:
+        from hostile import EXAMPLES
+
+        Path(count_file).write_text(json.dumps(dict(EXAMPLES)))
 
 
 @pytest.fixture

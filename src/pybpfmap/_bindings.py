@@ -51,9 +51,11 @@ def _linked_version() -> str:
 LIBBPF_VERSION = _linked_version()
 
 
-def fail(rc_or_errno: int, operation: str, target: str, detail: str | None = None) -> NoReturn:
+def fail(
+    rc_or_errno: int, operation: str, target: str, detail: str | None = None, *, done: int | None = None
+) -> NoReturn:
     """Raise the exception for a failed call; accepts libbpf's ``-errno`` return or a positive errno."""
-    raise error_from_errno(abs(rc_or_errno), operation, target, detail)
+    raise error_from_errno(abs(rc_or_errno), operation, target, detail, done=done)
 
 
 def check(rc: int, operation: str, target: str) -> int:

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 from . import _bindings as b
 from .codec import Codec, IntCodec
 from .errors import ENOTSUPP
+from .percpu import PerCpuCodec, PerCpuValues
 
 _lib = b.lib
 _ffi = b.ffi
@@ -38,6 +40,8 @@ _lookup_and_delete = _lib.bpf_map_lookup_and_delete_elem
 _lookup_int = _lib.pbm_lookup_int
 _update_int = _lib.pbm_update_int
 _delete_int = _lib.pbm_delete_int
+_lookup_key_int = _lib.pbm_lookup_key_int
+_update_percpu_int = _lib.pbm_update_percpu_int
 
 #: Returned by the ``find*`` methods for a key that is not in the map.
 MISSING: Any = object()
@@ -66,6 +70,16 @@ def exact(data: object, codec: Codec[Any], role: str) -> bytes:
     return data
 
 
+def exact_many(data: Any, count: int, codec: Codec[Any], role: str) -> Any:
+    """The size check of :func:`exact` for ``count`` objects encoded back to back (batch operations)."""
+    size = memoryview(data).nbytes
+    if size != count * codec.size:
+        raise ValueError(
+            f"{role}s: {count} {role}s of {codec.size} bytes need {count * codec.size} bytes, got {size}"
+        )
+    return data
+
+
 class _Scratch(threading.local):
     """Per-thread value buffer; ``threading.local`` re-runs ``__init__`` in each thread that touches it."""
 
@@ -77,7 +91,18 @@ class _Scratch(threading.local):
 class Elements:
     """Element operations of one open map, through the codecs, for any key and value layout."""
 
-    __slots__ = ("_lock", "_pending_close", "_readers", "_scratch", "fd", "key", "target", "value")
+    __slots__ = (
+        "_lock",
+        "_pending_close",
+        "_readers",
+        "_scratch",
+        "batch_buffers",
+        "batch_supported",
+        "fd",
+        "key",
+        "target",
+        "value",
+    )
 
     def __init__(self, fd: int, key: Codec[Any], value: Codec[Any], target: str) -> None:
         self.fd = fd
@@ -88,6 +113,10 @@ class Elements:
         self._lock = threading.Lock()
         self._readers = 0
         self._pending_close = -1
+        #: Per-thread buffers of batch reads, kept from call to call (managed by pybpfmap.batch).
+        self.batch_buffers = threading.local()
+        #: Whether the kernel has batch commands for this map: None until the first batch read tells.
+        self.batch_supported: bool | None = None
 
     def encode_key(self, key: Any) -> Any:
         """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""
@@ -173,22 +202,30 @@ class Elements:
 
     def pop(self, key: Any, default: Any = MISSING) -> Any:
         """Look up and delete ``key`` in one step where the map type allows it, else in two."""
-        k = self.encode_key(key)
-        s = self._scratch
-        rc = _lookup_and_delete(self.live_fd(), k, s.cdata)
-        if rc == 0:
-            return self.value.decode(s.view)
-        if -rc in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
-            # Only some map types implement lookup-and-delete for user space: fall back to two calls.
-            value = self.find_raw(k, MISSING, key)
-            if value is MISSING or not self.delete_raw(k, key):
-                return default
-            return value
-        if -rc == errno.ENOENT:
-            return default
-        self.fail(rc, "delete", key)
+        raw = self.take_raw(self.encode_key(key), key)
+        return default if raw is None else self.value.decode(raw)
 
     # -- by encoded key (for callers that already hold the key's bytes: pop, clear) ---------------------------
+
+    def take_raw(self, raw_key: Any, key: Any = MISSING) -> bytes | None:
+        """Look up and delete an encoded key, returning its raw value, or None when it is not there."""
+        s = self._scratch
+        size = self.value.size
+        rc = _lookup_and_delete(self.live_fd(), raw_key, s.cdata)
+        if rc == 0:
+            return bytes(s.view[:size])
+        if -rc == errno.ENOENT:
+            return None
+        if -rc not in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
+            self.fail(rc, "delete", key)
+        # Only some map types implement lookup-and-delete for user space: fall back to two calls.
+        rc = _lookup(self.live_fd(), raw_key, s.cdata)
+        if rc:
+            if -rc == errno.ENOENT:
+                return None
+            self.fail(rc, "lookup", key)
+        value = bytes(s.view[:size])
+        return value if self.delete_raw(raw_key, key) else None
 
     def find_raw(self, raw_key: bytes, default: Any = MISSING, key: Any = MISSING) -> Any:
         """Like :meth:`find` for a key already encoded."""
@@ -228,6 +265,9 @@ class IntElements(Elements):
 
     def __init__(self, fd: int, key: IntCodec, value: IntCodec, target: str) -> None:
         super().__init__(fd, key, value, target)
+        self._set_widths(key, value)
+
+    def _set_widths(self, key: IntCodec, value: IntCodec) -> None:
         self._key_size = key.size
         self._key_max = key.maximum
         self._value_size = value.size
@@ -280,8 +320,60 @@ class IntElements(Elements):
         self.fail(rc, "delete", self.key.from_unsigned(key))
 
 
+class PerCpuIntElements(IntElements):
+    """Per-CPU maps with integer keys and values: the key by value, and one value written to every CPU in C.
+
+    A lookup reads the kernel's layout (one 8-byte slot per possible CPU) into the per-thread buffer and decodes
+    it with one precompiled struct call; a list of one value per CPU takes the codec's path.
+    """
+
+    __slots__ = ("_ncpus", "_unpack")
+
+    value: PerCpuCodec  # type: ignore[assignment]
+
+    def __init__(self, fd: int, key: IntCodec, value: PerCpuCodec, target: str) -> None:
+        Elements.__init__(self, fd, key, value, target)
+        self._set_widths(key, cast(IntCodec, value.element))  # elements_for() checked the element's type
+        self._ncpus = value.ncpus
+        # All CPUs' slots in one struct call, straight into a PerCpuValues.
+        self._unpack = cast(struct.Struct, value.layout).unpack_from
+
+    def find(self, key: Any, default: Any = MISSING) -> Any:
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        if not (type(key) is int and 0 <= key <= self._key_max):
+            key = self.key.to_unsigned(key)
+        s = self._scratch
+        rc = _lookup_key_int(fd, key, self._key_size, s.cdata)
+        if rc == 0:
+            return PerCpuValues(self._unpack(s.view))
+        if -rc == errno.ENOENT:
+            return default
+        self.fail(rc, "lookup", self.key.from_unsigned(key))
+
+    def update(self, key: Any, value: Any, flags: int) -> None:
+        fd = self.fd
+        if fd < 0:
+            raise closed_error()
+        if not (type(key) is int and 0 <= key <= self._key_max):
+            key = self.key.to_unsigned(key)
+        if type(value) is int and 0 <= value <= self._value_max:
+            rc = _update_percpu_int(
+                fd, key, self._key_size, value, self._value_size, self._ncpus, self._scratch.cdata, flags
+            )
+        else:
+            # One value per CPU, or a value that needs the codec's checks (negative, out of range, not an int).
+            rc = _update(fd, self.encode_key(self.key.from_unsigned(key)), self.encode_value(value), flags)
+        if rc:
+            self.fail(rc, "update", self.key.from_unsigned(key))
+
+
 def elements_for(fd: int, key: Codec[Any], value: Codec[Any], target: str) -> Elements:
-    """The element accessor for these codecs: the integer fast path when both are :class:`IntCodec`."""
-    if type(key) is IntCodec and type(value) is IntCodec:
-        return IntElements(fd, key, value, target)
+    """The element accessor for these codecs: the integer fast paths when keys and values are :class:`IntCodec`."""
+    if type(key) is IntCodec:
+        if type(value) is IntCodec:
+            return IntElements(fd, key, value, target)
+        if type(value) is PerCpuCodec and type(value.element) is IntCodec:
+            return PerCpuIntElements(fd, key, value, target)
     return Elements(fd, key, value, target)

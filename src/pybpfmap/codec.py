@@ -14,11 +14,15 @@ Map classes only ever talk to :class:`Codec`, so a codec built from BTF can join
 
 from __future__ import annotations
 
+import array
 import ctypes
 import operator
 import struct
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeAlias, TypeVar, cast
+
+from ._numpy import numpy
 
 __all__ = ["BytesCodec", "CTypesCodec", "Codec", "CodecSpec", "IntCodec", "StructCodec", "as_codec"]
 
@@ -57,6 +61,28 @@ class Codec(ABC, Generic[T]):
         """Decode the :attr:`size` bytes of ``data`` that start at ``offset``."""
         return self.decode(memoryview(data)[offset : offset + self.size])
 
+    def decode_all(self, data: Buffer, count: int) -> Iterable[T]:
+        """Decode ``count`` objects laid out back to back at the start of ``data``.
+
+        Batch reads call this once per chunk; codecs with a bulk path (ints, struct layouts) override it so that
+        no per-object Python call is made. The result is iterated once, before ``data`` is reused.
+        """
+        size = self.size
+        return [self.decode_from(data, i * size) for i in range(count)]
+
+    def encode_many(self, objs: Sequence[T]) -> bytes | None:
+        """All of ``objs`` encoded back to back, or None when the codec has no bulk path.
+
+        With None the map encodes each object with :meth:`encode` and checks each one's size; a bulk result is
+        checked as a whole (``len(objs) * size`` bytes).
+        """
+        return None
+
+    def numpy_dtype(self) -> Any:
+        """The numpy dtype of one encoded object (``snapshot_arrays()``); raw bytes (``V<size>``) by default."""
+        np = numpy()
+        return np.dtype((np.void, self.size))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.size} bytes)"
 
@@ -90,6 +116,8 @@ class BytesCodec(Codec[bytes]):
 
 
 _INT_FORMATS = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i8": "b", "i16": "h", "i32": "i", "i64": "q"}
+# array.array type codes of the same sizes (on Linux, "I" and "i" are 4 bytes, "Q" and "q" 8).
+_ARRAY_CODES = {"B": "B", "H": "H", "I": "I", "Q": "Q", "b": "b", "h": "h", "i": "i", "q": "q"}
 
 
 class IntCodec(Codec[int]):
@@ -150,6 +178,23 @@ class IntCodec(Codec[int]):
         """Unpack the int stored at ``offset``, without slicing ``data``."""
         return int(self._struct.unpack_from(data, offset)[0])
 
+    def decode_all(self, data: Buffer, count: int) -> Iterable[int]:
+        """A typed view of the ints: iterating it makes each int, with no call per item."""
+        view: Iterable[int] = memoryview(data)[: count * self.size].cast(self.format_char)  # type: ignore[call-overload]
+        return view
+
+    def encode_many(self, objs: Sequence[int]) -> bytes:
+        """Pack every int in one C loop (array.array); out-of-range or non-int items get :meth:`check`'s error."""
+        try:
+            return array.array(_ARRAY_CODES[self.format_char], objs).tobytes()
+        except (OverflowError, TypeError):
+            # array's own messages name C types; encode each item to raise the codec's error for the culprit.
+            return b"".join(map(self.encode, objs))
+
+    def numpy_dtype(self) -> Any:
+        """The numpy integer dtype of this width and signedness, in host byte order."""
+        return numpy().dtype(self.format_char)
+
     def __repr__(self) -> str:
         return f"IntCodec({self.name!r})"
 
@@ -199,6 +244,15 @@ class StructCodec(Codec[Any]):
         items = self._struct.unpack_from(data, offset)
         return items[0] if self._fields == 1 else items
 
+    def decode_all(self, data: Buffer, count: int) -> Iterable[Any]:
+        """Unpack every record in one pass (``struct.iter_unpack``)."""
+        records = self._struct.iter_unpack(memoryview(data)[: count * self.size])
+        return (items[0] for items in records) if self._fields == 1 else records
+
+    def encode_many(self, objs: Sequence[Any]) -> bytes:
+        """Pack every object; the layout fixes each one's size."""
+        return b"".join(map(self.encode, objs))
+
     def __repr__(self) -> str:
         return f"StructCodec({self.format!r})"
 
@@ -232,6 +286,14 @@ class CTypesCodec(Codec[Any]):
     def decode(self, data: Buffer) -> Any:
         """A new instance holding a copy of the bytes."""
         return self.ctype.from_buffer_copy(data[: self.size])
+
+    def decode_from(self, data: Buffer, offset: int) -> Any:
+        """A new instance holding a copy of the bytes at ``offset``."""
+        return self.ctype.from_buffer_copy(data, offset)
+
+    def numpy_dtype(self) -> Any:
+        """The numpy dtype numpy derives from the ctypes type (field names of a Structure included)."""
+        return numpy().dtype(self.ctype)
 
     def __repr__(self) -> str:
         return f"CTypesCodec({self.ctype.__name__})"

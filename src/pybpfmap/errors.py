@@ -32,7 +32,13 @@ ENOTSUPP = 524
 
 
 class BPFError(OSError):
-    """A bpf() operation failed. ``errno`` is the kernel's errno; ``str()`` names the operation and the map."""
+    """A bpf() operation failed. ``errno`` is the kernel's errno; ``str()`` names the operation and the map.
+
+    A batch write that failed part-way sets ``done`` to the number of entries the kernel had processed.
+    """
+
+    #: For a failed batch operation: how many entries the kernel had processed before the failure.
+    done: int | None = None
 
     def __init__(self, errno: int, message: str) -> None:
         super().__init__(errno, message)
@@ -96,8 +102,10 @@ def errno_name(err: int) -> str:
 
 # Operations on one element of a map, where ENOENT, EEXIST and E2BIG speak about keys and capacity rather
 # than about the map object itself.
-_ELEMENT_OPERATIONS = frozenset({"lookup", "update", "delete", "push", "pop", "peek"})
-_INSERTS = frozenset({"update", "push"})
+_ELEMENT_OPERATIONS = frozenset(
+    {"lookup", "update", "delete", "push", "pop", "peek", "update batch", "delete batch", "lookup many"}
+)
+_INSERTS = frozenset({"update", "push", "update batch"})
 _OPENS = frozenset({"open", "open pinned"})
 
 _PERMISSION_HINT = (
@@ -110,7 +118,7 @@ def _describe(err: int, operation: str) -> str:
     if operation in _ELEMENT_OPERATIONS:
         if err == _errno.ENOENT:
             # update meets ENOENT only under BPF_EXIST: the key is missing, whatever else the map holds.
-            return "key not found" if operation in ("lookup", "delete", "update") else "map is empty"
+            return "map is empty" if operation in ("push", "pop", "peek") else "key not found"
         if err == _errno.EEXIST:
             return "key already exists"
         if err == _errno.E2BIG and operation in _INSERTS:
@@ -120,11 +128,14 @@ def _describe(err: int, operation: str) -> str:
     return os.strerror(err).lower()
 
 
-def error_from_errno(err: int, operation: str, target: str, detail: str | None = None) -> BPFError:
+def error_from_errno(
+    err: int, operation: str, target: str, detail: str | None = None, *, done: int | None = None
+) -> BPFError:
     """Build the exception for a failed ``operation`` on ``target`` (such as ``"map 'counts' (id 12)"``).
 
     The class depends on the errno and, for ENOENT/EEXIST/E2BIG, on whether the operation touched an element:
-    a missing key is a :class:`KeyNotFoundError`, a missing pinned path is a plain :class:`BPFError`.
+    a missing key is a :class:`KeyNotFoundError`, a missing pinned path is a plain :class:`BPFError`. ``done``
+    (batch operations) is how many entries the kernel processed before it failed.
     """
     cls: type[BPFError] = BPFError
     if err in (_errno.EPERM, _errno.EACCES):
@@ -144,6 +155,11 @@ def error_from_errno(err: int, operation: str, target: str, detail: str | None =
             cls = MapFullError
     what = detail if detail is not None else _describe(err, operation)
     message = f"{operation} {target}: {what} ({errno_name(err)})"
+    if done is not None:
+        message += f"; {done} entries done before the failure"
     if cls is BPFPermissionError:
         message += f"; {_PERMISSION_HINT}"
-    return cls(err, message)
+    exc = cls(err, message)
+    if done is not None:
+        exc.done = done
+    return exc

@@ -7,13 +7,17 @@ of that type. The per-CPU kinds differ only in their values, which the map wraps
 
 from __future__ import annotations
 
+import errno
+import mmap as _mmap
 import operator
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 from ._args import U64_MAX, check_int
+from ._numpy import numpy
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
+from .errors import ENOTSUPP, error_from_errno
 from .map import FileLike, Map
 
 __all__ = [
@@ -153,15 +157,82 @@ class ArrayMap(Map[int, Any]):
         self._elements.live_fd()
         return self._info.max_entries
 
-    def _iter_items(self) -> Iterator[tuple[int, Any]]:
-        find = self._elements.find
-        for i in range(self._info.max_entries):
-            yield i, find(i)
-
     def clear(self) -> None:
         """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
         self._elements.live_fd()
         raise TypeError(_NO_DELETE)
+
+    def drain(self) -> dict[int, Any]:
+        """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
+        self._elements.live_fd()
+        raise TypeError(_NO_DELETE)
+
+    def drain_arrays(self) -> tuple[Any, Any]:
+        """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
+        self._elements.live_fd()
+        raise TypeError(_NO_DELETE)
+
+    def delete_batch(self, keys: Any) -> int:
+        """Array slots cannot be deleted: NotSupportedError, as the kernel answers (ENOTSUPP)."""
+        raise error_from_errno(ENOTSUPP, "delete batch", self._elements.target, "array slots cannot be deleted")
+
+    # -- BPF_F_MMAPABLE arrays --------------------------------------------------------------------------------
+
+    _mapping: _mmap.mmap | None = None
+
+    def mmap(self) -> memoryview:
+        """The array's values as shared memory (``mmapable=True`` maps): ``max_entries`` slots of
+        ``round_up(value_size, 8)`` bytes, coherent both ways with lookups, updates and BPF programs.
+
+        Read-only when the map is frozen or was opened read-only. The mapping is made once and kept; closing
+        the map while a view is alive leaves the memory mapped until the last view goes.
+        """
+        mapping = self._mapping
+        if mapping is None or mapping.closed:
+            mapping = self._mapping = self._map_values()
+        return memoryview(mapping)[: self._stride * self._info.max_entries]
+
+    def as_numpy(self) -> Any:
+        """A numpy array over :meth:`mmap`, one element per slot, reading and writing the map without a syscall.
+
+        A value smaller than 8 bytes sits in an 8-byte slot: the array is a strided view of the value's dtype.
+        """
+        np = numpy()
+        view = self.mmap()
+        return np.ndarray(
+            (self._info.max_entries,),
+            dtype=self._elements.value.numpy_dtype(),
+            buffer=view,
+            strides=(self._stride,),
+        )
+
+    @property
+    def _stride(self) -> int:
+        return (self._info.value_size + 7) & ~7
+
+    def _map_values(self) -> _mmap.mmap:
+        fd = self._elements.live_fd()
+        if not self._info.flags & MapFlags.MMAPABLE:
+            raise TypeError(f"{self._elements.target} was not created with mmapable=True (BPF_F_MMAPABLE)")
+        page = _mmap.PAGESIZE
+        length = (self._stride * self._info.max_entries + page - 1) // page * page
+        # The kernel allows only shared mappings; a writable one fails on a frozen map (EPERM) or a read-only
+        # fd (EACCES), where a read-only mapping still works.
+        try:
+            return _mmap.mmap(fd, length, flags=_mmap.MAP_SHARED, prot=_mmap.PROT_READ | _mmap.PROT_WRITE)
+        except PermissionError:
+            pass
+        try:
+            return _mmap.mmap(fd, length, flags=_mmap.MAP_SHARED, prot=_mmap.PROT_READ)
+        except OSError as exc:
+            raise error_from_errno(exc.errno or errno.EINVAL, "mmap", self._elements.target) from None
+
+    def close(self) -> None:
+        """Close the map; an mmap'ed view or array still in use keeps its memory mapped until it is gone."""
+        # Never mmap.close(): numpy keeps a reference to the mmap object but no buffer export, so closing would
+        # unmap memory under a live array. Dropping our reference unmaps once the last view lets go.
+        self._mapping = None
+        super().close()
 
 
 class PerCpuArrayMap(ArrayMap):

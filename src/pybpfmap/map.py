@@ -11,18 +11,18 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import ItemsView, Iterator, KeysView, MutableMapping, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, MutableMapping, ValuesView
 from contextlib import contextmanager
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from . import _bindings as b
+from . import batch
 from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, optional_fd
 from ._elements import MISSING, Elements, elements_for
 from .codec import Codec, CodecSpec, as_codec
 from .enums import MapFlags, MapType, UpdateFlags
-from .errors import BPFError, IterationAborted, error_from_errno
+from .errors import BPFError, error_from_errno
 from .info import MapInfo, maps
-from .iteration import walk
 from .percpu import PerCpuCodec
 
 __all__ = ["FileLike", "Map"]
@@ -79,6 +79,8 @@ class Map(MutableMapping[K, V]):
 
     _elements: Elements
     _info: MapInfo
+    #: Entries found by the last ``snapshot_arrays()``: sizes the next one's arrays.
+    _last_count: int = 0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -437,28 +439,20 @@ class Map(MutableMapping[K, V]):
         self._elements.live_fd()  # a closed map refuses even an empty update
         super().update(other, **kwds)
 
-    # -- iteration --------------------------------------------------------------------------------------------
-
-    def _walk(self, with_values: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        return walk(self._elements, self._info.max_entries, with_values)
+    # -- iteration and whole-map reads (all through pybpfmap.batch) ------------------------------------------
 
     def __iter__(self) -> Iterator[K]:
-        decode = self._elements.key.decode
-        for raw, _ in self._walk():
-            yield decode(raw)
+        return batch.iter_keys(self._elements, self._info.max_entries)
 
     def __len__(self) -> int:
-        """The number of entries, counted by walking the map: O(n) syscalls."""
-        return sum(1 for _ in self._walk())
+        """The number of entries, counted by reading the map in batches: O(n), one syscall per chunk."""
+        return batch.count(self._elements, self._info.max_entries)
 
     def _iter_items(self) -> Iterator[tuple[K, V]]:
-        decode_key = self._elements.key.decode
-        decode_value = self._elements.value.decode
-        for raw_key, raw_value in self._walk(with_values=True):
-            yield decode_key(raw_key), decode_value(raw_value)
+        return batch.iter_items(self._elements, self._info.max_entries)
 
     def keys(self) -> KeysView[K]:
-        """A view of the keys; iterating it walks the map."""
+        """A view of the keys; iterating it reads the map a chunk at a time."""
         self._elements.live_fd()
         return KeysView(self)
 
@@ -469,27 +463,66 @@ class Map(MutableMapping[K, V]):
         return _ItemsView(self)
 
     def values(self) -> ValuesView[V]:
-        """A view of the values; iterating it walks the map."""
+        """A view of the values; iterating it reads the map a chunk at a time."""
         self._elements.live_fd()
         return _ValuesView(self)
 
     def snapshot(self) -> dict[K, V]:
-        """Every entry, decoded, in one dict. Not atomic: an entry present for the whole read is in it once."""
-        return dict(self._iter_items())
+        """Every entry, decoded, in one dict: the fastest complete read the kernel allows (batch commands).
+
+        Not atomic (the kernel reads one bucket at a time): an entry present for the whole read is in it
+        exactly once; entries added or deleted meanwhile may or may not be.
+        """
+        return batch.snapshot(self._elements, self._info.max_entries)
+
+    def snapshot_arrays(self) -> tuple[Any, Any]:
+        """Every entry as numpy arrays ``(keys, values)``, with no Python object per entry.
+
+        Integer codecs give integer arrays, ctypes types their numpy dtype, other codecs raw ``V<size>``
+        records; per-CPU values are ``(n, ncpus)``. Needs numpy (``pip install 'pybpfmap[numpy]'``).
+        """
+        keys, values = batch.snapshot_arrays(self._elements, self._info.max_entries, hint=self._last_count)
+        self._last_count = len(keys)
+        return keys, values
+
+    def drain(self) -> dict[K, V]:
+        """Read and delete every entry (BPF_MAP_LOOKUP_AND_DELETE_BATCH): each entry read is gone, none is
+        read twice, and entries inserted meanwhile stay for the next drain."""
+        return batch.snapshot(self._elements, self._info.max_entries, delete=True)
+
+    def drain_arrays(self) -> tuple[Any, Any]:
+        """:meth:`drain` as numpy arrays, like :meth:`snapshot_arrays`."""
+        return batch.snapshot_arrays(self._elements, self._info.max_entries, delete=True, hint=self._last_count)
+
+    def iter_batches(self, batch_size: int | None = None, arrays: bool = False) -> Iterator[tuple[Any, Any]]:
+        """Yield ``(keys, values)`` a chunk of about ``batch_size`` entries at a time (default: a few thousand):
+        lists of decoded objects, or numpy arrays with ``arrays=True``."""
+        if batch_size is not None:
+            batch_size = check_int(batch_size, "batch_size", 1, U32_MAX)
+        return batch.iter_batches(self._elements, self._info.max_entries, batch_size, arrays=arrays)
+
+    def get_many(self, keys: Iterable[K], default: Any = None) -> list[Any]:
+        """The value of each key (``default`` where absent), looked up in one C loop without the GIL."""
+        return batch.get_many(self._elements, keys, default)
+
+    def update_batch(self, keys: Any, values: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> int:
+        """Write many entries in one syscall (BPF_MAP_UPDATE_BATCH); returns the kernel's count.
+
+        ``keys`` and ``values`` are sequences, numpy arrays, or bytes-like buffers of encoded entries back to
+        back. On a partial failure the exception's ``done`` says how many entries were written.
+        """
+        return batch.update_batch(self._elements, keys, values, check_int(flags, "flags", 0, U64_MAX))
+
+    def delete_batch(self, keys: Any) -> int:
+        """Delete many keys in one syscall (BPF_MAP_DELETE_BATCH); a missing key raises KeyNotFoundError
+        whose ``done`` counts the keys deleted before it."""
+        return batch.delete_batch(self._elements, keys)
 
     def clear(self) -> None:
-        """Delete every entry, in one bounded pass.
-
-        The walk's cursor is always a key not yet handed out, so it never restarts because of clear()'s own
-        deletions. Entries that a program inserts while ``clear()`` runs may survive it; ``clear()`` itself
-        always ends.
-        """
-        elements = self._elements
-        elements.live_fd()
-        try:
-            for raw, _ in self._walk():
-                elements.delete_raw(raw)
-        except IterationAborted:
+        """Delete every entry in one pass over the map (BPF_MAP_LOOKUP_AND_DELETE_BATCH, or the bounded key walk
+        where the kernel lacks it). Always ends, even while a program keeps inserting; entries inserted meanwhile
+        may survive."""
+        for _ in batch.read_chunks(self._elements, self._info.max_entries, delete=True):
             pass
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from .codec import Buffer, Codec, IntCodec
@@ -46,12 +47,13 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         self.stride = (element.size + 7) & ~7
         self.size = self.stride * ncpus
         self._padding = bytes(self.stride - element.size)
-        # Integer slots decode in one struct call rather than one per CPU.
-        self._unpack_all = (
-            struct.Struct("=" + (element.format_char + "x" * (self.stride - element.size)) * ncpus).unpack_from
+        #: Integer slots: every CPU's value decoded in one struct call rather than one per CPU (None otherwise).
+        self.layout = (
+            struct.Struct("=" + (element.format_char + "x" * (self.stride - element.size)) * ncpus)
             if isinstance(element, IntCodec)
             else None
         )
+        self._unpack_all = self.layout.unpack_from if self.layout is not None else None
 
     def _is_sequence(self, obj: Any) -> bool:
         if isinstance(obj, (list, PerCpuValues)):
@@ -74,6 +76,19 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
             return PerCpuValues(self._unpack_all(data))
         decode_from = self.element.decode_from
         return PerCpuValues(decode_from(data, cpu * self.stride) for cpu in range(self.ncpus))
+
+    def decode_from(self, data: Buffer, offset: int) -> PerCpuValues[Any]:
+        """One decoded value per possible CPU, from the entry at ``offset``."""
+        if self.layout is not None:
+            return PerCpuValues(self.layout.unpack_from(data, offset))
+        decode_from = self.element.decode_from
+        return PerCpuValues(decode_from(data, offset + cpu * self.stride) for cpu in range(self.ncpus))
+
+    def decode_all(self, data: Buffer, count: int) -> Iterable[PerCpuValues[Any]]:
+        """Every entry's values; integer slots in one ``iter_unpack`` pass."""
+        if self.layout is not None:
+            return map(PerCpuValues, self.layout.iter_unpack(memoryview(data)[: count * self.size]))
+        return super().decode_all(data, count)
 
     def __repr__(self) -> str:
         return f"PerCpuCodec({self.element!r}, ncpus={self.ncpus})"

@@ -1,0 +1,402 @@
+"""Batch operations: the one routine that reads a map a chunk of entries per kernel call, and writes of many.
+
+:func:`read_chunks` serves every whole-map read: ``snapshot()``, ``snapshot_arrays()``, ``drain()``,
+``iter_batches()``, ``len()``, ``keys()``, ``values()``, ``items()`` and ``clear()``. It calls
+``pbm_batch_read``, a C loop over BPF_MAP_LOOKUP_BATCH (or LOOKUP_AND_DELETE_BATCH) that fills reusable
+buffers, so Python pays per chunk, not per entry, and the codecs decode a chunk in bulk.
+
+Kernel cursor semantics, all kept inside:
+
+* the cursor is opaque (a bucket index for hash maps, the last key for arrays) and lives in its own buffer of
+  at least ``max(key_size, 4)`` bytes;
+* ENOENT with a count is the last chunk, and its entries are valid;
+* ENOSPC with nothing copied means a hash bucket holds more entries than the chunk: the chunk doubles and the
+  same cursor is tried again. A bucket never holds more than the map, so the doubling ends;
+* EINTR is retried (in C);
+* a map type or kernel without the batch commands (ENOTSUPP 524, EOPNOTSUPP, or EINVAL from kernels that
+  predate them) falls back to the get_next_key walk, with the same results.
+
+A batch read is not atomic: the kernel walks one bucket at a time under that bucket's lock, so an entry that is
+present for the whole read is returned exactly once, and entries added or removed meanwhile may or may not be.
+"""
+
+from __future__ import annotations
+
+import errno
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from . import _bindings as b
+from ._elements import Elements, exact, exact_many
+from ._numpy import numpy
+from .codec import Codec
+from .enums import UpdateFlags
+from .errors import ENOTSUPP, IterationAborted
+from .iteration import walk
+from .percpu import PerCpuCodec
+
+__all__ = [
+    "count",
+    "delete_batch",
+    "get_many",
+    "iter_batches",
+    "read_chunks",
+    "snapshot",
+    "snapshot_arrays",
+    "update_batch",
+]
+
+_lib = b.lib
+_ffi = b.ffi
+_read = _lib.pbm_batch_read
+
+# Entries per kernel call for whole-map reads. The kernel's cost per entry is flat from 64 entries per call up
+# (KERNEL-FACTS), so this only bounds the reusable buffers: at most this many entries or about this many bytes.
+_CHUNK = 1 << 13
+_CHUNK_BYTES = 1 << 22
+# Iteration starts with small chunks, so that next(iter(m)) reads little, and doubles up to the full chunk.
+_FIRST_ITERATION_CHUNK = 16
+
+# What a kernel says when it has no batch command for the map type: ENOTSUPP from the batch dispatcher,
+# EOPNOTSUPP from some map types, EINVAL from kernels older than the commands.
+_UNSUPPORTED = frozenset({ENOTSUPP, errno.EOPNOTSUPP, errno.EINVAL})
+
+
+class _Buffers:
+    """Keys and values of one chunk, kept between batch reads of the same map by the same thread."""
+
+    __slots__ = ("capacity", "key_view", "keys", "value_view", "values")
+
+    def __init__(self, capacity: int, key_size: int, value_size: int) -> None:
+        self.capacity = capacity
+        self.keys = _ffi.new("unsigned char[]", max(capacity * key_size, 1))
+        self.values = _ffi.new("unsigned char[]", max(capacity * value_size, 1))
+        self.key_view = memoryview(_ffi.buffer(self.keys))
+        self.value_view = memoryview(_ffi.buffer(self.values))
+
+
+@contextmanager
+def _buffers(elements: Elements, capacity: int) -> Iterator[list[_Buffers]]:
+    """Lend this thread's buffers of the map (or fresh ones while they are lent out: a read nested in another).
+
+    Yields a one-item list so that the reader can swap in larger buffers; the largest are kept for next time.
+    CFFI releases the GIL around every C call, so buffers shared between threads would be overwritten under a
+    reader: each thread has its own.
+    """
+    pool = elements.batch_buffers
+    held: _Buffers | None = getattr(pool, "idle", None)
+    pool.idle = None
+    if held is None or held.capacity < capacity:
+        held = _Buffers(capacity, elements.key.size, elements.value.size)
+    lent = [held]
+    try:
+        yield lent
+    finally:
+        idle = getattr(pool, "idle", None)
+        if idle is None or idle.capacity < lent[0].capacity:
+            pool.idle = lent[0]
+
+
+def read_chunks(
+    elements: Elements, max_entries: int, *, delete: bool = False, first: int | None = None
+) -> Iterator[tuple[memoryview, memoryview, int]]:
+    """Yield ``(keys, values, n)`` for each chunk of the map: ``n`` entries back to back in each buffer.
+
+    The buffers are reused for the next chunk: decode or copy them before asking for it. ``delete`` reads and
+    deletes (every entry yielded is gone from the map). ``first`` starts with chunks of that many entries,
+    doubling from there; the default reads full chunks from the start.
+    """
+    key_size, value_size = elements.key.size, elements.value.size
+    largest = max(1, min(_CHUNK, _CHUNK_BYTES // max(key_size + value_size, 1), max(max_entries, 1)))
+    capacity = largest if first is None else max(1, min(first, largest))
+    operation = "drain" if delete else "read"
+    with elements.reading() as fd, _buffers(elements, capacity) as lent:
+        if elements.batch_supported is False:
+            yield from _walk_chunks(elements, max_entries, delete, largest if first is None else 1)
+            return
+        cursor = _ffi.new("unsigned char[]", max(key_size, 4))
+        from_start = _ffi.new("int *", 1)
+        err = _ffi.new("int *")
+        while True:
+            elements.still_open()  # closed by another thread: stop rather than read on (see Elements.reading)
+            buf = lent[0]
+            n = _read(fd, delete, cursor, from_start, buf.keys, key_size, buf.values, value_size, capacity, err)
+            error = err[0]
+            if error in _UNSUPPORTED and n == 0 and from_start[0] and elements.batch_supported is None:
+                elements.batch_supported = False
+                yield from _walk_chunks(elements, max_entries, delete, largest if first is None else 1)
+                return
+            if n:
+                elements.batch_supported = True
+                yield buf.key_view[: n * key_size], buf.value_view[: n * value_size], n
+            if error == errno.ENOENT:
+                return
+            if error == errno.ENOSPC:
+                # A bucket holds more entries than the chunk: a larger one, from the same cursor.
+                capacity *= 2
+                if capacity > buf.capacity:
+                    lent[0] = _Buffers(capacity, key_size, value_size)
+                continue
+            if error:
+                b.fail(error, operation, elements.target)
+            if first is not None and capacity < largest:
+                capacity = min(2 * capacity, largest)
+                if capacity > buf.capacity:
+                    lent[0] = _Buffers(capacity, key_size, value_size)
+
+
+def _walk_chunks(
+    elements: Elements, max_entries: int, delete: bool, capacity: int
+) -> Iterator[tuple[memoryview, memoryview, int]]:
+    """The fallback of :func:`read_chunks` for maps without batch commands: the get_next_key walk, in chunks
+    of ``capacity`` entries. Iteration takes them one at a time: the walk already reads ahead, and reading
+    further would hand out more entries that were deleted meanwhile."""
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    try:
+        for raw_key, raw_value in walk(elements, max_entries, with_values=not delete):
+            if delete:
+                taken = elements.take_raw(raw_key)
+                if taken is None:
+                    continue
+                raw_value = taken
+            keys.append(raw_key)
+            values.append(raw_value)
+            if len(keys) == capacity:
+                yield memoryview(b"".join(keys)), memoryview(b"".join(values)), len(keys)
+                keys.clear()
+                values.clear()
+    except IterationAborted:
+        if not delete:
+            raise
+        # Draining or clearing a map that a program keeps filling: end with what was taken, as the batch
+        # command would after one pass over the buckets.
+    if keys:
+        yield memoryview(b"".join(keys)), memoryview(b"".join(values)), len(keys)
+
+
+# -- whole-map reads --------------------------------------------------------------------------------------------
+
+
+def snapshot(elements: Elements, max_entries: int, *, delete: bool = False) -> dict[Any, Any]:
+    """Every entry, decoded, in a dict; with ``delete`` every entry read is removed from the map."""
+    decode_keys, decode_values = elements.key.decode_all, elements.value.decode_all
+    out: dict[Any, Any] = {}
+    for keys, values, n in read_chunks(elements, max_entries, delete=delete):
+        out.update(zip(decode_keys(keys, n), decode_values(values, n), strict=True))
+    return out
+
+
+def count(elements: Elements, max_entries: int) -> int:
+    """The number of entries (the batch read, without decoding anything)."""
+    return sum(n for _, _, n in read_chunks(elements, max_entries))
+
+
+def iter_keys(elements: Elements, max_entries: int) -> Iterator[Any]:
+    """Each key once, decoded, a chunk read at a time (small chunks first)."""
+    decode_keys = elements.key.decode_all
+    for keys, _, n in read_chunks(elements, max_entries, first=_FIRST_ITERATION_CHUNK):
+        yield from decode_keys(keys, n)
+
+
+def iter_items(elements: Elements, max_entries: int) -> Iterator[tuple[Any, Any]]:
+    """Each (key, value) once, decoded, a chunk read at a time (small chunks first)."""
+    decode_keys, decode_values = elements.key.decode_all, elements.value.decode_all
+    for keys, values, n in read_chunks(elements, max_entries, first=_FIRST_ITERATION_CHUNK):
+        yield from zip(decode_keys(keys, n), decode_values(values, n), strict=True)
+
+
+def iter_batches(
+    elements: Elements, max_entries: int, batch_size: int | None, *, arrays: bool = False, delete: bool = False
+) -> Iterator[tuple[Any, Any]]:
+    """``(keys, values)`` per chunk of about ``batch_size`` entries: lists of decoded objects, or numpy arrays."""
+    decode_keys, decode_values = elements.key.decode_all, elements.value.decode_all
+    shape = _ArrayShape(elements) if arrays else None
+    for keys, values, n in read_chunks(elements, max_entries, delete=delete, first=batch_size):
+        if shape is not None:
+            yield shape.keys(keys, n).copy(), shape.values(values, n).copy()
+        else:
+            yield list(decode_keys(keys, n)), list(decode_values(values, n))
+
+
+class _ArrayShape:
+    """How raw key and value buffers of a map read as numpy arrays (per-CPU values as ``(n, ncpus)``)."""
+
+    def __init__(self, elements: Elements) -> None:
+        self.np = numpy()
+        self.key_dtype = elements.key.numpy_dtype()
+        value = elements.value
+        self.value_size = value.size
+        self.per_cpu = value if isinstance(value, PerCpuCodec) else None
+        self.value_dtype = (self.per_cpu.element if self.per_cpu else value).numpy_dtype()
+
+    def keys(self, data: Any, n: int) -> Any:
+        return self.np.frombuffer(data, dtype=self.key_dtype, count=n)
+
+    def values(self, data: Any, n: int) -> Any:
+        np = self.np
+        if self.per_cpu is None:
+            return np.frombuffer(data, dtype=self.value_dtype, count=n)
+        # One row per entry, one column per CPU; the kernel's 8-byte stride becomes the column stride.
+        raw = np.frombuffer(data, dtype=np.uint8, count=n * self.value_size)
+        return np.ndarray(
+            (n, self.per_cpu.ncpus), dtype=self.value_dtype, buffer=raw, strides=(self.value_size, self.per_cpu.stride)
+        )
+
+
+def snapshot_arrays(elements: Elements, max_entries: int, *, delete: bool = False, hint: int = 0) -> tuple[Any, Any]:
+    """Every entry as two numpy arrays, keys and values, with no Python object per entry.
+
+    The arrays are allocated once for ``hint`` entries (the previous read's count, else ``max_entries``) and
+    grow by half when the map holds more; each chunk is copied into them straight from the read buffers.
+    """
+    shape = _ArrayShape(elements)
+    np = shape.np
+    key_size, value_size = elements.key.size, elements.value.size
+    capacity = max(1, min(max_entries, hint + hint // 4 + 64) if hint else max_entries)
+    keys = np.empty(capacity * key_size, dtype=np.uint8)
+    values = np.empty(capacity * value_size, dtype=np.uint8)
+    total = 0
+    for raw_keys, raw_values, n in read_chunks(elements, max_entries, delete=delete):
+        if total + n > capacity:
+            capacity = max(total + n, capacity + capacity // 2)
+            keys = np.resize(keys, capacity * key_size)
+            values = np.resize(values, capacity * value_size)
+        keys[total * key_size : (total + n) * key_size] = np.frombuffer(raw_keys, dtype=np.uint8)
+        values[total * value_size : (total + n) * value_size] = np.frombuffer(raw_values, dtype=np.uint8)
+        total += n
+    if total < capacity * 3 // 4:
+        # Mostly empty: give the memory back rather than keep it alive under views.
+        keys, values = keys[: total * key_size].copy(), values[: total * value_size].copy()
+    return shape.keys(keys, total), shape.values(values, total)
+
+
+# -- writes and lookups of many keys ----------------------------------------------------------------------------
+
+
+def encode_all(objs: Any, codec: Codec[Any], role: str) -> tuple[Any, int]:
+    """Keys or values for a batch call: ``(buffer, count)``, every byte checked against ``codec.size``.
+
+    Takes a numpy array (converted to the codec's dtype, range-checked), any other object with the buffer
+    protocol (raw encoded objects back to back: bytes, bytearray, array.array, memoryview) or a sequence of
+    objects for the codec.
+    """
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(objs, np.ndarray):
+        data = _from_numpy(np, objs, codec, role)
+        return exact_many(data, len(objs), codec, role), len(objs)
+    try:
+        raw = memoryview(objs)
+    except TypeError:
+        pass
+    else:
+        nbytes = raw.nbytes
+        if codec.size == 0 or nbytes % codec.size:
+            raise ValueError(f"{role}s: a buffer of {nbytes} bytes is not a whole number of {codec.size}-byte {role}s")
+        return raw.cast("B") if raw.c_contiguous else memoryview(raw.tobytes()), nbytes // codec.size
+    items = objs if isinstance(objs, Sequence) else list(objs)
+    bulk = codec.encode_many(items)
+    if bulk is None:
+        bulk = b"".join([exact(codec.encode(obj), codec, role) for obj in items])
+    return exact_many(bulk, len(items), codec, role), len(items)
+
+
+def _from_numpy(np: Any, array: Any, codec: Codec[Any], role: str) -> Any:
+    per_cpu = codec if isinstance(codec, PerCpuCodec) else None
+    element = per_cpu.element if per_cpu is not None else codec
+    dtype = element.numpy_dtype()
+    if dtype.kind in "iu":
+        if array.dtype.kind not in "iub":
+            raise TypeError(f"{role}s: expected an integer array for {element!r}, got dtype {array.dtype}")
+        info = np.iinfo(dtype)
+        if array.size and (array.min() < info.min or array.max() > info.max):
+            raise ValueError(f"{role}s: values out of range for {element!r} ({info.min}..{info.max})")
+    elif array.dtype.itemsize != dtype.itemsize:
+        raise TypeError(f"{role}s: expected records of {dtype.itemsize} bytes, got dtype {array.dtype}")
+    if per_cpu is None:
+        return memoryview(np.ascontiguousarray(array, dtype=dtype)).cast("B")
+    # Per-CPU: one row per entry (one value broadcast to every CPU) or one column per CPU, laid out with the
+    # kernel's 8-byte stride.
+    if array.ndim == 2 and array.shape[1] != per_cpu.ncpus:
+        raise ValueError(f"{role}s: per-CPU arrays have one column per possible CPU ({per_cpu.ncpus})")
+    if array.ndim not in (1, 2):
+        raise ValueError(f"{role}s: per-CPU arrays are (n,) or (n, {per_cpu.ncpus}), got shape {array.shape}")
+    n = len(array)
+    out = np.zeros(n * per_cpu.size, dtype=np.uint8)
+    slots = np.ndarray((n, per_cpu.ncpus), dtype=dtype, buffer=out, strides=(per_cpu.size, per_cpu.stride))
+    slots[...] = array if array.ndim == 2 else array[:, None]
+    return memoryview(out)
+
+
+def update_batch(elements: Elements, keys: Any, values: Any, flags: int) -> int:
+    """Write every (key, value): BPF_MAP_UPDATE_BATCH, or one update per key in a C loop where the kernel's
+    batch command cannot do it. Returns how many were written; a failure carries ``done``."""
+    raw_keys, n = encode_all(keys, elements.key, "key")
+    raw_values, n_values = encode_all(values, elements.value, "value")
+    if n != n_values:
+        raise ValueError(f"update_batch: {n} keys but {n_values} values")
+    return _write(elements, "update batch", raw_keys, raw_values, n, flags)
+
+
+def delete_batch(elements: Elements, keys: Any) -> int:
+    """Delete every key: BPF_MAP_DELETE_BATCH, or one delete per key in a C loop where the kernel lacks the
+    command. Returns how many were deleted; a missing key raises KeyNotFoundError carrying ``done``."""
+    raw_keys, n = encode_all(keys, elements.key, "key")
+    return _write(elements, "delete batch", raw_keys, None, n, 0)
+
+
+# The batch update command takes no flag but BPF_F_LOCK (generic_map_update_batch() refuses the rest with
+# EINVAL), so NOEXIST and EXIST go through one update per key, which honours them.
+_PER_KEY_FLAGS = int(UpdateFlags.NOEXIST | UpdateFlags.EXIST)
+
+
+def _write(elements: Elements, operation: str, raw_keys: Any, raw_values: Any, n: int, flags: int) -> int:
+    if n == 0:
+        elements.live_fd()
+        return 0
+    fd = elements.live_fd()
+    keys = _ffi.from_buffer(raw_keys)
+    values = _ffi.from_buffer(raw_values) if raw_values is not None else b.NULL
+    if not flags & _PER_KEY_FLAGS:
+        done = _ffi.new("__u32 *", n)
+        if raw_values is not None:
+            rc = _lib.bpf_map_update_batch(fd, keys, values, done, _batch_opts(flags))
+        else:
+            rc = _lib.bpf_map_delete_batch(fd, keys, done, _batch_opts(flags))
+        if rc == 0:
+            return int(done[0])
+        if -rc not in (ENOTSUPP, errno.EOPNOTSUPP):
+            b.fail(rc, operation, elements.target, done=int(done[0]))
+        # The map type has no batch command (the kernel did not start): one call per key instead.
+    err = _ffi.new("int *")
+    count = _lib.pbm_write_many(fd, keys, elements.key.size, values, elements.value.size, n, flags, err)
+    if err[0]:
+        b.fail(err[0], operation, elements.target, done=int(count))
+    return int(count)
+
+
+def get_many(elements: Elements, keys: Iterable[Any], default: Any) -> list[Any]:
+    """The value of each key, or ``default`` for keys not in the map, looked up in one C loop."""
+    raw_keys, n = encode_all(keys, elements.key, "key")
+    value_size = elements.value.size
+    values = _ffi.new("unsigned char[]", max(n * value_size, 1))
+    found = _ffi.new("__u8[]", max(n, 1))
+    err = _ffi.new("int *")
+    key_size = elements.key.size
+    done = _lib.pbm_lookup_many(
+        elements.live_fd(), _ffi.from_buffer(raw_keys), key_size, values, value_size, n, found, err
+    )
+    if err[0]:
+        failed = bytes(memoryview(raw_keys)[done * key_size : (done + 1) * key_size])
+        b.fail(err[0], "lookup many", elements.target, f"lookup of key {failed!r} failed", done=done)
+    decoded = elements.value.decode_all(_ffi.buffer(values), n)
+    return [value if hit else default for value, hit in zip(decoded, bytes(_ffi.buffer(found, n)), strict=True)]
+
+
+def _batch_opts(elem_flags: int) -> Any:
+    opts = _ffi.new("struct bpf_map_batch_opts *")
+    opts.sz = _ffi.sizeof("struct bpf_map_batch_opts")
+    opts.elem_flags = elem_flags
+    return opts
