@@ -35,7 +35,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -392,8 +392,11 @@ class Row:
     py: str
     bare: str | None = None
     limit: float | None = None
-    against: str = "c"  # "c", "bare", or "<fixture label>:<case>" for a pybpfmap-to-pybpfmap ratio
-    floor_note: str = ""
+    against: str = "c"  # "c", "bare", or "ref": the pybpfmap case ``ref`` (the same operation on HASH)
+    ref: str | None = None
+
+    def case_names(self) -> list[str]:
+        return [name for name in (self.c, self.bare, self.py, self.ref) if name is not None]
 
 
 FLOOR_NOTES = {
@@ -424,9 +427,9 @@ def rows_for(fx: Fixture, cases: dict[str, Case]) -> list[Row]:
         if f"py_{op}" not in cases:
             continue
         if fx.percpu:
-            rows.append(Row(label, text, f"c_{op}", f"py_{op}", f"bare_{op}", 1.15, f"HASH:py_{op}", "elem"))
+            rows.append(Row(label, text, f"c_{op}", f"py_{op}", f"bare_{op}", 1.15, "ref", f"ref_{op}"))
         else:
-            rows.append(Row(label, text, f"c_{op}", f"py_{op}", f"bare_{op}", 1.10, "bare", "elem"))
+            rows.append(Row(label, text, f"c_{op}", f"py_{op}", f"bare_{op}", 1.10, "bare"))
     batch_ops = [
         ("snapshot", "`snapshot()`", 1.15),
         ("snapshot_arrays", "`snapshot_arrays()`", 1.05),
@@ -440,7 +443,7 @@ def rows_for(fx: Fixture, cases: dict[str, Case]) -> list[Row]:
     ]
     for op, text, limit in batch_ops:
         if f"py_{op}" in cases:
-            rows.append(Row(label, text, f"c_{op}", f"py_{op}", None, limit, "c", op))
+            rows.append(Row(label, text, f"c_{op}", f"py_{op}", None, limit, "c"))
     return rows
 
 
@@ -468,9 +471,11 @@ def cell(case: Case) -> str:
 
 
 def ratio(a: Case, b: Case) -> float | None:
+    """The median of the ratios of runs made back to back in the same repetition (robust to the host's load
+    drifting over a long run, where a ratio of medians over the whole run is not)."""
     if a.unavailable() or b.unavailable() or not a.samples or not b.samples:
         return None
-    return median(a) / median(b)
+    return statistics.median(x / y for x, y in zip(a.samples, b.samples, strict=False))
 
 
 def verdict(value: float | None, limit: float, at_least: bool = False) -> str:
@@ -506,9 +511,9 @@ def print_main_table(rows: list[Row], all_cases: dict[str, dict[str, Case]]) -> 
             assert bare is not None
             target, value = f"<= {row.limit:.2f}x bare CFFI", ratio(py, bare)
         else:
-            other_map, other_case = row.against.split(":")
-            target = f"<= {row.limit:.2f}x pybpfmap on {MAP_LABELS[other_map]}"
-            value = ratio(py, all_cases[other_map][other_case])
+            assert row.ref is not None
+            target = f"<= {row.limit:.2f}x pybpfmap on {MAP_LABELS['HASH']}"
+            value = ratio(py, cases[row.ref])
         assert row.limit is not None
         note_miss(f"{map_text} {row.operation}", value, row.limit)
         print(
@@ -520,12 +525,16 @@ def print_main_table(rows: list[Row], all_cases: dict[str, dict[str, Case]]) -> 
 # -- phases -----------------------------------------------------------------------------------------------------
 
 
-def run_interleaved(cases: list[Case], repeat: int, rng: random.Random) -> None:
-    order = list(cases)
+def run_interleaved(groups: list[list[Case]], repeat: int, rng: random.Random) -> None:
+    """Run every case once per repetition: the groups (the cases a ratio compares) in a shuffled order, and the
+    cases of each group back to back, also shuffled."""
+    order = [list(group) for group in groups]
     for _ in range(repeat):
         rng.shuffle(order)
-        for case in order:
-            case.measure()
+        for group in order:
+            rng.shuffle(group)
+            for case in group:
+                case.measure()
 
 
 def make_maps(n: int) -> list[Fixture]:
@@ -555,7 +564,7 @@ def main_phase(args: argparse.Namespace, rng: random.Random) -> None:
     sum_rounds = max(1, (1 << 22) // n)
     all_cases["ARRAY"] |= mmap_cases(mm, n, sum_rounds)
     rows.append(Row("ARRAY", "`as_numpy().sum()` of the mmap'ed array", "c_mmap_sum", "py_mmap_sum",
-                    None, 2.0, "c", "mmap_sum"))  # fmt: skip
+                    None, 2.0, "c"))  # fmt: skip
     # Context for the implementation: what the chunk size of a C dump costs (no target).
     hash_fx = fixtures[0]
     chunks = [(f"fixed chunk of {c:,}", c, False) for c in (n, 4096, 256)] + [("chunk from 64, doubling", 64, True)]
@@ -563,9 +572,17 @@ def main_phase(args: argparse.Namespace, rng: random.Random) -> None:
         floor_case(f"c_dump_{i}", lambda c=c, g=g: hash_fx.dump(chunk=c, grow=g), n, hash_fx, before="full")
         for i, (_, c, g) in enumerate(chunks)
     ]
-    run_interleaved([c for cases in all_cases.values() for c in cases.values()] + chunk_cases, args.repeat, rng)
+    # The per-CPU one-at-a-time rows compare with the same operation on HASH: a copy of that case runs in their
+    # group, back to back with them.
+    for row in rows:
+        if row.ref is not None:
+            hash_case = all_cases["HASH"][row.py]
+            all_cases[row.map_label][row.ref] = replace(hash_case, name=row.ref, samples=[], error="")
+    groups = [[all_cases[row.map_label][name] for name in row.case_names()] for row in rows]
+    run_interleaved([*groups, chunk_cases], args.repeat, rng)
 
     print(f"### Operations on {n:,} entries (ns per entry: median (min-max) of {args.repeat} interleaved runs)\n")
+    print("Ratios are medians of the ratios of runs made back to back, in a shuffled order, in each repetition.\n")
     print_main_table(rows, all_cases)
     print("\nFloors:")
     for key, note in FLOOR_NOTES.items():
@@ -623,7 +640,7 @@ def scaling_phase(args: argparse.Namespace, rng: random.Random) -> None:
         # Small maps are read several times per run, so that each run covers at least 65,536 entries.
         rounds = 1 if args.quick else max(1, 65536 // size)
         cases = snapshot_cases(fx, rounds)
-        run_interleaved(list(cases), args.repeat if size <= 65536 else args.repeat_large, rng)
+        run_interleaved([list(cases)], args.repeat if size <= 65536 else args.repeat_large, rng)
         results.append((size, *cases))
         fx.m.close()
         del fx
@@ -642,9 +659,12 @@ def scaling_phase(args: argparse.Namespace, rng: random.Random) -> None:
     ours = spread([py for *_, py in results])
     note_miss("snapshot() per entry, largest / smallest", ours, 1.2)
     dumps, floors = spread([d for _, d, _, _ in results]), spread([c for _, _, c, _ in results])
+    to_floor = [r for _, _, c, py in results if (r := ratio(py, c)) is not None]
+    relative = f"{max(to_floor) / min(to_floor):.2f}x" if len(to_floor) == len(results) else "n/a"
     print(
         f"\nSpread of pybpfmap's ns per entry (largest / smallest median): target <= 1.20x: {verdict(ours, 1.2)}. "
-        f"The floor's own spread: C dump {dumps:.2f}x, C dump + dict {floors:.2f}x.\n"
+        f"The floor's own spread: C dump {dumps:.2f}x, C dump + dict {floors:.2f}x; spread of pybpfmap / C floor: "
+        f"{relative}.\n"
     )
 
 
@@ -760,7 +780,7 @@ def threads_phase(args: argparse.Namespace, rng: random.Random) -> None:
     c_one = floor_case("c_one", c[0], n * rounds, None)
     c_two = floor_case("c_two", together(c), 2 * n * rounds, None)
     # Thread start-up is inside the timing of the two-thread runs: the comparison is what a caller sees.
-    run_interleaved([py_one, py_two, c_one, c_two], args.repeat, rng)
+    run_interleaved([[py_one, py_two, c_one, c_two]], args.repeat, rng)
     print(f"### Two threads polling two maps with `snapshot_arrays()` ({n:,} entries each, {rounds} polls each)\n")
     print("| | one thread | two threads | entries/s, two / one | target | result |")
     print("|---|---:|---:|---:|---|---|")
@@ -770,8 +790,9 @@ def threads_phase(args: argparse.Namespace, rng: random.Random) -> None:
             return case.unavailable() or "n/a"
         return f"{1e9 / median(case) / 1e6:.1f} M entries/s"
 
-    for label, one, two, limit in (("pybpfmap `snapshot_arrays()`", py_one, py_two, 1.6),
-                                   ("C floor (`lookup_batch` dump, GIL released)", c_one, c_two, None)):  # fmt: skip
+    rows = (("pybpfmap `snapshot_arrays()`", py_one, py_two, 1.6),
+            ("C floor (`lookup_batch` dump, GIL released)", c_one, c_two, None))  # fmt: skip
+    for label, one, two, limit in rows:
         r = ratio(one, two)  # ns per entry one / two = entries per second two / one
         if limit is None:
             print(f"| {label} | {rate(one)} | {rate(two)} | {f'{r:.2f}x' if r else 'n/a'} | (context) | - |")
@@ -779,6 +800,12 @@ def threads_phase(args: argparse.Namespace, rng: random.Random) -> None:
             note_miss("two threads / one thread", r, limit, at_least=True)
             print(f"| {label} | {rate(one)} | {rate(two)} | {f'{r:.2f}x' if r else 'n/a'} | >= {limit:.2f}x | "
                   f"{verdict(r, limit, at_least=True)} |")  # fmt: skip
+    ours, machine = ratio(py_one, py_two), ratio(c_one, c_two)
+    if ours is not None and machine is not None:
+        print(
+            f"\nThe C floor's two-thread gain is what this host allows now (other processes share its CPUs); "
+            f"pybpfmap's gain is {ours / machine:.2f} times the C floor's."
+        )
     print()
     for fx in fxs:
         fx.m.close()
