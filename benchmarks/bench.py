@@ -15,6 +15,7 @@ shared host hits all of them; the tables show medians with the min and max, and 
 targets are those of issue 7; a benchmark reports them, a test never asserts them.
 
     python benchmarks/bench.py [--entries 65536] [--repeat 15] [--repeat-large 3] [--quick]
+    python benchmarks/bench.py --profile PERCPU_HASH:py_items [--repeat 3]   # where one case spends its time
 """
 
 from __future__ import annotations
@@ -811,6 +812,30 @@ def threads_phase(args: argparse.Namespace, rng: random.Random) -> None:
         fx.m.close()
 
 
+def profile(args: argparse.Namespace, target: str) -> None:
+    """Where a case spends its time: ``MAP:case`` (e.g. ``PERCPU_HASH:py_items``) run under cProfile."""
+    import cProfile
+    import pstats
+
+    label, _, name = target.partition(":")
+    fixtures = {fx.label: fx for fx in make_maps(args.entries)}
+    if label not in fixtures:
+        raise SystemExit(f"--profile: map {label!r} is not one of {', '.join(fixtures)}")
+    fx = fixtures[label]
+    cases = elem_cases(fx) | batch_cases(fx)
+    if name not in cases:
+        raise SystemExit(f"--profile: {label} has no case {name!r}; cases: {', '.join(sorted(cases))}")
+    case = cases[name]
+    if case.run is None:
+        raise SystemExit(f"--profile: {target} is not implemented")
+    profiler = cProfile.Profile()
+    for _ in range(args.repeat):
+        fx.ensure(case.before)
+        profiler.runcall(case.run)
+        fx.state = case.after or fx.state
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+
+
 def main() -> None:
     global floor
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -819,12 +844,16 @@ def main() -> None:
     parser.add_argument("--repeat-large", type=int, default=3, help="repetitions of the 1,000,000-entry cases")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffled case order")
     parser.add_argument("--quick", action="store_true", help="small scaling/memory/thread cases (smoke test)")
+    parser.add_argument("--profile", metavar="MAP:CASE", help="profile one case instead, e.g. HASH:py_items")
     parser.add_argument("--memory-probe", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_probe:
         memory_probe(args.memory_probe)
         return
     floor = build_floor()
+    if args.profile:
+        profile(args, args.profile)
+        return
     rng = random.Random(args.seed)
     started = time.monotonic()
     command = " ".join(shlex.quote(a) for a in [Path(sys.executable).name, "benchmarks/bench.py", *sys.argv[1:]])
