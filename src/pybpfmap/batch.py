@@ -29,9 +29,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from . import _bindings as b
-from ._elements import Elements, exact, exact_many
+from ._elements import Elements
 from ._numpy import numpy
-from .codec import Codec
+from .codec import Codec, exact, exact_many
 from .enums import UpdateFlags
 from .errors import ENOTSUPP, IterationAborted
 from .iteration import walk
