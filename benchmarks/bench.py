@@ -486,18 +486,9 @@ def ratio(a: Case, b: Case) -> float | None:
     return statistics.median(x / y for x, y in zip(a.samples, b.samples, strict=False))
 
 
-def min_ratio(a: Case, b: Case) -> float | None:
-    """The ratio of the fastest runs: the least disturbed by other processes on a busy host."""
-    if a.unavailable() or b.unavailable() or not a.samples or not b.samples:
-        return None
-    return min(a.samples) / min(b.samples)
-
-
-def verdict(value: float | None, limit: float, at_least: bool = False, mins: float | None = None) -> str:
+def verdict(value: float | None, limit: float, at_least: bool = False) -> str:
     if value is None:
         return "n/a"
-    if mins is not None:
-        return f"{verdict(value, limit, at_least)} (mins: {mins:.2f}x)"
     value = round(value, 2)  # judged as printed
     met = value >= limit if at_least else value <= limit
     return f"{value:.2f}x {'yes' if met else 'NO'}"
@@ -533,7 +524,7 @@ def print_main_table(rows: list[Row], all_cases: dict[str, dict[str, Case]]) -> 
         value = ratio(py, other)
         assert row.limit is not None
         note_miss(f"{map_text} {row.operation}", value, row.limit)
-        result = verdict(value, row.limit, mins=min_ratio(py, other))
+        result = verdict(value, row.limit)
         print(
             f"| {map_text} | {row.operation} | {cell(c)} | {cell(bare) if bare else '-'} | {cell(py)} | "
             f"{f'{vs_c:.2f}x' if vs_c is not None else 'n/a'} | {target} | {result} |"
@@ -603,9 +594,8 @@ def main_phase(args: argparse.Namespace, rng: random.Random) -> None:
     print(f"### Operations on {n:,} entries (ns per entry: median (min-max) of {args.repeat} interleaved runs)\n")
     print(f"Clock: {clock} (`--clock`).", end=" ")
     print(
-        "Ratios are medians of the ratios of runs made back to back, in a shuffled order, in each repetition; "
-        "targets are judged on them. `mins` is the ratio of the fastest runs, the least disturbed by other "
-        "processes.\n"
+        "Ratios are medians of the ratios of runs made back to back, in a shuffled order, in each repetition "
+        "(robust to the load of the host drifting during the run); targets are judged on them.\n"
     )
     print_main_table(rows, all_cases)
     print("\nFloors:")
@@ -825,7 +815,7 @@ def threads_phase(args: argparse.Namespace, rng: random.Random) -> None:
         else:
             note_miss("two threads / one thread", r, limit, at_least=True)
             print(f"| {label} | {rate(one)} | {rate(two)} | {f'{r:.2f}x' if r else 'n/a'} | >= {limit:.2f}x | "
-                  f"{verdict(r, limit, at_least=True, mins=min_ratio(one, two))} |")  # fmt: skip
+                  f"{verdict(r, limit, at_least=True)} |")  # fmt: skip
     ours, machine = ratio(py_one, py_two), ratio(c_one, c_two)
     if ours is not None and machine is not None:
         print(
