@@ -70,6 +70,7 @@ class Elements:
         "_scratch",
         "batch_buffers",
         "batch_supported",
+        "drain_supported",
         "fd",
         "key",
         "target",
@@ -87,8 +88,10 @@ class Elements:
         self._pending_close = -1
         #: Per-thread buffers of batch reads, kept from call to call (managed by pybpfmap.batch).
         self.batch_buffers = threading.local()
-        #: Whether the kernel has batch commands for this map: None until the first batch read tells.
+        #: Whether the kernel has BPF_MAP_LOOKUP_BATCH (and BPF_MAP_LOOKUP_AND_DELETE_BATCH) for this map: None
+        #: until a batch read tells. False sends every whole-map read through the get_next_key walk.
         self.batch_supported: bool | None = None
+        self.drain_supported: bool | None = None
 
     def encode_key(self, key: Any) -> Any:
         """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""
@@ -220,6 +223,33 @@ class Elements:
         if -rc == errno.ENOENT:
             return False
         self.fail(rc, "delete", key)
+
+
+    # -- operations of particular map types -------------------------------------------------------------------
+
+    def contains_value(self, value: Any) -> bool:
+        """Bloom filter membership: the kernel reads the *value* buffer of a lookup (the key is NULL)."""
+        fd = self.live_fd()
+        data = self.encode_value(value)
+        s = self._scratch
+        s.view[: len(data)] = data  # a private copy: the kernel is handed a writable buffer
+        rc = _lookup(fd, b.NULL, s.cdata)
+        if rc == 0:
+            return True
+        if -rc == errno.ENOENT:
+            return False
+        self.fail(rc, "lookup")
+
+    def next_key_raw(self, raw_key: bytes | None) -> bytes | None:
+        """BPF_MAP_GET_NEXT_KEY from ``raw_key`` (from the first key when None); None past the last key."""
+        fd = self.live_fd()
+        out = _ffi.new("unsigned char[]", max(self.key.size, 1))
+        rc = _lib.bpf_map_get_next_key(fd, b.NULL if raw_key is None else raw_key, out)
+        if rc == 0:
+            return bytes(_ffi.buffer(out, self.key.size))
+        if -rc == errno.ENOENT:
+            return None
+        self.fail(rc, "iterate")
 
 
 class IntElements(Elements):

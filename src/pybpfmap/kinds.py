@@ -189,8 +189,9 @@ class ArrayMap(Map[int, Any]):
         """The array's values as shared memory (``mmapable=True`` maps): ``max_entries`` slots of
         ``round_up(value_size, 8)`` bytes, coherent both ways with lookups, updates and BPF programs.
 
-        Read-only when the map is frozen or was opened read-only. The mapping is made once and kept; closing
-        the map while a view is alive leaves the memory mapped until the last view goes.
+        Read-only when the map is frozen; the kernel refuses to map a handle opened read-only (EINVAL). The
+        mapping is made once and kept; closing the map while a view is alive leaves the memory mapped until the
+        last view goes.
         """
         mapping = self._mapping
         if mapping is None or mapping.closed:
@@ -221,8 +222,8 @@ class ArrayMap(Map[int, Any]):
             raise TypeError(f"{self._elements.target} was not created with mmapable=True (BPF_F_MMAPABLE)")
         page = _mmap.PAGESIZE
         length = (self._stride * self._info.max_entries + page - 1) // page * page
-        # The kernel allows only shared mappings; a writable one fails on a frozen map (EPERM) or a read-only
-        # fd (EACCES), where a read-only mapping still works.
+        # The kernel allows only shared mappings, and a writable one fails on a frozen map (EPERM), where a
+        # read-only mapping still works.
         try:
             return _mmap.mmap(fd, length, flags=_mmap.MAP_SHARED, prot=_mmap.PROT_READ | _mmap.PROT_WRITE)
         except PermissionError:
