@@ -8,6 +8,7 @@
 """
 
 from ._bindings import LIBBPF_VERSION, possible_cpus
+from .btf import BTF, BTFCodec, BTFType, SpinLock, bpftool_json
 from .codec import BytesCodec, Codec, CTypesCodec, IntCodec, StructCodec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import (
@@ -20,6 +21,7 @@ from .errors import (
     MapNotFoundError,
     NotSupportedError,
     PinExistsError,
+    ProgramLoadError,
 )
 from .family import (
     ArrayOfMaps,
@@ -39,16 +41,21 @@ from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .lpm import LpmKeyCodec
 from .map import Map
+from .object import BPFObject
 from .percpu import PerCpuValues
 from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
 from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
 
 __all__ = [
+    "BTF",
     "LIBBPF_VERSION",
     "ArrayMap",
     "ArrayOfMaps",
     "BPFError",
+    "BPFObject",
     "BPFPermissionError",
+    "BTFCodec",
+    "BTFType",
     "BloomFilterMap",
     "BytesCodec",
     "CTypesCodec",
@@ -83,11 +90,13 @@ __all__ = [
     "PerCpuValues",
     "PinExistsError",
     "ProgArray",
+    "ProgramLoadError",
     "QueueMap",
     "ReuseportSockArray",
     "SkStorageMap",
     "SockHash",
     "SockMap",
+    "SpinLock",
     "StackMap",
     "StackTraceCodec",
     "StackTraceMap",
@@ -95,6 +104,7 @@ __all__ = [
     "TaskStorageMap",
     "UpdateFlags",
     "XskMap",
+    "bpftool_json",
     "maps",
     "possible_cpus",
 ]
