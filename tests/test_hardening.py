@@ -810,3 +810,15 @@ def test_lying_codec_that_raises_propagates() -> None:
         with pytest.raises(KeyError, match="from the codec"):
             m[1] = "x"
         assert raw_contents(m) == {}
+
+
+@pytest.mark.parametrize("kind", ["ArrayMap", "PerCpuArrayMap"])
+@pytest.mark.parametrize("index", [-1, 8, 2**32, 2**40])
+def test_array_setdefault_out_of_range_is_an_index_error(kind: str, index: int) -> None:
+    """Arrays raise IndexError for an index out of range in every method; setdefault went to the kernel and
+    came back with MapFullError (E2BIG) or the u32 codec's ValueError. Found by the state machines."""
+    with KINDS[kind]() as a:
+        before = raw_contents(a)
+        with pytest.raises(IndexError):
+            a.setdefault(index, 1)
+        assert raw_contents(a) == before
