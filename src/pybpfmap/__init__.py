@@ -21,24 +21,54 @@ from .errors import (
     NotSupportedError,
     PinExistsError,
 )
+from .family import (
+    ArrayOfMaps,
+    BloomFilterMap,
+    CgroupArray,
+    FdCodec,
+    HashOfMaps,
+    InnerMapCodec,
+    LpmTrieMap,
+    ProgArray,
+    QueueMap,
+    StackMap,
+    StackTraceCodec,
+    StackTraceMap,
+)
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
+from .lpm import LpmKeyCodec
 from .map import Map
 from .percpu import PerCpuValues
+from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
+from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
 
 __all__ = [
     "LIBBPF_VERSION",
     "ArrayMap",
+    "ArrayOfMaps",
     "BPFError",
     "BPFPermissionError",
+    "BloomFilterMap",
     "BytesCodec",
     "CTypesCodec",
+    "CgroupArray",
+    "CgrpStorageMap",
     "Codec",
+    "CpuMap",
+    "DevMap",
+    "DevMapHash",
+    "FdCodec",
     "HashMap",
+    "HashOfMaps",
+    "InnerMapCodec",
+    "InodeStorageMap",
     "IntCodec",
     "IterationAborted",
     "KeyExistsError",
     "KeyNotFoundError",
+    "LpmKeyCodec",
+    "LpmTrieMap",
     "LruHashMap",
     "LruPerCpuHashMap",
     "Map",
@@ -52,8 +82,19 @@ __all__ = [
     "PerCpuHashMap",
     "PerCpuValues",
     "PinExistsError",
+    "ProgArray",
+    "QueueMap",
+    "ReuseportSockArray",
+    "SkStorageMap",
+    "SockHash",
+    "SockMap",
+    "StackMap",
+    "StackTraceCodec",
+    "StackTraceMap",
     "StructCodec",
+    "TaskStorageMap",
     "UpdateFlags",
+    "XskMap",
     "maps",
     "possible_cpus",
 ]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 
 from . import _bindings as b
 from . import batch
-from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, optional_fd
+from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, check_update_flags, optional_fd
 from ._elements import MISSING, Elements, elements_for
 from .codec import Codec, CodecSpec, as_codec
 from .enums import MapFlags, MapType, UpdateFlags
@@ -397,7 +397,7 @@ class Map(MutableMapping[K, V]):
     def set(self, key: K, value: V, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one element with explicit flags: ``NOEXIST`` raises KeyExistsError if the key is present,
         ``EXIST`` raises KeyNotFoundError if it is absent, ``LOCK`` updates under the value's bpf_spin_lock."""
-        self._elements.update(key, value, check_int(flags, "flags", 0, U64_MAX))
+        self._elements.update(key, value, check_update_flags(flags))
 
     def __delitem__(self, key: K) -> None:
         if not self._elements.delete(key):
@@ -511,7 +511,7 @@ class Map(MutableMapping[K, V]):
         ``keys`` and ``values`` are sequences, numpy arrays, or bytes-like buffers of encoded entries back to
         back. On a partial failure the exception's ``done`` says how many entries were written.
         """
-        return batch.update_batch(self._elements, keys, values, check_int(flags, "flags", 0, U64_MAX))
+        return batch.update_batch(self._elements, keys, values, check_update_flags(flags))
 
     def delete_batch(self, keys: Any) -> int:
         """Delete many keys in one syscall (BPF_MAP_DELETE_BATCH); a missing key raises KeyNotFoundError

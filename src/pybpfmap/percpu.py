@@ -6,7 +6,7 @@ import struct
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from .codec import Buffer, Codec, IntCodec
+from .codec import Buffer, Codec, IntCodec, exact
 
 __all__ = ["PerCpuCodec", "PerCpuValues"]
 
@@ -62,13 +62,14 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
 
     def encode(self, obj: Any) -> bytes:
         """Broadcast one value to every CPU, or lay out one value per CPU."""
+        element, role = self.element, self.role or "value"
         if not self._is_sequence(obj):
-            return (self.element.encode(obj) + self._padding) * self.ncpus
+            return (exact(element.encode(obj), element, role) + self._padding) * self.ncpus
         if len(obj) != self.ncpus:
             raise self._error(
                 ValueError, f"a per-CPU value needs one item per possible CPU ({self.ncpus}), got {len(obj)}"
             )
-        return b"".join(self.element.encode(v) + self._padding for v in obj)
+        return b"".join(exact(element.encode(v), element, role) + self._padding for v in obj)
 
     def decode(self, data: Buffer) -> PerCpuValues[Any]:
         """One decoded value per possible CPU."""
