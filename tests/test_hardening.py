@@ -26,6 +26,7 @@ from hostile import (
     closed_fd,
     describe_expected,
     foreign_fd,
+    link_fd,
     lying_codec,
     pin_program,
     raw_contents,
@@ -244,6 +245,16 @@ def test_from_pin_refuses_a_pinned_program(bpffs: Path) -> None:
     with pytest.raises(TypeError, match="program"):
         HashMap.from_pin(str(path))
     assert path.exists()
+
+
+def test_from_pin_refuses_a_pinned_link(bpffs: Path) -> None:
+    path = bpffs / "link"
+    pin_program(str(path), link_fd)
+    with pytest.raises(TypeError) as info:
+        Map.from_pin(path)
+    assert str(path) in str(info.value)
+    assert "link" in str(info.value).lower()
+    path.unlink()
 
 
 def test_from_fd_minus_one_is_a_value_error() -> None:
