@@ -86,7 +86,7 @@ class ArrayMap(Map[int, Any]):
         flags: MapFlags | int = 0,
         mmapable: bool = False,
         numa_node: int | None = None,
-        btf: FileLike | None = None,
+        btf: FileLike | bool | None = None,
         btf_key_type_id: int = 0,
         btf_value_type_id: int = 0,
     ) -> None:
