@@ -37,14 +37,32 @@ from .family import (
     StackTraceCodec,
     StackTraceMap,
 )
+from .histogram import Histogram
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .lpm import LpmKeyCodec
 from .map import Map
 from .object import BPFObject
 from .percpu import PerCpuValues
+from .perfbuf import PerfBuffer, PerfEventArrayMap
+from .program import Program, ProgramType
 from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
+from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
 from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
+from .watch import Sample, watch
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pybpfmap")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.1.0"
+
+
+#: pybpfmap's version (from the installed package's metadata).
+__version__ = _version()
 
 __all__ = [
     "BTF",
@@ -68,6 +86,7 @@ __all__ = [
     "FdCodec",
     "HashMap",
     "HashOfMaps",
+    "Histogram",
     "InnerMapCodec",
     "InodeStorageMap",
     "IntCodec",
@@ -88,11 +107,19 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PerfBuffer",
+    "PerfEventArrayMap",
     "PinExistsError",
     "ProgArray",
+    "Program",
     "ProgramLoadError",
+    "ProgramType",
     "QueueMap",
+    "RecordBatch",
     "ReuseportSockArray",
+    "RingBufMap",
+    "RingBuffer",
+    "Sample",
     "SkStorageMap",
     "SockHash",
     "SockMap",
@@ -103,8 +130,12 @@ __all__ = [
     "StructCodec",
     "TaskStorageMap",
     "UpdateFlags",
+    "UserRingBufMap",
+    "UserRingBuffer",
     "XskMap",
+    "__version__",
     "bpftool_json",
     "maps",
     "possible_cpus",
+    "watch",
 ]
