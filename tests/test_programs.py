@@ -41,11 +41,12 @@ def test_program_runs_and_returns() -> None:
 
 def test_refused_program_carries_the_verifier_log() -> None:
     # Returning without setting R0 is the verifier's classic refusal.
-    with pytest.raises(pybpfmap.BPFError) as info:
+    with pytest.raises(pybpfmap.ProgramLoadError) as info:
         Program.load(ProgramType.SOCKET_FILTER, Asm().exit().assemble(), "bad")
     message = str(info.value)
     assert message.startswith("load program 'bad': ")
     assert "verifier log" in message and "R0 !read_ok" in message
+    assert "R0 !read_ok" in info.value.log and info.value.errno > 0
     with pytest.raises(ValueError, match="multiple of 8"):
         Program.load(ProgramType.SOCKET_FILTER, b"\x00" * 7)
 

@@ -6,8 +6,10 @@ import asyncio
 import gc
 import mmap
 import selectors
+import signal
 import struct
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -361,3 +363,31 @@ def test_user_ring_buffer_records_reach_the_kernel() -> None:
         assert reader.drain() == 16 * PAGE // 16
         urb.submit(SEQ.pack(7))
         assert reader.drain() == 1 and reader.count == 1_000 + 16 * PAGE // 16 + 1
+
+
+def test_blocking_poll_is_interrupted_by_ctrl_c(ring: RingBufMap) -> None:
+    main = threading.get_ident()
+    timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT))
+    with RingBuffer(ring) as rb:
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                rb.poll()  # blocks in epoll_wait with the GIL released
+        finally:
+            timer.join()
+        assert rb.consume() == []
+
+
+def test_a_signal_handler_that_returns_does_not_end_the_wait(ring: RingBufMap, emitter: RingBufEmitter) -> None:
+    handled: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: handled.append(signum))
+    main = threading.get_ident()
+    # The signal interrupts epoll_wait (EINTR); the poll runs the handler and waits on for the records.
+    threading.Timer(0.1, signal.pthread_kill, (main, signal.SIGUSR1)).start()
+    threading.Timer(0.3, emitter.emit, (5,)).start()
+    try:
+        with RingBuffer(ring) as rb:
+            assert seqs(rb.poll(timeout=30)) == [0, 1, 2, 3, 4]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert handled == [signal.SIGUSR1]
