@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import resource
 import statistics
@@ -143,7 +142,7 @@ def main() -> None:
     floor = medians["C floor: ring_buffer__consume"]
     print(
         f"pybpfmap with libbpf {pybpfmap.LIBBPF_VERSION}: 16-byte records, {args.records:,} per read, "
-        f"medians of {args.repeat} interleaved runs (pid {os.getpid()})\n"
+        f"medians of {args.repeat} interleaved runs\n"
     )
     print("| ring buffer read | ns/record | / C floor |")
     print("|---|---:|---:|")
