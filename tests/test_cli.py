@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import json
 import os
@@ -104,7 +105,8 @@ def test_dump_map_of_maps_adds_inner_map_id(bpffs: Path) -> None:
 
 
 def test_dump_table_decodes_with_codecs(bpffs: Path) -> None:
-    with HashMap(key="u32", value="u64", max_entries=8, btf=False) as m:  # no BTF: raw unless codecs given
+    """Without BTF the table shows bpftool's hex unless codecs are given; with BTF it decodes by itself."""
+    with HashMap(key="u32", value="u64", max_entries=8, btf=False) as m:
         m[7] = 42
         m[9] = 2**40
         m.pin(bpffs / "m")
@@ -116,6 +118,10 @@ def test_dump_table_decodes_with_codecs(bpffs: Path) -> None:
     assert sorted(line.split() for line in lines[1:-1]) == [["7", "42"], ["9", str(2**40)]]
     assert lines[-1] == "Found 2 elements"
     assert "07 00 00 00  2a 00 00 00 00 00 00 00" in raw
+    with HashMap(key="u32", value="u64", max_entries=8) as typed:  # BTF generated from the codecs
+        typed[7] = 42
+        text = cli("dump", "id", str(typed.id)).stdout
+    assert text.splitlines()[1].split() == ["7", "42"]
 
 
 def test_get_set_delete_in_both_syntaxes(bpffs: Path) -> None:
@@ -174,11 +180,11 @@ def test_array_get_set(bpffs: Path) -> None:
         (["get", "KEYMAP", "hex", "01", "02"], "expected 4 hex bytes"),
         (["get", "KEYMAP", "9", "0", "0", "0"], "not found"),
         (["delete", "KEYMAP", "9", "0", "0", "0"], "not found"),
-        (["set", "KEYMAP", "1", "0", "0", "0", "300"], "does not fit in 1 byte"),
+        (["set", "KEYMAP", "1", "0", "0", "0", "300"], "300"),
     ],
 )
 def test_expected_failures_print_one_line_and_exit_1(args: list[str], needle: str) -> None:
-    with HashMap(key="u32", value="u8", max_entries=4, btf=False) as m:
+    with HashMap(key="u32", value="u8", max_entries=4) as m:
         argv = [word if word != "KEYMAP" else "id" for word in args]
         if "KEYMAP" in args:
             argv.insert(args.index("KEYMAP") + 1, str(m.id))
@@ -374,3 +380,26 @@ def test_watch_per_cpu_shows_each_cpu() -> None:
     assert summed.splitlines()[2].split() == ["3", str(total)]
     per_cpu = ", ".join(str(10 * (cpu + 1)) for cpu in range(NCPUS))
     assert f"{total}  (per CPU: {per_cpu})" in split
+
+
+class FlowKey(ctypes.Structure):
+    _fields_ = [("port", ctypes.c_uint16), ("proto", ctypes.c_uint8), ("pad", ctypes.c_uint8)]
+
+
+class FlowValue(ctypes.Structure):
+    _fields_ = [("packets", ctypes.c_uint64), ("delta", ctypes.c_int64)]
+
+
+def test_btf_struct_maps_take_and_show_json_objects() -> None:
+    """A map whose types came from ctypes carries BTF: set/get take JSON objects, dump shows them."""
+    with HashMap(key=FlowKey, value=FlowValue, max_entries=4) as m:
+        key = '{"port": 80, "proto": 17, "pad": 0}'
+        cli("set", "id", str(m.id), key, '{"packets": 5, "delta": -2}')
+        assert [(k.port, k.proto, v.packets, v.delta) for k, v in m.items()] == [(80, 17, 5, -2)]
+        assert json.loads(cli("get", "id", str(m.id), key).stdout) == {"packets": 5, "delta": -2}
+        lines = cli("dump", "id", str(m.id)).stdout.splitlines()
+        assert json.loads(lines[1][: lines[0].index("VALUE")]) == {"port": 80, "proto": 17, "pad": 0}
+        entry = json.loads(cli("dump", "id", str(m.id), "--json").stdout)[0]
+        assert entry["formatted"] == {"key": {"port": 80, "proto": 17, "pad": 0}, "value": {"packets": 5, "delta": -2}}
+        cli("delete", "id", str(m.id), key)
+        assert len(m) == 0

@@ -487,3 +487,60 @@ def test_per_cpu_histograms_split_by_cpu() -> None:
         assert buckets[(str(cpu), "0.0")] == 0
         assert buckets[(str(cpu), "1.0")] == cpu + 1
         assert buckets[(str(cpu), "+Inf")] == cpu + 1
+
+
+def test_served_text_equals_prometheus_clients_rendering() -> None:
+    """serve() writes the text itself: it parses to exactly what generate_latest gives for the same scrape,
+    escaping included."""
+    from pybpfmap.prometheus import exposition
+
+    with HashMap(key="u32", value="u64", max_entries=8) as m, ArrayMap(value="u64", max_entries=4) as h:
+        m[1] = 10
+        m[2] = 2**40
+        h[1] = 3
+        weird = 'quote " backslash \\ newline \n end'
+        config = {"metrics": {
+            "counters": [{"name": "c", "help": "Help with \\ and \n", "map": f"id {m.id}", "labels": [
+                {"name": "k", "size": 4, "decoders": [{"name": "uint"}, {"name": "static_map",
+                                                                         "static_map": {"1": weird}}]}]}],
+            "gauges": [{"name": "g", "help": "g", "map": f"id {m.id}", "labels": [{"name": "k", "size": 4}]}],
+            "histograms": [{"name": "h", "help": "h", "map": f"id {h.id}", "bucket_type": "exp2",
+                            "bucket_min": 0, "bucket_max": 2, "labels": [{"name": "b", "size": 4}]}],
+        }}
+        collector = ConfigCollector(config)
+        registry = CollectorRegistry()
+        registry.register(collector)
+        theirs = generate_latest(registry).decode()
+        ours = exposition(*collector.exporter.scrape(text=True)).decode()
+        assert exposition(*collector.exporter.scrape()).decode() == ours
+        collector.close()
+
+    def parsed(text: str) -> dict[str, Any]:
+        return {
+            f.name: (f.type, f.documentation, sorted((s.name, sorted(s.labels.items()), s.value) for s in f.samples))
+            for f in text_string_to_metric_families(text)
+        }
+
+    assert parsed(ours) == parsed(theirs)
+    assert ("c_total", [("k", weird)], 10) in parsed(ours)["c"][2]
+
+
+def test_config_labels_and_value_field_named_by_btf() -> None:
+    """A map created from ctypes types carries BTF, so a config names key and value members without offsets."""
+    with PerCpuHashMap(key=FlowKey, value=FlowValue, max_entries=8) as m:
+        m[FlowKey(443, 6, 0)] = FlowValue(12, -3)
+        config = {"metrics": {
+            "counters": [{"name": "packets", "map": f"id {m.id}", "value_field": "packets", "labels": [
+                {"name": "port", "field": "port"},
+                {"name": "proto", "field": "proto", "decoders": [
+                    {"name": "uint"}, {"name": "static_map", "static_map": {"6": "tcp"}}]},
+            ]}],
+            "gauges": [{"name": "delta", "map": f"id {m.id}", "value_field": "delta",
+                        "labels": [{"name": "port", "field": "port"}]}],
+        }}
+        with Exporter(config) as exporter:
+            packets, delta = exporter.scrape()[0]
+        bad(dict(config, metrics={"counters": [{"name": "c1", "map": f"id {m.id}", "value_field": "nope"}]}),
+            "metric 'c1'", "value_field 'nope'")
+    assert packets.series == {("443", "tcp"): 12 * NCPUS}
+    assert delta.series == {("443",): -3 * NCPUS}

@@ -26,6 +26,7 @@ from hostile import (
     closed_fd,
     describe_expected,
     foreign_fd,
+    link_fd,
     lying_codec,
     pin_program,
     raw_contents,
@@ -244,6 +245,16 @@ def test_from_pin_refuses_a_pinned_program(bpffs: Path) -> None:
     with pytest.raises(TypeError, match="program"):
         HashMap.from_pin(str(path))
     assert path.exists()
+
+
+def test_from_pin_refuses_a_pinned_link(bpffs: Path) -> None:
+    path = bpffs / "link"
+    pin_program(str(path), link_fd)
+    with pytest.raises(TypeError) as info:
+        Map.from_pin(path)
+    assert str(path) in str(info.value)
+    assert "link" in str(info.value).lower()
+    path.unlink()
 
 
 def test_from_fd_minus_one_is_a_value_error() -> None:
@@ -810,3 +821,15 @@ def test_lying_codec_that_raises_propagates() -> None:
         with pytest.raises(KeyError, match="from the codec"):
             m[1] = "x"
         assert raw_contents(m) == {}
+
+
+@pytest.mark.parametrize("kind", ["ArrayMap", "PerCpuArrayMap"])
+@pytest.mark.parametrize("index", [-1, 8, 2**32, 2**40])
+def test_array_setdefault_out_of_range_is_an_index_error(kind: str, index: int) -> None:
+    """Arrays raise IndexError for an index out of range in every method; setdefault went to the kernel and
+    came back with MapFullError (E2BIG) or the u32 codec's ValueError. Found by the state machines."""
+    with KINDS[kind]() as a:
+        before = raw_contents(a)
+        with pytest.raises(IndexError):
+            a.setdefault(index, 1)
+        assert raw_contents(a) == before

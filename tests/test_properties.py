@@ -495,6 +495,59 @@ def test_bad_values_change_nothing() -> None:
         check()
 
 
+def test_wrong_size_bytes_change_nothing() -> None:
+    """Raw-bytes keys and values (BytesCodec) of any wrong size are refused by every element operation."""
+    with ExitStack() as stack:
+        maps = {
+            "HashMap": stack.enter_context(HashMap(key=None, key_size=4, value=None, value_size=8, max_entries=8)),
+            "PerCpuHashMap": stack.enter_context(
+                PerCpuHashMap(key=None, key_size=4, value=None, value_size=8, max_entries=8)
+            ),
+            "ArrayMap": stack.enter_context(ArrayMap(value=None, value_size=8, max_entries=8)),
+        }
+        for m in maps.values():
+            m[b"\x01\x00\x00\x00" if not isinstance(m, ArrayMap) else 1] = b"original"
+        before = {kind: raw_contents(m) for kind, m in maps.items()}
+
+        @given(
+            kind=st.sampled_from(sorted(maps)),
+            role=st.sampled_from(["key", "value"]),
+            op=st.sampled_from(sorted(KEY_OPS) + sorted(VALUE_OPS)),
+            data=st.data(),
+        )
+        def check(kind: str, role: str, op: str, data: st.DataObject) -> None:
+            count_example()
+            m = maps[kind]
+            if kind == "ArrayMap":
+                role = "value"  # array keys are int indices
+            size = 4 if role == "key" else 8
+            wrong = data.draw(
+                st.one_of(st.binary(max_size=2 * size + 1), st.binary(max_size=size + 1).map(bytearray)).filter(
+                    lambda b: len(b) != size
+                )
+            )
+            good_key: Any = 2 if kind == "ArrayMap" else b"\x02\x00\x00\x00"
+            if role == "key":
+                if op not in KEY_OPS:
+                    return
+                call: Callable[[], object] = lambda: KEY_OPS[op](m, bytes(wrong))  # noqa: E731
+            else:
+                if op not in VALUE_OPS:
+                    return
+                call = lambda: VALUE_OPS[op](m, good_key, wrong)  # noqa: E731
+            if kind == "ArrayMap" and op == "setdefault":
+                return  # every slot exists: setdefault returns it and encodes nothing
+            # The key ops that write also write the value 1, wrong for raw bytes: either error will do.
+            with pytest.raises((ValueError, TypeError) if role == "key" else ValueError) as info:
+                call()
+            if role == "value" or op not in ("setitem", "set", "setdefault", "update"):
+                assert str(size) in str(info.value)
+            assert_no_c_type(str(info.value))
+            assert raw_contents(m) == before[kind]
+
+        check()
+
+
 # A custom codec returning every wrong length.
 
 

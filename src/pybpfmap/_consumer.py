@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from . import _bindings as b
+from ._resource import Resource
 from .codec import Codec, CodecSpec, as_codec
 
 __all__ = ["Consumer", "record_codec"]
@@ -41,7 +42,7 @@ def timeout_ms(timeout: float | None) -> int:
     return min(math.ceil(timeout * 1000), 2**31 - 1)
 
 
-class Consumer:
+class Consumer(Resource):
     """Base of the record consumers; subclasses provide the C calls (``_c_poll``, ``_c_consume``, ``_c_fd``)."""
 
     #: What the consumer is called in messages (``"ring buffer"``).

@@ -88,8 +88,8 @@ def _ctypes_signed(ctype: Any) -> bool:
 def field_span(codec: Codec[Any], name: str) -> Span | None:
     """Where the member ``name`` of a struct key or value lies, or None when the codec names no such member.
 
-    Works for ctypes Structures today and for BTF structs through :mod:`pybpfmap.btf` (``field_span``) when the
-    map was opened with BTF codecs. Integer codecs have no members.
+    Works for ctypes Structures and for BTF structs (maps opened with their BTF codecs); bitfields and integer
+    codecs have no span.
     """
     codec = element_codec(codec)
     if isinstance(codec, CTypesCodec) and issubclass(codec.ctype, (ctypes.Structure, ctypes.Union)):
@@ -98,13 +98,13 @@ def field_span(codec: Codec[Any], name: str) -> Span | None:
                 descriptor = getattr(codec.ctype, name)
                 return Span(int(descriptor.offset), int(descriptor.size), _ctypes_signed(field[1]))
         return None
-    btf = _btf_module()
-    hook = getattr(btf, "field_span", None) if btf is not None else None
-    if hook is not None and not isinstance(codec, IntCodec):
-        found = hook(codec, name)
-        if found is not None:
-            offset, size, signed = found
-            return Span(offset, size, signed)
+    btf_type = getattr(codec, "type", None) if not isinstance(codec, IntCodec) else None
+    members = getattr(btf_type.resolved(), "members", ()) if btf_type is not None else ()
+    for member in members:  # a BTF struct: byte-aligned, whole members only
+        if member.name == name and not member.bitfield_size and member.bit_offset % 8 == 0:
+            member_type = member.type.resolved()
+            signed = bool(getattr(member_type, "signed", False))
+            return Span(member.bit_offset // 8, member_type.size, signed)
     return None
 
 

@@ -23,6 +23,7 @@ present for the whole read is returned exactly once, and entries added or remove
 from __future__ import annotations
 
 import errno
+import itertools
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -54,7 +55,7 @@ _read = _lib.pbm_batch_read
 
 # Entries per kernel call for whole-map reads. The kernel's cost per entry is flat from 64 entries per call up
 # (KERNEL-FACTS), so this only bounds the reusable buffers: at most this many entries or about this many bytes.
-_CHUNK = 1 << 13
+_CHUNK = 1 << 16
 _CHUNK_BYTES = 1 << 22
 # Iteration starts with small chunks, so that next(iter(m)) reads little, and doubles up to the full chunk.
 _FIRST_ITERATION_CHUNK = 16
@@ -202,15 +203,19 @@ def count(elements: Elements, max_entries: int) -> int:
 def iter_keys(elements: Elements, max_entries: int) -> Iterator[Any]:
     """Each key once, decoded, a chunk read at a time (small chunks first)."""
     decode_keys = elements.key.decode_all
-    for keys, _, n in read_chunks(elements, max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True):
-        yield from decode_keys(keys, n)
+    chunks = read_chunks(elements, max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True)
+    # chain() iterates each chunk in C; it asks for the next chunk (reusing the buffers) only once the current
+    # one is exhausted, so no Python frame runs per entry.
+    return itertools.chain.from_iterable(decode_keys(keys, n) for keys, _, n in chunks)
 
 
 def iter_items(elements: Elements, max_entries: int) -> Iterator[tuple[Any, Any]]:
     """Each (key, value) once, decoded, a chunk read at a time (small chunks first)."""
     decode_keys, decode_values = elements.key.decode_all, elements.value.decode_all
-    for keys, values, n in read_chunks(elements, max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True):
-        yield from zip(decode_keys(keys, n), decode_values(values, n), strict=True)
+    chunks = read_chunks(elements, max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True)
+    return itertools.chain.from_iterable(
+        zip(decode_keys(keys, n), decode_values(values, n), strict=True) for keys, values, n in chunks
+    )
 
 
 def iter_batches(

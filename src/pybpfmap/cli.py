@@ -370,8 +370,10 @@ def _watch_rows(
         key, value = item
         if args.sort == "key":
             return (0, key) if isinstance(key, (int, float)) else (1, str(key))
-        measure = rates.get(key) if args.sort == "rate" else number(value)
-        return -(measure if measure is not None else float("-inf"))
+        # Largest first; rates not known yet (the first table) fall back to the values.
+        amount = number(value)
+        rate = rates.get(key) if args.sort == "rate" else None
+        return (rate is None, -(rate or 0), amount is None, -(amount or 0))
 
     try:
         items.sort(key=sort_key)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import array
+import itertools
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from .codec import Buffer, Codec, IntCodec, exact
@@ -70,6 +72,19 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
                 ValueError, f"a per-CPU value needs one item per possible CPU ({self.ncpus}), got {len(obj)}"
             )
         return b"".join(exact(element.encode(v), element, role) + self._padding for v in obj)
+
+    def encode_many(self, objs: Sequence[Any]) -> bytes | None:
+        """Integer values of 8 bytes, one per entry, broadcast to every CPU in one C loop (array.array); other
+        layouts, and entries given as one value per CPU, take the per-entry path (None)."""
+        element = self.element
+        if not isinstance(element, IntCodec) or element.size != self.stride or not all(type(v) is int for v in objs):
+            return None
+        try:
+            # zip() of the list with itself ncpus times repeats each value once per CPU, in C.
+            repeated = itertools.chain.from_iterable(zip(*[objs] * self.ncpus, strict=True))
+            return array.array(element.format_char, repeated).tobytes()
+        except OverflowError:
+            return None  # the per-entry path names the value out of range
 
     def decode(self, data: Buffer) -> PerCpuValues[Any]:
         """One decoded value per possible CPU."""

@@ -126,14 +126,6 @@ class PerfBuffer(Consumer):
         """True once :meth:`close` has run."""
         return bool(self._pb == b.NULL)
 
-    def __enter__(self) -> PerfBuffer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _bindings as b
+from ._resource import Resource
 from .errors import BPFError, error_from_errno
 
 __all__ = ["Program", "ProgramType"]
@@ -74,7 +75,7 @@ def _func_info(opts: Any, functions: Sequence[tuple[str, int]], name: str) -> tu
     return fd, (records, names)
 
 
-class Program:
+class Program(Resource):
     """A loaded BPF program; it owns its fd, closed by :meth:`close` or on leaving a ``with`` block.
 
     The kernel keeps the program alive while anything holds it (a socket it is attached to, for one), so
@@ -154,14 +155,6 @@ class Program:
         if fd >= 0:
             os.close(fd)
 
-    def __enter__(self) -> Program:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
@@ -172,21 +165,7 @@ class Program:
 
         Socket filter and tc programs need at least 14 bytes of ``data``: the kernel pulls an Ethernet header.
         """
-        if not isinstance(repeat, int) or not 1 <= repeat < 2**31:
-            raise ValueError(f"repeat must be an int from 1 to 2**31-1, got {repeat!r}")
-        opts = _ffi.new("struct bpf_test_run_opts *")
-        opts.sz = _ffi.sizeof("struct bpf_test_run_opts")
-        buf = _ffi.from_buffer(data)
-        opts.data_in = buf
-        opts.data_size_in = len(data)
-        opts.repeat = repeat
-        while True:
-            rc = _lib.bpf_prog_test_run_opts(self.fd, opts)
-            # A signal interrupts a long repeat loop: the kernel asks for a restart of the whole call.
-            if rc != -errno.EINTR:
-                break
-        b.check(rc, "test run", f"program {self.name!r}")
-        return int(opts.retval)
+        return test_run(self.fd, data, repeat, f"program {self.name!r}")[0]
 
     def attach_socket(self, sock: socket.socket | Any) -> None:
         """Attach this socket filter to ``sock`` (``SO_ATTACH_BPF``); it then sees every packet ``sock`` gets."""
@@ -196,3 +175,27 @@ class Program:
     def detach_socket(sock: socket.socket | Any) -> None:
         """Remove the socket filter attached to ``sock``."""
         sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_BPF, 0)
+
+
+def test_run(fd: int, data: bytes, repeat: int, target: str) -> tuple[int, bytes, int]:
+    """BPF_PROG_TEST_RUN of the program ``fd`` on ``data``, ``repeat`` times: (retval, output data, ns per run)."""
+    if not isinstance(repeat, int) or not 1 <= repeat < 2**31:
+        raise ValueError(f"repeat must be an int from 1 to 2**31-1, got {repeat!r}")
+    data = bytes(data)
+    room = len(data) + 4096  # programs may grow the packet (XDP, tc)
+    out = _ffi.new("unsigned char[]", room)
+    opts = _ffi.new("struct bpf_test_run_opts *")
+    opts.sz = _ffi.sizeof("struct bpf_test_run_opts")
+    data_in = _ffi.from_buffer(data)
+    opts.data_in = data_in
+    opts.data_size_in = len(data)
+    opts.data_out = out
+    opts.data_size_out = room
+    opts.repeat = repeat
+    while True:
+        rc = _lib.bpf_prog_test_run_opts(fd, opts)
+        # A signal interrupts a long repeat loop: the kernel asks for a restart of the whole call.
+        if rc != -errno.EINTR:
+            break
+    b.check(rc, "test run", target)
+    return int(opts.retval), bytes(_ffi.buffer(out, opts.data_size_out)), int(opts.duration)

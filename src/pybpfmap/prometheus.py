@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import importlib
 import os
+import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .exportconfig import Exporter, MetricSpec, Scrape, gc_paused, metric_from_map
+from .exportconfig import Exporter, Labels, MetricSpec, Scrape, gc_paused, metric_from_map
 from .map import Map
 
-__all__ = ["ConfigCollector", "MapCollector", "serve"]
+__all__ = ["ConfigCollector", "MapCollector", "exposition", "serve"]
 
 
 def _client() -> Any:
@@ -122,22 +124,89 @@ class MapCollector(ConfigCollector):
         super().__init__(None, [metric_from_map(m, name, help, type, labels, buckets, value_field)])
 
 
+def _number(value: float) -> str:
+    if value == float("inf"):
+        return "+Inf"
+    return repr(float(value))
+
+
+def exposition(scrapes: list[Scrape], errors: Mapping[str, int]) -> bytes:
+    """A scrape in the Prometheus text format (0.0.4), written directly: the same lines prometheus_client's
+    ``generate_latest`` writes for the families of :class:`ConfigCollector`, with each series' label text made
+    once and kept (cached per key, like the labels themselves)."""
+    out: list[str] = []
+    for scrape in scrapes:
+        metric = scrape.metric
+        help_text = metric.help.replace("\\", "\\\\").replace("\n", "\\n")
+        if metric.kind == "histogram":
+            name = metric.name
+            out.append(f"# HELP {name} {help_text}\n# TYPE {name} histogram\n")
+            names = metric.label_names
+            for series in scrape.histograms:
+                labels = Labels(zip(names, series.labels, strict=True))
+                inner = labels.text[1:-1]
+                sep = "," if inner else ""
+                for le, count in series.buckets:
+                    out.append(f'{name}_bucket{{{inner}{sep}le="{_le(le)}"}} {_number(count)}\n')
+                out.append(f"{name}_count{labels.text} {_number(series.count)}\n")
+                out.append(f"{name}_sum{labels.text} {_number(series.sum)}\n")
+            continue
+        name = metric.name + "_total" if metric.kind == "counter" else metric.name
+        out.append(f"# HELP {name} {help_text}\n# TYPE {name} {metric.kind}\n")
+        if scrape.lines is not None:
+            out.extend(scrape.lines)
+        else:
+            out.extend([f"{name}{labels.text} {value}\n" for labels, value in scrape.pairs])
+    out.append(
+        "# HELP pybpfmap_export_errors_total Metrics left out of a scrape because they could not be read\n"
+        "# TYPE pybpfmap_export_errors_total counter\n"
+    )
+    for name, count in errors.items():
+        out.append(f"pybpfmap_export_errors_total{Labels(metric=name).text} {float(count)!r}\n")
+    return "".join(out).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    exporter: Exporter
+    lock: threading.Lock
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] not in ("/", "/metrics"):
+            self.send_error(404, "only /metrics is served")
+            return
+        with self.lock, gc_paused():
+            body = exposition(*self.exporter.scrape(text=True))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: a scrape every few seconds is not news."""
+
+
 def serve(
     config: str | os.PathLike[str] | Mapping[str, Any],
     host: str = "127.0.0.1",
     port: int = 9435,
     block: bool = True,
 ) -> Any:
-    """Serve a config's metrics over HTTP on ``host:port`` (``/metrics``).
+    """Serve a config's metrics over HTTP on ``host:port`` (``/metrics``), in Prometheus' text format.
 
-    With ``block`` (the default) runs until interrupted; otherwise returns the running server (``.shutdown()``
-    stops it; ``.server_port`` is the port, useful with ``port=0``).
+    The config is validated and every map opened first (:class:`~pybpfmap.exportconfig.ConfigError`
+    otherwise). With ``block`` (the default) runs until interrupted; otherwise returns the running server
+    (``.shutdown()`` stops it and closes the maps; ``.server_port`` is the port, useful with ``port=0``).
     """
-    client = _client()
-    collector = ConfigCollector(config)
-    registry = client.CollectorRegistry()
-    registry.register(collector)
-    server, thread = client.start_http_server(port, addr=host, registry=registry)
+    exporter = Exporter(config)
+    handler = type("Handler", (_Handler,), {"exporter": exporter, "lock": threading.Lock()})
+    try:
+        server = _Server((host, port), handler, exporter)
+    except BaseException:
+        exporter.close()
+        raise
+    thread = threading.Thread(target=server.serve_forever, name="pybpfmap export", daemon=True)
+    thread.start()
     if not block:
         return server
     try:
@@ -146,5 +215,19 @@ def serve(
         pass
     finally:
         server.shutdown()
-        collector.close()
     return server
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], exporter: Exporter) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+        self.exporter = exporter
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.server_close()
+        self.exporter.close()

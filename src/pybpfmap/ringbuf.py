@@ -20,6 +20,7 @@ from typing import Any, ClassVar, NoReturn
 from . import _bindings as b
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._consumer import Consumer
+from ._resource import Resource
 from .codec import CodecSpec, IntCodec
 from .enums import MapType
 from .map import Map
@@ -301,21 +302,13 @@ class RingBuffer(Consumer):
         """True once :meth:`close` has run."""
         return bool(self._rb == b.NULL)
 
-    def __enter__(self) -> RingBuffer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{len(self._maps)} ring(s)"
         return f"RingBuffer({state}, handled={self.handled})"
 
 
-class UserRingBuffer:
+class UserRingBuffer(Resource):
     """The user-space producer of a :class:`UserRingBufMap` (libbpf's ``user_ring_buffer``).
 
     ``UserRingBuffer(map).submit(data)`` copies ``data`` into the ring, where a BPF program reads it with
@@ -363,11 +356,3 @@ class UserRingBuffer:
         """True once :meth:`close` has run."""
         return bool(self._rb == b.NULL)
 
-    def __enter__(self) -> UserRingBuffer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()

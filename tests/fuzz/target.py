@@ -34,6 +34,7 @@ from hostile import (
     assert_no_c_type,
     closed_fd,
     foreign_fd,
+    link_fd,
     pin_program,
 )
 
@@ -219,8 +220,13 @@ class Fuzzer:
         self.pins: list[tuple[str, str]] = []
         if bpffs is not None:
             pin_program(str(bpffs / "prog"))
+            pin_program(str(bpffs / "link"), link_fd)
             (bpffs / "dir").mkdir()
-            self.pins = [("program", str(bpffs / "prog")), ("directory", str(bpffs / "dir"))]
+            self.pins = [
+                ("program", str(bpffs / "prog")),
+                ("link", str(bpffs / "link")),
+                ("directory", str(bpffs / "dir")),
+            ]
         scratch = stack.enter_context(tempfile.TemporaryDirectory())
         Path(scratch, "file").write_bytes(b"not a map")
         self.pins += [
@@ -275,7 +281,8 @@ class Fuzzer:
             expect(f"from_fd({describe(bad)})", lambda: Map.from_fd(bad), allowed)
         elif choice == 3:
             what, path = rng.choice(self.pins)
-            allowed: tuple[type[Exception], ...] = (TypeError,) if what == "program" else (TypeError, BPFError)
+            bpf_object = what in ("program", "link")  # must be named as such; other files may fail in the kernel
+            allowed: tuple[type[Exception], ...] = (TypeError,) if bpf_object else (TypeError, BPFError)
             expect(f"from_pin({what})", lambda: Map.from_pin(path), allowed, path)
         elif choice == 4:
             what, path = rng.choice(self.pins)
