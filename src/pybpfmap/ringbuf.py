@@ -20,6 +20,7 @@ from typing import Any, ClassVar, NoReturn
 from . import _bindings as b
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._consumer import Consumer
+from ._numpy import numpy
 from ._resource import Resource
 from .codec import CodecSpec, IntCodec
 from .enums import MapType
@@ -151,23 +152,13 @@ class RecordBatch:
         Every record must be exactly ``dtype.itemsize`` bytes (ValueError otherwise). The array is a view of
         :attr:`buffer`, not a copy, and keeps it alive. Needs numpy (the ``pybpfmap[numpy]`` extra).
         """
-        np = _numpy()
+        np = numpy()
         dt = np.dtype(dtype)
         lengths = np.frombuffer(self.lengths, dtype=np.uint32)
         if lengths.size and (lengths != dt.itemsize).any():
             sizes = sorted({int(n) for n in np.unique(lengths)})
             raise ValueError(f"as_numpy needs records of {dt.itemsize} bytes (dtype {dt}); this batch has {sizes}")
         return np.frombuffer(self.buffer, dtype=dt, count=lengths.size)
-
-
-def _numpy() -> Any:
-    try:
-        import numpy
-    except ImportError:
-        raise ImportError(
-            "this needs numpy, which pybpfmap installs as an extra: pip install 'pybpfmap[numpy]'"
-        ) from None
-    return numpy
 
 
 class RingBuffer(Consumer):
