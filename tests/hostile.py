@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pybpfmap import Codec, Map
+from pybpfmap import BytesCodec, Codec, Map
 from pybpfmap._bindings import ffi, lib
 
 #: Examples run by the properties, by kind ("examples", "steps"); `make fuzz` reports the total.
@@ -79,7 +79,7 @@ def assert_names_argument_and_range(message: str, argument: str) -> None:
 
 def raw_contents(m: Map[Any, Any]) -> dict[bytes, bytes]:
     """Every entry of the kernel map behind ``m`` as raw bytes, read through a second, independent handle."""
-    with Map.from_id(m.id) as raw:
+    with Map.from_id(m.id, key=BytesCodec(m.key_size)) as raw:
         # Per-CPU values come as one bytes object per CPU (without the 8-byte stride padding).
         return {bytes(k): b"".join(v) if isinstance(v, tuple) else bytes(v) for k, v in raw.items()}
 

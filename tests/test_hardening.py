@@ -129,6 +129,33 @@ def test_per_cpu_element_of_wrong_length_is_refused(kind: str, length: int) -> N
         assert raw_contents(m) == before
 
 
+@pytest.mark.parametrize("kind", sorted(PER_CPU_KINDS))
+@pytest.mark.parametrize(
+    "result",
+    [
+        lambda: memoryview(b"\x01\x02\x03\x04"),
+        lambda: bytearray(b"\x01\x02\x03\x04"),
+        lambda: (ctypes.c_uint8 * 4)(1, 2, 3, 4),
+    ],
+    ids=["memoryview", "bytearray", "ctypes_array"],
+)
+def test_per_cpu_element_codec_may_return_any_bytes_like(kind: str, result: Callable[[], Any]) -> None:
+    """An element codec returning a bytes-like object of its size works on per-CPU maps as on the others
+    (the per-CPU layout concatenated it with bytes, so a memoryview raised an unrelated TypeError)."""
+    with PER_CPU_KINDS[kind](LyingCodec(4, lambda _obj: result())) as m:
+        m[1] = "anything"
+        assert raw_contents(m)[(1).to_bytes(4, "little")] == b"\x01\x02\x03\x04" * NCPUS
+
+
+@pytest.mark.parametrize("kind", sorted(PER_CPU_KINDS))
+def test_per_cpu_element_codec_wrong_length_bytes_like(kind: str) -> None:
+    with PER_CPU_KINDS[kind](LyingCodec(4, lambda _obj: memoryview(b"\x01\x02"))) as m:
+        before = raw_contents(m)
+        with pytest.raises(ValueError):
+            m[1] = "anything"
+        assert raw_contents(m) == before
+
+
 def test_per_cpu_values_must_be_exactly_the_layout() -> None:
     """A per-CPU value sequence of the wrong length is refused before the kernel sees a short buffer."""
     with PerCpuHashMap(key="u32", value="u64", max_entries=2) as m:
@@ -198,10 +225,11 @@ def test_from_fd_of_an_object_with_fileno() -> None:
     """An object with fileno() (a socket) is checked the same way as a bare fd."""
     import socket
 
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, pytest.raises(TypeError) as info:
-        number = s.fileno()
-        Map.from_fd(s)
-    assert f"fd {number}" in str(info.value)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        fd = s.fileno()
+        with pytest.raises(TypeError) as info:
+            Map.from_fd(s)
+    assert str(fd) in str(info.value)
     assert "not a bpf" in str(info.value).lower()
 
 
@@ -435,6 +463,10 @@ class SignallingKeys(IntCodec):
         self.event.set()
         return super().decode(data)
 
+    def decode_all(self, data: Any, n: int) -> Any:  # chunked readers decode a chunk at once
+        self.event.set()
+        return super().decode_all(data, n)  # type: ignore[misc]
+
 
 READERS: dict[str, Callable[[Map[Any, Any]], Iterator[int]]] = {
     "iter": lambda m: iter(m),
@@ -448,6 +480,7 @@ def _read_all(
     reader: Callable[[Map[Any, Any]], Iterator[int]],
     m: Map[Any, Any],
     result: dict[str, Any],
+    started: threading.Event,
 ) -> None:
     """Run ``reader`` to the end in this thread; record the keys it yielded and how it ended."""
     keys: list[int] = []
@@ -461,6 +494,7 @@ def _read_all(
         result["outcome"] = f"{type(exc).__name__}: {exc}"
     finally:
         result["keys"] = keys
+        started.set()  # never leave the closing thread waiting
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
@@ -474,9 +508,9 @@ def test_close_during_a_read_never_yields_another_maps_entries(reader: str) -> N
         a = HashMap(key=SignallingKeys(started), value="u32", max_entries=A_KEYS)
         _fill(a, range(A_KEYS))
         result: dict[str, Any] = {}
-        thread = threading.Thread(target=_read_all, args=(READERS[reader], a, result))
+        thread = threading.Thread(target=_read_all, args=(READERS[reader], a, result, started))
         thread.start()
-        started.wait(30)  # the first key decoded: the read is under way
+        started.wait(30)  # the first chunk of keys decoded: the read is under way
         a.close()
         b = HashMap(key="u32", value="u32", max_entries=A_KEYS)  # most likely takes a's fd number
         try:

@@ -705,20 +705,6 @@ class MapModel(RuleBasedStateMachine):
         count_example("steps")
         present = k in self.model
         expected: type[Exception] | None = None
-        if self.lru and present and flags != UpdateFlags.ANY:
-            # Kernel quirk: an LRU update takes a free node first (htab_lru_map_update_elem), and that may evict
-            # the very key being updated, so EXIST can find it gone and NOEXIST can insert it anew.
-            try:
-                call()
-            except (KeyExistsError, KeyNotFoundError) as exc:
-                assert isinstance(exc, KeyExistsError if flags == UpdateFlags.NOEXIST else KeyNotFoundError)
-                if flags == UpdateFlags.EXIST:
-                    del self.model[k]
-                    self.forget(k)
-                return
-            self.model[k] = self.stored(v)
-            self.last_written = k
-            return
         if not self.in_bounds(k):
             expected = IndexError
         elif flags == UpdateFlags.NOEXIST and present:
@@ -727,8 +713,22 @@ class MapModel(RuleBasedStateMachine):
             expected = KeyNotFoundError
         elif not present and not self.lru and len(self.model) >= CAPACITY:
             expected = MapFullError
-        if expected is None:
-            call()
+        if self.lru and present and expected is not None:
+            # An LRU update takes a free element before it looks for the key, and taking one may evict any
+            # entry, this key included: NOEXIST may then succeed and EXIST find nothing.
+            try:
+                call()
+            except expected:
+                return
+            self.model[k] = self.stored(v)
+            self.last_written = k
+        elif expected is None:
+            try:
+                call()
+            except KeyNotFoundError:
+                if not (self.lru and flags == UpdateFlags.EXIST):
+                    raise
+                return  # evicted by this very update (see above)
             self.model[k] = self.stored(v)
             self.last_written = k
         else:
