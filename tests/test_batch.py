@@ -952,9 +952,11 @@ def test_snapshot_while_another_thread_churns(kind: type[Map[Any, Any]]) -> None
             return int(v)
 
         t, errors = run_in_thread(work)
+        churn_seen = 0
         try:
             for _ in range(6):
                 snap = m.snapshot()
+                churn_seen += len(snap) - len(stable)
                 assert {k: value_of(snap[k]) for k in stable} == stable
                 assert set(snap) <= set(stable) | set(churn)
                 assert all(value_of(v) == k * 5 + 2 for k, v in snap.items())
@@ -969,6 +971,7 @@ def test_snapshot_while_another_thread_churns(kind: type[Map[Any, Any]]) -> None
             t.join()
             churner.close()
         assert not errors
+        assert churn_seen > 0, "the churning thread never overlapped a snapshot"
 
 
 # -- writes: errors with the count done, and every input form ----------------------------------------------------

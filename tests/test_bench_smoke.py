@@ -82,3 +82,26 @@ def test_every_case_runs(output: str) -> None:
     # A cell "n/a (...)" is a case that could not run: a pybpfmap method missing, or a case that raised.
     failures = [line for line in output.splitlines() if "n/a" in line]
     assert not failures, "\n".join(failures)
+
+
+def test_profile_names_the_functions_of_one_case() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH), "--entries", "1024", "--repeat", "1", "--profile", "HASH:py_snapshot"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "function calls" in run.stdout
+    assert "snapshot" in run.stdout
+
+
+def test_profile_refuses_an_unknown_case() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH), "--entries", "1024", "--profile", "HASH:no_such_case"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode != 0
+    assert "no case 'no_such_case'" in run.stderr

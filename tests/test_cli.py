@@ -125,7 +125,9 @@ def test_dump_table_decodes_with_codecs(bpffs: Path) -> None:
 
 
 def test_get_set_delete_in_both_syntaxes(bpffs: Path) -> None:
-    with HashMap(key="u32", value="u64", max_entries=8, name="cli_elems", btf=False) as m:
+    # A name of this process's own: from_name needs exactly one map of that name on the whole system.
+    unique = f"cli_e{os.getpid() % 10**9}"
+    with HashMap(key="u32", value="u64", max_entries=8, name=unique, btf=False) as m:
         path = str(bpffs / "m")
         m.pin(path)
         cli("set", "pinned", path, "hex", "01", "00", "00", "00", "hex", "2a", "00", "00", "00", "00", "00", "00", "00")
@@ -134,7 +136,7 @@ def test_get_set_delete_in_both_syntaxes(bpffs: Path) -> None:
         assert m[2] == 16 + (1 << 56)
         cli("set", "pinned", path, "3", "1000000", "--key", "u32", "--value", "u64")
         assert m[3] == 1_000_000
-        cli("set", "name", "cli_elems", "4", "5")  # JSON ints fill 4- and 8-byte raw keys and values
+        cli("set", "name", unique, "4", "5")  # JSON ints fill 4- and 8-byte raw keys and values
         assert m[4] == 5
         assert cli("get", "pinned", path, "hex", "01", "00", "00", "00").stdout == "2a 00 00 00 00 00 00 00\n"
         assert cli("get", "id", str(m.id), "3", "--key", "u32", "--value", "u64").stdout == "1000000\n"
