@@ -184,6 +184,20 @@ def test_reentrant_poll_is_refused(ring: RingBufMap, emitter: RingBufEmitter) ->
             rb.consume()
 
 
+def test_close_from_a_callback_is_refused(ring: RingBufMap, emitter: RingBufEmitter) -> None:
+    rb: RingBuffer
+
+    def callback(record: bytes) -> None:
+        rb.close()
+
+    with RingBuffer(ring, callback=callback) as rb:
+        emitter.emit(2)
+        with pytest.raises(RuntimeError, match="cannot close a ring buffer while it polls"):
+            rb.consume()
+        assert not rb.closed
+    assert rb.closed
+
+
 def test_selectors_see_the_epoll_fd(ring: RingBufMap, emitter: RingBufEmitter) -> None:
     with RingBuffer(ring) as rb, selectors.DefaultSelector() as sel:
         sel.register(rb, selectors.EVENT_READ)

@@ -81,6 +81,11 @@ class Consumer(Resource):
     def _target(self) -> str:
         return self._what
 
+    def _refuse_close_while_busy(self) -> None:
+        # libbpf would free the rings under its own running poll: refuse rather than crash.
+        if getattr(self, "_busy", False):
+            raise RuntimeError(f"cannot close a {self._what} while it polls (from its callback or another thread)")
+
     # -- delivery -----------------------------------------------------------------------------------------------
 
     def _decode(self, raw: bytes) -> Any:

@@ -116,7 +116,11 @@ class PerfBuffer(Consumer):
                 self._error = exc
 
     def close(self) -> None:
-        """Close the per-CPU perf events and unmap their rings. The map stays open."""
+        """Close the per-CPU perf events and unmap their rings. The map stays open.
+
+        RuntimeError while a poll runs (from the callback, or another thread): libbpf would free the rings under it.
+        """
+        self._refuse_close_while_busy()
         pb, self._pb = getattr(self, "_pb", b.NULL), b.NULL
         if pb != b.NULL:
             _lib.perf_buffer__free(pb)

@@ -282,7 +282,11 @@ class RingBuffer(Consumer):
         return self.read_batch(max_records).as_numpy(dtype)
 
     def close(self) -> None:
-        """Release the consumer (its epoll fd and the rings' mappings). The maps stay open."""
+        """Release the consumer (its epoll fd and the rings' mappings). The maps stay open.
+
+        RuntimeError while a poll runs (from the callback, or another thread): libbpf would free the rings under it.
+        """
+        self._refuse_close_while_busy()
         rb, self._rb = getattr(self, "_rb", b.NULL), b.NULL
         if rb != b.NULL:
             _lib.ring_buffer__free(rb)
