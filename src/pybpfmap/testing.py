@@ -21,6 +21,7 @@ producer owns its program (and the helper maps it creates): close it, or use it 
 
 from __future__ import annotations
 
+import socket
 import struct
 from typing import Any, NamedTuple
 
@@ -498,8 +499,6 @@ def ipv4_packet(payload: bytes = b"", protocol: int = 17, src: str = "127.0.0.1"
 
     The IP payload is ``payload`` as is; for UDP (17) an 8-byte UDP header is put in front of it.
     """
-    import socket
-
     if protocol == 17:
         payload = struct.pack("!HHHH", 40000, 40001, 8 + len(payload), 0) + payload
     total = 20 + len(payload)
