@@ -66,3 +66,12 @@ def bpffs() -> Iterator[Path]:
 def open_fds() -> int:
     """The number of fds this process has open."""
     return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture(scope="session")
+def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every tests/bpf/*.bpf.c compiled once per session, by name (``"counter"`` -> its .bpf.o)."""
+    from bpfbuild import SOURCES, compile_bpf
+
+    out = tmp_path_factory.mktemp("bpf")
+    return {src.name.removesuffix(".bpf.c"): compile_bpf(src, out) for src in sorted(SOURCES.glob("*.bpf.c"))}

@@ -8,6 +8,7 @@
 """
 
 from ._bindings import LIBBPF_VERSION, possible_cpus
+from .btf import BTF, BTFCodec, BTFType, SpinLock, bpftool_json
 from .codec import BytesCodec, Codec, CTypesCodec, IntCodec, StructCodec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import (
@@ -20,6 +21,7 @@ from .errors import (
     MapNotFoundError,
     NotSupportedError,
     PinExistsError,
+    ProgramLoadError,
 )
 from .family import (
     ArrayOfMaps,
@@ -35,20 +37,43 @@ from .family import (
     StackTraceCodec,
     StackTraceMap,
 )
+from .histogram import Histogram
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .lpm import LpmKeyCodec
 from .map import Map
+from .object import BPFObject
 from .percpu import PerCpuValues
+from .perfbuf import PerfBuffer, PerfEventArrayMap
+from .program import Program, ProgramType
 from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
+from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
 from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
+from .watch import Sample, watch
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pybpfmap")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.1.0"
+
+
+#: pybpfmap's version (from the installed package's metadata).
+__version__ = _version()
 
 __all__ = [
+    "BTF",
     "LIBBPF_VERSION",
     "ArrayMap",
     "ArrayOfMaps",
     "BPFError",
+    "BPFObject",
     "BPFPermissionError",
+    "BTFCodec",
+    "BTFType",
     "BloomFilterMap",
     "BytesCodec",
     "CTypesCodec",
@@ -61,6 +86,7 @@ __all__ = [
     "FdCodec",
     "HashMap",
     "HashOfMaps",
+    "Histogram",
     "InnerMapCodec",
     "InodeStorageMap",
     "IntCodec",
@@ -81,20 +107,35 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PerfBuffer",
+    "PerfEventArrayMap",
     "PinExistsError",
     "ProgArray",
+    "Program",
+    "ProgramLoadError",
+    "ProgramType",
     "QueueMap",
+    "RecordBatch",
     "ReuseportSockArray",
+    "RingBufMap",
+    "RingBuffer",
+    "Sample",
     "SkStorageMap",
     "SockHash",
     "SockMap",
+    "SpinLock",
     "StackMap",
     "StackTraceCodec",
     "StackTraceMap",
     "StructCodec",
     "TaskStorageMap",
     "UpdateFlags",
+    "UserRingBufMap",
+    "UserRingBuffer",
     "XskMap",
+    "__version__",
+    "bpftool_json",
     "maps",
     "possible_cpus",
+    "watch",
 ]

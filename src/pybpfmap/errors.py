@@ -22,6 +22,7 @@ __all__ = [
     "MapNotFoundError",
     "NotSupportedError",
     "PinExistsError",
+    "ProgramLoadError",
     "errno_name",
     "error_from_errno",
 ]
@@ -91,6 +92,18 @@ class IterationAborted(BPFError):
 
     def __init__(self, message: str) -> None:
         super().__init__(_errno.EAGAIN, message)
+
+
+class ProgramLoadError(BPFError):
+    """A BPF object failed to load: the verifier rejected a program, or libbpf could not set the object up.
+
+    The message ends with the last lines of the verifier log; ``log`` holds all that libbpf printed while
+    loading, the whole verifier log included.
+    """
+
+    def __init__(self, errno: int, message: str, log: str = "") -> None:
+        super().__init__(errno, message)
+        self.log = log
 
 
 def errno_name(err: int) -> str:

@@ -17,7 +17,8 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 
 from . import _bindings as b
 from . import batch
-from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, optional_fd
+from . import btf as _btf  # BTF: typed codecs for maps that carry it, BTF for maps created from typed codecs
+from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, check_update_flags, optional_fd
 from ._elements import MISSING, Elements, elements_for
 from .codec import Codec, CodecSpec, as_codec
 from .enums import MapFlags, MapType, UpdateFlags
@@ -99,7 +100,7 @@ class Map(MutableMapping[K, V]):
         flags: MapFlags | int = 0,
         map_extra: int = 0,
         numa_node: int | None = None,
-        btf: FileLike | None = None,
+        btf: FileLike | bool | None = None,
         btf_key_type_id: int = 0,
         btf_value_type_id: int = 0,
     ) -> None:
@@ -141,7 +142,7 @@ class Map(MutableMapping[K, V]):
         *,
         key: CodecSpec = None,
         value: CodecSpec = None,
-        btf: FileLike | None = None,
+        btf: FileLike | bool | None = None,
         btf_key_type_id: int = 0,
         btf_value_type_id: int = 0,
         btf_vmlinux_value_type_id: int = 0,
@@ -153,7 +154,8 @@ class Map(MutableMapping[K, V]):
 
         ``key_size``/``value_size`` default to the codecs' sizes (and to 0 for the key-less types);
         ``numa_node`` sets ``MapFlags.NUMA_NODE``; ``inner_map`` is the template of a map-in-map; ``btf`` with
-        the type ids attaches BTF; ``map_ifindex`` offloads to a device; ``value_type_btf_obj`` and ``token``
+        the type ids attaches BTF (without it, typed codecs get BTF generated from them; ``btf=False`` skips that);
+        ``map_ifindex`` offloads to a device; ``value_type_btf_obj`` and ``token``
         are the fds of ``BPF_F_VTYPE_BTF_OBJ_FD`` and ``BPF_F_TOKEN_FD``. Bad arguments raise ValueError or
         TypeError before any syscall.
         """
@@ -180,21 +182,24 @@ class Map(MutableMapping[K, V]):
         return cls._open(fd, key_codec, value_codec)
 
     @classmethod
-    def from_fd(cls: type[M], fd: FileLike, *, key: CodecSpec = None, value: CodecSpec = None) -> M:
+    def from_fd(
+        cls: type[M], fd: FileLike, *, key: CodecSpec = None, value: CodecSpec = None, btf: bool = True
+    ) -> M:
         """Open the map behind ``fd``. The fd is duplicated: the caller keeps, and closes, its own.
 
         TypeError when ``fd`` is open but not a BPF map (a program, BTF, a pipe...), BPFError (EBADF) when it
-        is not open.
+        is not open. Without codecs, keys and values decode by the map's BTF when it has some; ``btf=False``
+        gives bytes.
         """
         number = check_fd(fd)
         _require_map(number, f"fd {number}")
-        return cls._open(b.dup_fd(number), key, value, f"fd {number}")
+        return cls._open(b.dup_fd(number), key, value, f"fd {number}", btf=btf)
 
     @classmethod
-    def from_id(cls: type[M], map_id: int, *, key: CodecSpec = None, value: CodecSpec = None) -> M:
+    def from_id(cls: type[M], map_id: int, *, key: CodecSpec = None, value: CodecSpec = None, btf: bool = True) -> M:
         """Open the map with this kernel id (BPF_MAP_GET_FD_BY_ID)."""
         map_id = check_int(map_id, "map_id", 0, U32_MAX)
-        return cls._open(b.map_fd_by_id(map_id), key, value)
+        return cls._open(b.map_fd_by_id(map_id), key, value, btf=btf)
 
     @classmethod
     def from_pin(
@@ -204,6 +209,7 @@ class Map(MutableMapping[K, V]):
         *,
         key: CodecSpec = None,
         value: CodecSpec = None,
+        btf: bool = True,
     ) -> M:
         """Open the map pinned at ``path`` on a bpf filesystem; ``readonly`` asks for a read-only fd.
 
@@ -211,22 +217,27 @@ class Map(MutableMapping[K, V]):
         """
         path = check_path(path)
         fd = b.obj_get(path, int(MapFlags.RDONLY) if readonly else 0)
-        return cls._open(fd, key, value, f"pinned path {path!r}")
+        return cls._open(fd, key, value, f"pinned path {path!r}", btf=btf)
 
     @classmethod
-    def from_name(cls: type[M], name: str, *, key: CodecSpec = None, value: CodecSpec = None) -> M:
+    def from_name(
+        cls: type[M], name: str, *, key: CodecSpec = None, value: CodecSpec = None, btf: bool = True
+    ) -> M:
         """Open the one map on the system called ``name``; LookupError when there is none or several."""
         found = [info.id for info in maps() if info.name == name]
         if len(found) != 1:
             why = "no map" if not found else f"{len(found)} maps (ids {', '.join(map(str, found))})"
             raise LookupError(f"{why} named {name!r}; from_name needs exactly one")
-        return cls.from_id(found[0], key=key, value=value)
+        return cls.from_id(found[0], key=key, value=value, btf=btf)
 
     @classmethod
-    def _open(cls: type[M], fd: int, key: CodecSpec, value: CodecSpec, source: str | None = None) -> M:
+    def _open(
+        cls: type[M], fd: int, key: CodecSpec, value: CodecSpec, source: str | None = None, *, btf: bool = True
+    ) -> M:
         """Wrap a fresh fd in the kind matching its map type; the fd is closed if that fails.
 
-        ``source`` names where the fd came from when it may not be a map (a caller's fd, a pinned path).
+        ``source`` names where the fd came from when it may not be a map (a caller's fd, a pinned path);
+        ``btf=False`` keeps raw bytes where no codec is given, even on a map with BTF.
         """
         with _closed_on_error(fd):
             if source is not None:
@@ -237,6 +248,8 @@ class Map(MutableMapping[K, V]):
                 type_name = info.type.name if isinstance(info.type, MapType) else f"unknown type {info.type}"
                 raise TypeError(f"{_target(info.name, info.id)} is of type {type_name}, not a {cls.__name__} type")
             self = kind.__new__(kind)
+            if btf and key is None and value is None:  # BTF hook: codecs from the map's own BTF
+                key, value = _btf.codecs_for_map(info, kind._default_key)
             self._attach(fd, key if key is not None else kind._default_key, value, info)
         return self
 
@@ -248,6 +261,7 @@ class Map(MutableMapping[K, V]):
         if isinstance(self._info.type, MapType) and self._info.type.is_per_cpu:
             value_codec = PerCpuCodec(value_codec, b.possible_cpus())
         self._elements = elements_for(fd, key_codec, value_codec, _target(self._info.name, self._info.id))
+        self._elements = _btf.with_spin_lock(self._elements)  # BTF hook: lookups under a bpf_spin_lock
 
     # -- identity and lifetime --------------------------------------------------------------------------------
 
@@ -341,6 +355,16 @@ class Map(MutableMapping[K, V]):
         """The codec that encodes values (a :class:`~pybpfmap.percpu.PerCpuCodec` on per-CPU maps)."""
         return self._elements.value
 
+    @property
+    def key_type(self) -> _btf.BTFType | None:
+        """The BTF type of the keys when they decode by BTF, else None."""
+        return _btf.type_of_codec(self._elements.key)
+
+    @property
+    def value_type(self) -> _btf.BTFType | None:
+        """The BTF type of the values (of one CPU's value, on per-CPU maps) when they decode by BTF, else None."""
+        return _btf.type_of_codec(self._elements.value)
+
     def pin(self, path: str | os.PathLike[str]) -> None:
         """Pin the map at ``path`` on a bpf filesystem, so it outlives this process (BPF_OBJ_PIN).
 
@@ -397,7 +421,7 @@ class Map(MutableMapping[K, V]):
     def set(self, key: K, value: V, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one element with explicit flags: ``NOEXIST`` raises KeyExistsError if the key is present,
         ``EXIST`` raises KeyNotFoundError if it is absent, ``LOCK`` updates under the value's bpf_spin_lock."""
-        self._elements.update(key, value, check_int(flags, "flags", 0, U64_MAX))
+        self._elements.update(key, value, check_update_flags(flags))
 
     def __delitem__(self, key: K) -> None:
         if not self._elements.delete(key):
@@ -511,7 +535,7 @@ class Map(MutableMapping[K, V]):
         ``keys`` and ``values`` are sequences, numpy arrays, or bytes-like buffers of encoded entries back to
         back. On a partial failure the exception's ``done`` says how many entries were written.
         """
-        return batch.update_batch(self._elements, keys, values, check_int(flags, "flags", 0, U64_MAX))
+        return batch.update_batch(self._elements, keys, values, check_update_flags(flags))
 
     def delete_batch(self, keys: Any) -> int:
         """Delete many keys in one syscall (BPF_MAP_DELETE_BATCH); a missing key raises KeyNotFoundError
@@ -572,7 +596,7 @@ def _create_fd(
     map_extra: int = 0,
     numa_node: int | None = None,
     inner_map: FileLike | None = None,
-    btf: FileLike | None = None,
+    btf: FileLike | bool | None = None,
     btf_key_type_id: int = 0,
     btf_value_type_id: int = 0,
     btf_vmlinux_value_type_id: int = 0,
@@ -608,6 +632,10 @@ def _create_fd(
     if token is not None:
         map_flags |= MapFlags.TOKEN_FD
     what = f"map {name!r}" if name else "map"
+    # BTF hook: BTF generated from typed codecs, so bpftool shows the map typed (kept alive until created).
+    generated = _btf.btf_for(key_codec, value_codec, map_type) if btf is None and not btf_value_type_id else None
+    if generated is not None:
+        btf, btf_key_type_id, btf_value_type_id = generated
     fd = b.map_create(
         int(map_type),
         raw_name,
@@ -619,7 +647,7 @@ def _create_fd(
         map_extra=map_extra,
         numa_node=numa_node or 0,
         inner_map_fd=optional_fd(inner_map, "inner_map"),
-        btf_fd=optional_fd(btf, "btf"),
+        btf_fd=optional_fd(None if isinstance(btf, bool) else btf, "btf"),
         btf_key_type_id=btf_key_type_id,
         btf_value_type_id=btf_value_type_id,
         btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,

@@ -1,0 +1,427 @@
+"""Compiled BPF programs: :class:`BPFObject` opens, configures and loads a ``.bpf.o`` through libbpf.
+
+```python
+with pybpfmap.BPFObject("counter.bpf.o", max_entries={"counts": 4096}, constants={"target_pid": pid}) as obj:
+    link = obj.programs["count_getpid"].attach()   # as the section name says
+    obj.maps["counts"]                             # a Map kind, typed by the object's BTF
+    obj.globals["hits"]                            # a .bss/.data/.rodata variable, read through mmap
+```
+
+Maps are opened with :meth:`Map.from_fd`, so every Map method works on them. Globals live in the object's
+data maps (``.bss``, ``.data``, ``.rodata``), which libbpf maps into memory: reading or writing one is a
+memory access, no syscall. Closing the object detaches every link it made and closes every map and program.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import _bindings as b
+from .btf import BTF, BTFCodec, BTFType
+from .errors import ProgramLoadError, errno_name
+from .map import Map
+from .program import test_run as prog_test_run
+
+__all__ = ["BPFObject", "Globals", "Link", "Program", "TestRun"]
+
+_ffi = b.ffi
+_lib = b.lib
+
+# XDP attach modes (include/uapi/linux/if_link.h, XDP_FLAGS_*).
+_XDP_MODES = {None: 0, "skb": 1 << 1, "generic": 1 << 1, "native": 1 << 2, "driver": 1 << 2, "hw": 1 << 3}
+# SO_ATTACH_BPF / SO_DETACH_BPF (include/uapi/asm-generic/socket.h); Python's socket module lacks them.
+_SO_ATTACH_BPF = 50
+_SO_DETACH_BPF = 27
+_LOG_LIMIT = 1 << 22
+_log_installed = False
+
+
+def _capture() -> None:
+    global _log_installed
+    if not _log_installed:
+        _lib.pbm_log_install()
+        _log_installed = True
+    _lib.pbm_log_begin()
+
+
+def _captured() -> str:
+    buf = _ffi.new("char[]", _LOG_LIMIT)
+    _lib.pbm_log_end(buf, _LOG_LIMIT)
+    return str(_ffi.string(buf).decode(errors="replace"))
+
+
+def _verifier_tail(log: str, lines: int = 6) -> str:
+    """The last lines of the verifier's log inside what libbpf printed (else of everything it printed)."""
+    begin = log.rfind("-- BEGIN PROG LOAD LOG --")
+    end = log.rfind("-- END PROG LOAD LOG --")
+    part = log[begin + len("-- BEGIN PROG LOAD LOG --") : end] if 0 <= begin < end else log
+    kept = [line for line in part.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def _load_failure(log: str, err: int) -> str:
+    """What went wrong, for the message: the rejected program and the end of its verifier log."""
+    match = re.search(r"prog '([^']*)': -- BEGIN PROG LOAD LOG --", log)
+    if match:
+        return f"the verifier rejected program {match.group(1)!r} ({errno_name(err)}):\n{_verifier_tail(log)}"
+    return _verifier_tail(log, 3) or os.strerror(err)
+
+
+class Link:
+    """An attachment of a program; :meth:`close` detaches it. A context manager."""
+
+    def __init__(self, program: Program, ptr: Any = None, fd: int = -1, detach: Any = None) -> None:
+        """Wrap a libbpf ``bpf_link`` (``ptr``), a kernel link fd, or a ``detach`` callable."""
+        self.program = program
+        self._ptr = ptr
+        self._fd = fd
+        self._detach = detach
+        self.closed = False
+        program._object._links.append(self)
+
+    @property
+    def fd(self) -> int:
+        """The link's fd (-1 for attachments that are not kernel links, such as a socket filter)."""
+        if self.closed:
+            raise ValueError("I/O operation on a closed link")
+        if self._ptr is not None:
+            return int(_lib.bpf_link__fd(self._ptr))
+        return self._fd
+
+    def close(self) -> None:
+        """Detach (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._ptr is not None:
+            _lib.bpf_link__destroy(self._ptr)
+            self._ptr = None
+        elif self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        elif self._detach is not None:
+            self._detach()
+        links = self.program._object._links
+        if self in links:
+            links.remove(self)
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Link {self.program.name!r} {'closed' if self.closed else 'attached'}>"
+
+
+@dataclass(frozen=True)
+class TestRun:
+    """What ``BPF_PROG_TEST_RUN`` returned: the program's return value, its output packet, ns per run."""
+
+    __test__ = False  # not a pytest test class
+
+    retval: int
+    data: bytes
+    duration_ns: int
+
+
+class Program:
+    """One program of a loaded :class:`BPFObject`."""
+
+    def __init__(self, obj: BPFObject, ptr: Any) -> None:
+        """Wrap a libbpf ``bpf_program`` of ``obj``."""
+        self._object = obj
+        self._ptr = ptr
+        self.name = str(_ffi.string(_lib.bpf_program__name(ptr)).decode())
+        self.section = str(_ffi.string(_lib.bpf_program__section_name(ptr)).decode())
+
+    @property
+    def fd(self) -> int:
+        """The program's fd (owned by the object)."""
+        self._object._check_open()
+        return int(_lib.bpf_program__fd(self._ptr))
+
+    def attach(self) -> Link:
+        """Attach as the section name says (``tp/syscalls/sys_enter_getpid``, ``raw_tracepoint/sys_enter``, ...)."""
+        self._object._check_open()
+        link = _lib.bpf_program__attach(self._ptr)
+        if link == b.NULL:
+            b.fail(_ffi.errno or errno.EINVAL, f"attach program {self.name!r} (section {self.section!r})", "")
+        return Link(self, ptr=link)
+
+    def attach_socket(self, sock: socket.socket) -> Link:
+        """Attach a socket filter to ``sock`` (SO_ATTACH_BPF); closing the link detaches it."""
+        fd = self.fd
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_BPF, fd)
+
+        def detach() -> None:
+            if sock.fileno() >= 0:  # a closed socket took its filter with it
+                sock.setsockopt(socket.SOL_SOCKET, _SO_DETACH_BPF, 0)
+
+        return Link(self, detach=detach)
+
+    def attach_xdp(self, ifindex: int, mode: str | None = None) -> Link:
+        """Attach an XDP program to interface ``ifindex`` as a kernel link; ``mode`` is None (the kernel's
+        choice), ``"skb"`` (generic), ``"native"`` (driver) or ``"hw"`` (offload)."""
+        if mode not in _XDP_MODES:
+            raise ValueError(f"mode must be None, 'skb', 'native' or 'hw', got {mode!r}")
+        opts = _ffi.new("struct bpf_link_create_opts *")
+        opts.sz = _ffi.sizeof("struct bpf_link_create_opts")
+        opts.flags = _XDP_MODES[mode]
+        fd = b.check(
+            _lib.bpf_link_create(self.fd, ifindex, _lib.BPF_XDP, opts),
+            f"attach XDP program {self.name!r} to",
+            str(ifindex),
+        )
+        return Link(self, fd=fd)
+
+    def test_run(self, data: bytes, repeat: int = 1) -> TestRun:
+        """Run the program on ``data`` in the kernel (BPF_PROG_TEST_RUN), ``repeat`` times."""
+        return TestRun(*prog_test_run(self.fd, data, repeat, f"program {self.name!r}"))
+
+    def __repr__(self) -> str:
+        return f"<Program {self.name!r} section={self.section!r}>"
+
+
+class Globals(Mapping[str, Any]):
+    """The object's global variables by name, typed by its BTF, read and written in the mmap'ed data maps.
+
+    ``const volatile`` (``.rodata``) variables are read-only once loaded: set them with ``constants=``.
+    """
+
+    def __init__(self, obj: BPFObject) -> None:
+        """Index the variables of ``obj``'s data sections."""
+        self._object = obj
+        self._vars: dict[str, tuple[Any, int, BTFCodec, bool]] = {}
+
+    def _add(self, name: str, view: Any, offset: int, codec: BTFCodec, writable: bool) -> None:
+        self._vars[name] = (view, offset, codec, writable)
+
+    def __getitem__(self, name: str) -> Any:
+        self._object._check_open()
+        view, offset, codec, _ = self._vars[name]
+        return codec.decode_from(view, offset)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._object._check_open()
+        if name not in self._vars:
+            raise KeyError(name)
+        view, offset, codec, writable = self._vars[name]
+        if not writable:
+            raise ValueError(f"{name!r} is a read-only (.rodata) variable: set it with constants= before load")
+        data = codec.encode(value)
+        view[offset : offset + len(data)] = data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._vars)
+
+    def __len__(self) -> int:
+        return len(self._vars)
+
+    def type(self, name: str) -> BTFType:
+        """The BTF type of variable ``name``."""
+        return self._vars[name][2].type
+
+
+class BPFObject:
+    """A compiled BPF ELF object, opened, configured and loaded by libbpf in one step.
+
+    ``max_entries`` resizes maps by name, ``constants`` sets global variables (``const volatile`` ones above
+    all) by name before the load, and ``pin_root`` is the bpffs directory where maps marked for pinning
+    (``__uint(pinning, LIBBPF_PIN_BY_NAME)``) are pinned, or reused when already there. A program the
+    verifier rejects raises :class:`~pybpfmap.ProgramLoadError` carrying the verifier log.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_entries: Mapping[str, int] | None = None,
+        constants: Mapping[str, Any] | None = None,
+        pin_root: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Open ``path``, apply the settings and load it."""
+        self.path = os.fspath(path)
+        self._obj: Any = b.NULL
+        self._links: list[Link] = []
+        self._maps: dict[str, Map[Any, Any]] = {}
+        opts = _ffi.new("struct bpf_object_open_opts *")
+        opts.sz = _ffi.sizeof("struct bpf_object_open_opts")
+        keep = []
+        if pin_root is not None:
+            keep.append(_ffi.new("char[]", os.fsencode(os.fspath(pin_root))))
+            opts.pin_root_path = keep[-1]
+        _capture()
+        obj = _lib.bpf_object__open_file(os.fsencode(self.path), opts)
+        err = _ffi.errno
+        log = _captured()
+        if obj == b.NULL:
+            if not os.path.exists(self.path):
+                raise FileNotFoundError(errno.ENOENT, f"no such BPF object file: {self.path!r}")
+            raise ProgramLoadError(err or errno.EINVAL, f"open {self.path!r}: {_verifier_tail(log, 3)}", log)
+        self._obj = obj
+        try:
+            self._configure(max_entries or {}, constants or {})
+            _capture()
+            rc = _lib.bpf_object__load(obj)
+            log = _captured()
+            if rc:
+                raise ProgramLoadError(-rc, f"load {self.path!r}: {_load_failure(log, -rc)}", log)
+            self._collect()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- setup ------------------------------------------------------------------------------------------------
+
+    def _raw_maps(self) -> Iterator[Any]:
+        m = _lib.bpf_object__next_map(self._obj, b.NULL)
+        while m != b.NULL:
+            yield m
+            m = _lib.bpf_object__next_map(self._obj, m)
+
+    @staticmethod
+    def _map_name(m: Any) -> str:
+        return str(_ffi.string(_lib.bpf_map__name(m)).decode())
+
+    def _sections(self) -> Iterator[tuple[Any, str, BTFType]]:
+        """Each data map (``.bss``, ``.data``, ``.rodata``, ...) with its section name and DATASEC type."""
+        btf = self.btf
+        if btf is None:
+            return
+        for m in self._raw_maps():
+            if not _lib.bpf_map__is_internal(m):
+                continue
+            name = self._map_name(m)
+            section = name[name.find(".") :] if "." in name else name
+            try:
+                datasec = _find_datasec(btf, section)
+            except KeyError:
+                continue
+            yield m, section, datasec
+
+    def _configure(self, max_entries: Mapping[str, int], constants: Mapping[str, Any]) -> None:
+        by_name = {self._map_name(m): m for m in self._raw_maps()}
+        for name, size in max_entries.items():
+            if name not in by_name:
+                raise ValueError(f"max_entries: {self.path!r} has no map {name!r} (maps: {', '.join(sorted(by_name))})")
+            if not isinstance(size, int) or size < 0:
+                raise ValueError(f"max_entries[{name!r}] must be an int >= 0, got {size!r}")
+            b.check(_lib.bpf_map__set_max_entries(by_name[name], size), "resize", f"map {name!r}")
+        remaining = dict(constants)
+        if not remaining:
+            return
+        for m, _, datasec in self._sections():
+            size = _ffi.new("size_t *")
+            ptr = _lib.bpf_map__initial_value(m, size)
+            if ptr == b.NULL:
+                continue
+            view = memoryview(_ffi.buffer(ptr, size[0]))
+            for var_id, offset, _ in datasec.secinfos:
+                var = datasec.btf.type(var_id)
+                if var.name in remaining:
+                    codec = BTFCodec(datasec.btf, var.ref)
+                    codec.role = var.name
+                    data = codec.encode(remaining.pop(var.name))
+                    view[offset : offset + len(data)] = data
+        if remaining:
+            raise ValueError(f"constants: {self.path!r} has no global variable {', '.join(map(repr, remaining))}")
+
+    def _collect(self) -> None:
+        internal = set()
+        self.globals = Globals(self)
+        for m, section, datasec in self._sections():
+            internal.add(self._map_name(m))
+            size = _ffi.new("size_t *")
+            ptr = _lib.bpf_map__initial_value(m, size)
+            if ptr == b.NULL:
+                continue
+            view = memoryview(_ffi.buffer(ptr, size[0]))
+            writable = not section.startswith(".rodata")
+            for var_id, offset, _ in datasec.secinfos:
+                var = datasec.btf.type(var_id)
+                try:
+                    codec = BTFCodec(datasec.btf, var.ref)
+                except ValueError:
+                    continue
+                codec.role = var.name
+                self.globals._add(var.name, view, offset, codec, writable)
+        for m in self._raw_maps():
+            name = self._map_name(m)
+            fd = _lib.bpf_map__fd(m)
+            if fd < 0:
+                continue
+            self._maps[name] = Map.from_fd(fd, btf=name not in internal)
+        self.programs: dict[str, Program] = {}
+        p = _lib.bpf_object__next_program(self._obj, b.NULL)
+        while p != b.NULL:
+            program = Program(self, p)
+            self.programs[program.name] = program
+            p = _lib.bpf_object__next_program(self._obj, p)
+
+    # -- surface ----------------------------------------------------------------------------------------------
+
+    @property
+    def btf(self) -> BTF | None:
+        """The object's BTF (owned by the object), or None when it has none."""
+        ptr = _lib.bpf_object__btf(self._obj) if self._obj != b.NULL else b.NULL
+        if ptr == b.NULL:
+            return None
+        cached: BTF | None = getattr(self, "_btf", None)
+        if cached is None:
+            cached = self._btf = BTF(ptr, owner=self, source=repr(self.path))
+        return cached
+
+    @property
+    def maps(self) -> Mapping[str, Map[Any, Any]]:
+        """The object's maps by name (data maps such as ``.bss`` included, as raw bytes)."""
+        self._check_open()
+        return self._maps
+
+    def _check_open(self) -> None:
+        if self._obj == b.NULL:
+            raise ValueError(f"I/O operation on a closed BPF object ({self.path!r})")
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return bool(self._obj == b.NULL)
+
+    def close(self) -> None:
+        """Detach every link, close every map handle, and free the object (its programs and maps go with it
+        unless something else, such as a pin, holds them)."""
+        for link in list(self._links):
+            link.close()
+        for m in self._maps.values():
+            m.close()
+        self._maps = {}
+        if self._obj != b.NULL:
+            _lib.bpf_object__close(self._obj)
+            self._obj = b.NULL
+
+    def __enter__(self) -> BPFObject:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_obj", b.NULL) != b.NULL:
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"<BPFObject {self.path!r} {'closed' if self.closed else 'loaded'}>"
+
+
+def _find_datasec(btf: BTF, section: str) -> BTFType:
+    found = _lib.btf__find_by_name_kind(btf._ptr, section.encode(), 15)  # BTF_KIND_DATASEC
+    if found < 0:
+        raise KeyError(section)
+    return btf.type(int(found))

@@ -1,0 +1,32 @@
+"""Compiling the tests' BPF programs (tests/bpf/*.bpf.c) with clang, once per test session."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = Path(__file__).resolve().parent / "bpf"
+LIBBPF_INCLUDE = ROOT / "vendor" / "libbpf" / "build" / "include"
+
+
+def clang() -> str:
+    """The clang that targets BPF: Debian's clang-14, or any clang on PATH."""
+    found = shutil.which("clang-14") or shutil.which("clang")
+    if found is None:
+        raise RuntimeError("clang-14 is needed to compile the tests' BPF programs (make installs it)")
+    return found
+
+
+def compile_bpf(source: Path, out_dir: Path) -> Path:
+    """Compile one BPF C file against the vendored libbpf headers; returns the object's path."""
+    multiarch = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
+    target = out_dir / source.name.replace(".c", ".o")
+    subprocess.run(
+        [clang(), "-O2", "-g", "-target", "bpf", "-I", str(LIBBPF_INCLUDE), "-I", f"/usr/include/{multiarch}",
+         "-c", str(source), "-o", str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
