@@ -4,10 +4,8 @@ returning their classes."""
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import os
-import platform
 import socket
 import struct
 import subprocess
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile import program_fd
 
 import pybpfmap
 from pybpfmap import (
@@ -346,36 +345,14 @@ def test_array_of_maps_slots() -> None:
 
 # -- program arrays ---------------------------------------------------------------------------------------------
 
-_SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine())
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> int:
-    if _SYS_BPF is None:
-        pytest.skip(f"no bpf syscall number known for {platform.machine()}")
-    rc = _libc.syscall(_SYS_BPF, cmd, attr, len(attr))
-    if rc < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    return int(rc)
-
-
 def _socket_filter() -> tuple[int, int]:
-    """Load ``r0 = 0; exit`` as a socket filter with the raw bpf() syscall; return (fd, program id).
-
-    The tests need one program fd and the project's program loader is not theirs to use.
-    """
-    insns = struct.pack("<QQ", 0xB7, 0x95)  # BPF_MOV64_IMM(r0, 0); BPF_EXIT (code in the low byte)
-    license_ = ctypes.create_string_buffer(b"GPL")
-    code = ctypes.create_string_buffer(insns, len(insns))
-    attr = ctypes.create_string_buffer(128)
-    struct.pack_into("=IIQQ", attr, 0, 1, 2, ctypes.addressof(code), ctypes.addressof(license_))
-    fd = _bpf(5, attr)  # BPF_PROG_LOAD, BPF_PROG_TYPE_SOCKET_FILTER
-    info = ctypes.create_string_buffer(256)
-    attr = ctypes.create_string_buffer(128)
-    struct.pack_into("=IIQ", attr, 0, fd, len(info), ctypes.addressof(info))
-    _bpf(15, attr)  # BPF_OBJ_GET_INFO_BY_FD
-    return fd, struct.unpack_from("=II", info)[1]
+    """A loaded socket-filter program: (fd, program id); the id as /proc/self/fdinfo reports it."""
+    fd = program_fd()
+    for line in Path(f"/proc/self/fdinfo/{fd}").read_text().splitlines():
+        if line.startswith("prog_id:"):
+            return fd, int(line.split()[1])
+    os.close(fd)
+    raise AssertionError("no prog_id in fdinfo")
 
 
 def test_prog_array_stores_programs_and_reads_their_ids() -> None:

@@ -224,7 +224,6 @@ class Elements:
             return False
         self.fail(rc, "delete", key)
 
-
     # -- operations of particular map types -------------------------------------------------------------------
 
     def contains_value(self, value: Any) -> bool:
