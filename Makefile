@@ -55,7 +55,7 @@ fuzz: setup
 	$(PY) tests/fuzz/run.py
 
 demo: setup
-	$(PY) examples/quickstart.py
+	$(PY) examples/packet_monitor.py
 
 bench: setup
 	$(MAKE) -C benchmarks PYTHON=$(CURDIR)/$(PY)

@@ -19,18 +19,6 @@ struct bpf_object_open_opts {
 	...;
 };
 
-struct bpf_test_run_opts {
-	size_t sz;
-	const void *data_in;
-	void *data_out;
-	__u32 data_size_in;
-	__u32 data_size_out;
-	__u32 retval;
-	int repeat;
-	__u32 duration;
-	...;
-};
-
 struct bpf_link_create_opts {
 	size_t sz;
 	__u32 flags;
@@ -68,4 +56,4 @@ int bpf_link__destroy(struct bpf_link *link);
 
 int bpf_link_create(int prog_fd, int target_fd, enum bpf_attach_type attach_type,
 		    const struct bpf_link_create_opts *opts);
-int bpf_prog_test_run_opts(int prog_fd, struct bpf_test_run_opts *opts);
+/* bpf_prog_test_run_opts and its options are declared in prog_cdef.h. */

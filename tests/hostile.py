@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pybpfmap import Codec, Map
+from pybpfmap import BytesCodec, Codec, Map
 from pybpfmap._bindings import ffi, lib
 
 #: Examples run by the properties, by kind ("examples", "steps"); `make fuzz` reports the total.
@@ -48,12 +48,19 @@ C_TYPE_PHRASES = (
     "__u32",
     "__u64",
     "cdata",
-    "ctype",
+    "ctype '",  # CFFI: "initializer for ctype 'void *' must be ..." (not CTypesCodec)
 )
 
 
-def assert_no_c_type(message: str) -> None:
-    """Fail when ``message`` talks about C types instead of the Python argument."""
+def assert_no_c_type(message: str, *echoed: object) -> None:
+    """Fail when ``message`` talks about C types instead of the Python argument.
+
+    ``echoed`` are the caller's own values, which a message may quote (a str argument ``"CTYPE"`` is not the
+    library talking about C types).
+    """
+    for value in echoed:
+        for text in (repr(value), str(value)):
+            message = message.replace(text, "")
     lowered = message.lower()
     for phrase in C_TYPE_PHRASES:
         assert phrase not in lowered, f"message mentions {phrase!r}: {message!r}"
@@ -79,7 +86,7 @@ def assert_names_argument_and_range(message: str, argument: str) -> None:
 
 def raw_contents(m: Map[Any, Any]) -> dict[bytes, bytes]:
     """Every entry of the kernel map behind ``m`` as raw bytes, read through a second, independent handle."""
-    with Map.from_id(m.id, btf=False) as raw:  # bytes even when the map carries BTF
+    with Map.from_id(m.id, key=BytesCodec(m.key_size)) as raw:
         # Per-CPU values come as one bytes object per CPU (without the 8-byte stride padding).
         return {bytes(k): b"".join(v) if isinstance(v, tuple) else bytes(v) for k, v in raw.items()}
 
@@ -145,30 +152,57 @@ class _ProgLoadAttr(ctypes.Structure):
     ]
 
 
-def program_fd() -> int:
-    """A loaded socket-filter program (``r0 = 0; exit``): its fd, which the caller closes."""
+def _bpf(command: int, attr: ctypes.Structure) -> int:
+    """The raw bpf() syscall: the fd it returns, or OSError."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(_SYS_BPF[platform.machine()], command, ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"bpf command {command} failed: {os.strerror(err)}")
+    return int(fd)
+
+
+def program_fd(prog_type: int = _BPF_PROG_TYPE_SOCKET_FILTER) -> int:
+    """A loaded program (``r0 = 0; exit``), a socket filter unless told: its fd, which the caller closes."""
     # BPF_MOV64_IMM(BPF_REG_0, 0); BPF_EXIT_INSN()
     insns = (ctypes.c_uint8 * 16)(0xB7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0)
     license = ctypes.create_string_buffer(b"GPL")
     attr = _ProgLoadAttr()
-    attr.prog_type = _BPF_PROG_TYPE_SOCKET_FILTER
+    attr.prog_type = prog_type
     attr.insn_cnt = 2
     attr.insns = ctypes.addressof(insns)
     attr.license = ctypes.addressof(license)
-    fd = libc.syscall(
-        _SYS_BPF[platform.machine()], _BPF_PROG_LOAD, ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr))
-    )
-    if fd < 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"BPF_PROG_LOAD failed: {os.strerror(err)}")
-    return int(fd)
+    return _bpf(_BPF_PROG_LOAD, attr)
 
 
-def pin_program(path: str) -> None:
-    """Pin a freshly loaded program at ``path`` (on a bpf filesystem); the pin keeps it alive."""
-    fd = program_fd()
+_BPF_RAW_TRACEPOINT_OPEN = 17
+_BPF_PROG_TYPE_RAW_TRACEPOINT = 17
+
+
+class _RawTracepointAttr(ctypes.Structure):
+    # union bpf_attr for BPF_RAW_TRACEPOINT_OPEN: the tracepoint's name and the program; the rest zero.
+    _fields_ = [("name", ctypes.c_uint64), ("prog_fd", ctypes.c_uint32), ("rest", ctypes.c_char * 116)]
+
+
+def link_fd() -> int:
+    """A BPF link: a do-nothing raw-tracepoint program attached to ``sched_process_free`` (the link holds the
+    program; closing the fd detaches it). The caller closes the fd."""
+    prog = program_fd(_BPF_PROG_TYPE_RAW_TRACEPOINT)
+    try:
+        name = ctypes.create_string_buffer(b"sched_process_free")
+        attr = _RawTracepointAttr()
+        attr.name = ctypes.addressof(name)
+        attr.prog_fd = prog
+        return _bpf(_BPF_RAW_TRACEPOINT_OPEN, attr)
+    finally:
+        os.close(prog)
+
+
+def pin_program(path: str, make: Callable[[], int] = program_fd) -> None:
+    """Pin a fresh program (or what ``make`` returns, such as :func:`link_fd`) at ``path`` on a bpf filesystem;
+    the pin keeps it alive."""
+    fd = make()
     try:
         if lib.bpf_obj_pin(fd, os.fsencode(path)) < 0:
             raise OSError(ffi.errno, f"pinning a program at {path}")
@@ -177,15 +211,15 @@ def pin_program(path: str) -> None:
 
 
 #: What each kind of foreign fd is, as the opener's message should say it (lowercase substring).
-FOREIGN_KINDS = ("btf", "program", "pipe", "dev_null", "directory", "socket", "regular_file", "eventfd")
+FOREIGN_KINDS = ("btf", "program", "link", "pipe", "dev_null", "directory", "socket", "regular_file", "eventfd")
 
 
 def describe_expected(kind: str) -> str:
     """The lowercase phrase a TypeError about a foreign fd of ``kind`` must contain."""
     if kind == "btf":
         return "btf"
-    if kind == "program":
-        return "program"
+    if kind in ("program", "link"):
+        return kind
     return "not a bpf"
 
 
@@ -199,6 +233,9 @@ def foreign_fd(kind: str) -> Iterator[int]:
             closers.append(free)
         elif kind == "program":
             fd = program_fd()
+            closers.append(lambda: os.close(fd))
+        elif kind == "link":
+            fd = link_fd()
             closers.append(lambda: os.close(fd))
         elif kind == "pipe":
             r, w = os.pipe()

@@ -26,6 +26,7 @@ from hostile import (
     closed_fd,
     describe_expected,
     foreign_fd,
+    link_fd,
     lying_codec,
     pin_program,
     raw_contents,
@@ -129,6 +130,33 @@ def test_per_cpu_element_of_wrong_length_is_refused(kind: str, length: int) -> N
         assert raw_contents(m) == before
 
 
+@pytest.mark.parametrize("kind", sorted(PER_CPU_KINDS))
+@pytest.mark.parametrize(
+    "result",
+    [
+        lambda: memoryview(b"\x01\x02\x03\x04"),
+        lambda: bytearray(b"\x01\x02\x03\x04"),
+        lambda: (ctypes.c_uint8 * 4)(1, 2, 3, 4),
+    ],
+    ids=["memoryview", "bytearray", "ctypes_array"],
+)
+def test_per_cpu_element_codec_may_return_any_bytes_like(kind: str, result: Callable[[], Any]) -> None:
+    """An element codec returning a bytes-like object of its size works on per-CPU maps as on the others
+    (the per-CPU layout concatenated it with bytes, so a memoryview raised an unrelated TypeError)."""
+    with PER_CPU_KINDS[kind](LyingCodec(4, lambda _obj: result())) as m:
+        m[1] = "anything"
+        assert raw_contents(m)[(1).to_bytes(4, "little")] == b"\x01\x02\x03\x04" * NCPUS
+
+
+@pytest.mark.parametrize("kind", sorted(PER_CPU_KINDS))
+def test_per_cpu_element_codec_wrong_length_bytes_like(kind: str) -> None:
+    with PER_CPU_KINDS[kind](LyingCodec(4, lambda _obj: memoryview(b"\x01\x02"))) as m:
+        before = raw_contents(m)
+        with pytest.raises(ValueError):
+            m[1] = "anything"
+        assert raw_contents(m) == before
+
+
 def test_per_cpu_values_must_be_exactly_the_layout() -> None:
     """A per-CPU value sequence of the wrong length is refused before the kernel sees a short buffer."""
     with PerCpuHashMap(key="u32", value="u64", max_entries=2) as m:
@@ -198,9 +226,11 @@ def test_from_fd_of_an_object_with_fileno() -> None:
     """An object with fileno() (a socket) is checked the same way as a bare fd."""
     import socket
 
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, pytest.raises(TypeError) as info:
-        Map.from_fd(s)
-    assert str(s.fileno()) in str(info.value)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        fd = s.fileno()
+        with pytest.raises(TypeError) as info:
+            Map.from_fd(s)
+    assert str(fd) in str(info.value)
     assert "not a bpf" in str(info.value).lower()
 
 
@@ -215,6 +245,16 @@ def test_from_pin_refuses_a_pinned_program(bpffs: Path) -> None:
     with pytest.raises(TypeError, match="program"):
         HashMap.from_pin(str(path))
     assert path.exists()
+
+
+def test_from_pin_refuses_a_pinned_link(bpffs: Path) -> None:
+    path = bpffs / "link"
+    pin_program(str(path), link_fd)
+    with pytest.raises(TypeError) as info:
+        Map.from_pin(path)
+    assert str(path) in str(info.value)
+    assert "link" in str(info.value).lower()
+    path.unlink()
 
 
 def test_from_fd_minus_one_is_a_value_error() -> None:
@@ -434,6 +474,10 @@ class SignallingKeys(IntCodec):
         self.event.set()
         return super().decode(data)
 
+    def decode_all(self, data: Any, n: int) -> Any:  # chunked readers decode a chunk at once
+        self.event.set()
+        return super().decode_all(data, n)  # type: ignore[misc]
+
 
 READERS: dict[str, Callable[[Map[Any, Any]], Iterator[int]]] = {
     "iter": lambda m: iter(m),
@@ -447,6 +491,7 @@ def _read_all(
     reader: Callable[[Map[Any, Any]], Iterator[int]],
     m: Map[Any, Any],
     result: dict[str, Any],
+    started: threading.Event,
 ) -> None:
     """Run ``reader`` to the end in this thread; record the keys it yielded and how it ended."""
     keys: list[int] = []
@@ -460,6 +505,7 @@ def _read_all(
         result["outcome"] = f"{type(exc).__name__}: {exc}"
     finally:
         result["keys"] = keys
+        started.set()  # never leave the closing thread waiting
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
@@ -473,9 +519,9 @@ def test_close_during_a_read_never_yields_another_maps_entries(reader: str) -> N
         a = HashMap(key=SignallingKeys(started), value="u32", max_entries=A_KEYS)
         _fill(a, range(A_KEYS))
         result: dict[str, Any] = {}
-        thread = threading.Thread(target=_read_all, args=(READERS[reader], a, result))
+        thread = threading.Thread(target=_read_all, args=(READERS[reader], a, result, started))
         thread.start()
-        started.wait(30)  # the first key decoded: the read is under way
+        started.wait(30)  # the first chunk of keys decoded: the read is under way
         a.close()
         b = HashMap(key="u32", value="u32", max_entries=A_KEYS)  # most likely takes a's fd number
         try:
@@ -775,3 +821,15 @@ def test_lying_codec_that_raises_propagates() -> None:
         with pytest.raises(KeyError, match="from the codec"):
             m[1] = "x"
         assert raw_contents(m) == {}
+
+
+@pytest.mark.parametrize("kind", ["ArrayMap", "PerCpuArrayMap"])
+@pytest.mark.parametrize("index", [-1, 8, 2**32, 2**40])
+def test_array_setdefault_out_of_range_is_an_index_error(kind: str, index: int) -> None:
+    """Arrays raise IndexError for an index out of range in every method; setdefault went to the kernel and
+    came back with MapFullError (E2BIG) or the u32 codec's ValueError. Found by the state machines."""
+    with KINDS[kind]() as a:
+        before = raw_contents(a)
+        with pytest.raises(IndexError):
+            a.setdefault(index, 1)
+        assert raw_contents(a) == before

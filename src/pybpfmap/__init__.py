@@ -23,29 +23,78 @@ from .errors import (
     PinExistsError,
     ProgramLoadError,
 )
+from .family import (
+    ArrayOfMaps,
+    BloomFilterMap,
+    CgroupArray,
+    FdCodec,
+    HashOfMaps,
+    InnerMapCodec,
+    LpmTrieMap,
+    ProgArray,
+    QueueMap,
+    StackMap,
+    StackTraceCodec,
+    StackTraceMap,
+)
+from .histogram import Histogram
 from .info import MapInfo, maps
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
+from .lpm import LpmKeyCodec
 from .map import Map
 from .object import BPFObject
 from .percpu import PerCpuValues
+from .perfbuf import PerfBuffer, PerfEventArrayMap
+from .program import Program, ProgramType
+from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
+from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
+from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
+from .watch import Sample, watch
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pybpfmap")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.1.0"
+
+
+#: pybpfmap's version (from the installed package's metadata).
+__version__ = _version()
 
 __all__ = [
     "BTF",
     "LIBBPF_VERSION",
     "ArrayMap",
+    "ArrayOfMaps",
     "BPFError",
     "BPFObject",
     "BPFPermissionError",
     "BTFCodec",
     "BTFType",
+    "BloomFilterMap",
     "BytesCodec",
     "CTypesCodec",
+    "CgroupArray",
+    "CgrpStorageMap",
     "Codec",
+    "CpuMap",
+    "DevMap",
+    "DevMapHash",
+    "FdCodec",
     "HashMap",
+    "HashOfMaps",
+    "Histogram",
+    "InnerMapCodec",
+    "InodeStorageMap",
     "IntCodec",
     "IterationAborted",
     "KeyExistsError",
     "KeyNotFoundError",
+    "LpmKeyCodec",
+    "LpmTrieMap",
     "LruHashMap",
     "LruPerCpuHashMap",
     "Map",
@@ -58,12 +107,35 @@ __all__ = [
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",
+    "PerfBuffer",
+    "PerfEventArrayMap",
     "PinExistsError",
+    "ProgArray",
+    "Program",
     "ProgramLoadError",
+    "ProgramType",
+    "QueueMap",
+    "RecordBatch",
+    "ReuseportSockArray",
+    "RingBufMap",
+    "RingBuffer",
+    "Sample",
+    "SkStorageMap",
+    "SockHash",
+    "SockMap",
     "SpinLock",
+    "StackMap",
+    "StackTraceCodec",
+    "StackTraceMap",
     "StructCodec",
+    "TaskStorageMap",
     "UpdateFlags",
+    "UserRingBufMap",
+    "UserRingBuffer",
+    "XskMap",
+    "__version__",
     "bpftool_json",
     "maps",
     "possible_cpus",
+    "watch",
 ]

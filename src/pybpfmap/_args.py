@@ -10,7 +10,16 @@ from __future__ import annotations
 import os
 from typing import Protocol, TypeAlias
 
-__all__ = ["U32_MAX", "U64_MAX", "FileLike", "check_fd", "check_int", "check_path", "optional_fd"]
+__all__ = [
+    "U32_MAX",
+    "U64_MAX",
+    "FileLike",
+    "check_fd",
+    "check_int",
+    "check_path",
+    "check_update_flags",
+    "optional_fd",
+]
 
 U32_MAX = (1 << 32) - 1
 U64_MAX = (1 << 64) - 1
@@ -36,6 +45,20 @@ def check_int(value: object, name: str, low: int = 0, high: int = U32_MAX) -> in
     if not low <= value <= high:
         raise ValueError(f"{name} must be an int in {low}..{high}, got {value}")
     return int(value)
+
+
+# BPF_ANY, BPF_NOEXIST, BPF_EXIST and BPF_F_LOCK: all the kernel takes for an element update.
+_UPDATE_FLAGS = 0b111
+
+
+def check_update_flags(flags: object) -> int:
+    """Element update flags: an int made of ANY/NOEXIST/EXIST/LOCK, NOEXIST and EXIST not both."""
+    value = check_int(flags, "flags", 0, U64_MAX)
+    if value & ~_UPDATE_FLAGS or value & 3 == 3:
+        raise ValueError(
+            f"flags must combine UpdateFlags ANY, NOEXIST or EXIST (one of them) with LOCK, got {value:#x}"
+        )
+    return value
 
 
 def check_fd(obj: FileLike, name: str = "fd") -> int:

@@ -10,9 +10,9 @@ Reads that span several C calls (walks, batches) hold the fd open through :meth:
 ``close()`` from another thread while one runs defers closing the fd until it ends, so the fd number cannot
 be reused by another map under the read, and the read itself stops with ValueError at its next step.
 
-Every key and value buffer handed to the kernel passes :func:`exact` after its codec ran: the kernel reads
-exactly ``key_size`` / ``value_size`` bytes from the pointer it is given, so a short buffer would store
-process memory in the map and a long one would be cut without a word.
+Every key and value buffer handed to the kernel passes :func:`~pybpfmap.codec.exact` after its codec ran:
+the kernel reads exactly ``key_size`` / ``value_size`` bytes from the pointer it is given, so a short buffer
+would store process memory in the map and a long one would be cut without a word.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import Any, NoReturn, cast
 
 from . import _bindings as b
-from .codec import Codec, IntCodec
+from .codec import Codec, IntCodec, exact
 from .errors import ENOTSUPP
 from .percpu import PerCpuCodec, PerCpuValues
 
@@ -52,34 +52,6 @@ def closed_error() -> ValueError:
     return ValueError("I/O operation on a closed map")
 
 
-def exact(data: object, codec: Codec[Any], role: str) -> bytes:
-    """``data`` from ``codec.encode`` as bytes of exactly ``codec.size``; the one size check before the kernel.
-
-    Built-in codecs always pass; a custom codec that returns the wrong type or length raises here, naming the
-    ``role`` (``"key"`` or ``"value"``), the codec and the size the map expects.
-    """
-    if not isinstance(data, bytes):
-        try:
-            data = bytes(memoryview(data))  # type: ignore[arg-type]
-        except TypeError:
-            raise TypeError(
-                f"{role}: {codec!r}.encode() returned {type(data).__name__}, expected bytes"
-            ) from None
-    if len(data) != codec.size:
-        raise ValueError(f"{role}: {codec!r}.encode() returned {len(data)} bytes, expected exactly {codec.size}")
-    return data
-
-
-def exact_many(data: Any, count: int, codec: Codec[Any], role: str) -> Any:
-    """The size check of :func:`exact` for ``count`` objects encoded back to back (batch operations)."""
-    size = memoryview(data).nbytes
-    if size != count * codec.size:
-        raise ValueError(
-            f"{role}s: {count} {role}s of {codec.size} bytes need {count * codec.size} bytes, got {size}"
-        )
-    return data
-
-
 class _Scratch(threading.local):
     """Per-thread value buffer; ``threading.local`` re-runs ``__init__`` in each thread that touches it."""
 
@@ -98,6 +70,7 @@ class Elements:
         "_scratch",
         "batch_buffers",
         "batch_supported",
+        "drain_supported",
         "fd",
         "key",
         "target",
@@ -115,8 +88,10 @@ class Elements:
         self._pending_close = -1
         #: Per-thread buffers of batch reads, kept from call to call (managed by pybpfmap.batch).
         self.batch_buffers = threading.local()
-        #: Whether the kernel has batch commands for this map: None until the first batch read tells.
+        #: Whether the kernel has BPF_MAP_LOOKUP_BATCH (and BPF_MAP_LOOKUP_AND_DELETE_BATCH) for this map: None
+        #: until a batch read tells. False sends every whole-map read through the get_next_key walk.
         self.batch_supported: bool | None = None
+        self.drain_supported: bool | None = None
 
     def encode_key(self, key: Any) -> Any:
         """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""
@@ -248,6 +223,32 @@ class Elements:
         if -rc == errno.ENOENT:
             return False
         self.fail(rc, "delete", key)
+
+    # -- operations of particular map types -------------------------------------------------------------------
+
+    def contains_value(self, value: Any) -> bool:
+        """Bloom filter membership: the kernel reads the *value* buffer of a lookup (the key is NULL)."""
+        fd = self.live_fd()
+        data = self.encode_value(value)
+        s = self._scratch
+        s.view[: len(data)] = data  # a private copy: the kernel is handed a writable buffer
+        rc = _lookup(fd, b.NULL, s.cdata)
+        if rc == 0:
+            return True
+        if -rc == errno.ENOENT:
+            return False
+        self.fail(rc, "lookup")
+
+    def next_key_raw(self, raw_key: bytes | None) -> bytes | None:
+        """BPF_MAP_GET_NEXT_KEY from ``raw_key`` (from the first key when None); None past the last key."""
+        fd = self.live_fd()
+        out = _ffi.new("unsigned char[]", max(self.key.size, 1))
+        rc = _lib.bpf_map_get_next_key(fd, b.NULL if raw_key is None else raw_key, out)
+        if rc == 0:
+            return bytes(_ffi.buffer(out, self.key.size))
+        if -rc == errno.ENOENT:
+            return None
+        self.fail(rc, "iterate")
 
 
 class IntElements(Elements):

@@ -23,15 +23,16 @@ present for the whole read is returned exactly once, and entries added or remove
 from __future__ import annotations
 
 import errno
+import itertools
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from . import _bindings as b
-from ._elements import Elements, exact, exact_many
+from ._elements import Elements
 from ._numpy import numpy
-from .codec import Codec
+from .codec import Codec, exact, exact_many
 from .enums import UpdateFlags
 from .errors import ENOTSUPP, IterationAborted
 from .iteration import walk
@@ -54,7 +55,7 @@ _read = _lib.pbm_batch_read
 
 # Entries per kernel call for whole-map reads. The kernel's cost per entry is flat from 64 entries per call up
 # (KERNEL-FACTS), so this only bounds the reusable buffers: at most this many entries or about this many bytes.
-_CHUNK = 1 << 13
+_CHUNK = 1 << 16
 _CHUNK_BYTES = 1 << 22
 # Iteration starts with small chunks, so that next(iter(m)) reads little, and doubles up to the full chunk.
 _FIRST_ITERATION_CHUNK = 16
@@ -100,21 +101,26 @@ def _buffers(elements: Elements, capacity: int) -> Iterator[list[_Buffers]]:
 
 
 def read_chunks(
-    elements: Elements, max_entries: int, *, delete: bool = False, first: int | None = None
+    elements: Elements, max_entries: int, *, delete: bool = False, chunk: int | None = None, grow: bool = False
 ) -> Iterator[tuple[memoryview, memoryview, int]]:
     """Yield ``(keys, values, n)`` for each chunk of the map: ``n`` entries back to back in each buffer.
 
     The buffers are reused for the next chunk: decode or copy them before asking for it. ``delete`` reads and
-    deletes (every entry yielded is gone from the map). ``first`` starts with chunks of that many entries,
-    doubling from there; the default reads full chunks from the start.
+    deletes (every entry yielded is gone from the map). ``chunk`` is the number of entries per kernel call
+    (default: as many as fit a few MiB); ``grow`` doubles it after each call, up to that default, so that an
+    iteration starts small. A chunk is only larger than asked when a hash bucket needs it (ENOSPC).
     """
     key_size, value_size = elements.key.size, elements.value.size
     largest = max(1, min(_CHUNK, _CHUNK_BYTES // max(key_size + value_size, 1), max(max_entries, 1)))
-    capacity = largest if first is None else max(1, min(first, largest))
+    wanted = largest if chunk is None else max(1, chunk if not grow else min(chunk, largest))
+    capacity = wanted
     operation = "drain" if delete else "read"
     with elements.reading() as fd, _buffers(elements, capacity) as lent:
-        if elements.batch_supported is False:
-            yield from _walk_chunks(elements, max_entries, delete, largest if first is None else 1)
+        # The kernel may have one command and not the other (an LPM trie reads in batches but cannot drain).
+        flag = "drain_supported" if delete else "batch_supported"
+        known = getattr(elements, flag)
+        if elements.batch_supported is False or known is False:
+            yield from _walk_chunks(elements, max_entries, delete, 1 if grow else wanted)
             return
         cursor = _ffi.new("unsigned char[]", max(key_size, 4))
         from_start = _ffi.new("int *", 1)
@@ -124,12 +130,12 @@ def read_chunks(
             buf = lent[0]
             n = _read(fd, delete, cursor, from_start, buf.keys, key_size, buf.values, value_size, capacity, err)
             error = err[0]
-            if error in _UNSUPPORTED and n == 0 and from_start[0] and elements.batch_supported is None:
-                elements.batch_supported = False
-                yield from _walk_chunks(elements, max_entries, delete, largest if first is None else 1)
+            if error in _UNSUPPORTED and n == 0 and from_start[0] and known is None:
+                setattr(elements, flag, False)
+                yield from _walk_chunks(elements, max_entries, delete, 1 if grow else wanted)
                 return
             if n:
-                elements.batch_supported = True
+                setattr(elements, flag, True)
                 yield buf.key_view[: n * key_size], buf.value_view[: n * value_size], n
             if error == errno.ENOENT:
                 return
@@ -141,10 +147,10 @@ def read_chunks(
                 continue
             if error:
                 b.fail(error, operation, elements.target)
-            if first is not None and capacity < largest:
-                capacity = min(2 * capacity, largest)
-                if capacity > buf.capacity:
-                    lent[0] = _Buffers(capacity, key_size, value_size)
+            # Back to the size asked for after an ENOSPC, or the next size of a growing iteration.
+            capacity = min(2 * capacity, largest) if grow else wanted
+            if capacity > lent[0].capacity:
+                lent[0] = _Buffers(capacity, key_size, value_size)
 
 
 def _walk_chunks(
@@ -197,15 +203,19 @@ def count(elements: Elements, max_entries: int) -> int:
 def iter_keys(elements: Elements, max_entries: int) -> Iterator[Any]:
     """Each key once, decoded, a chunk read at a time (small chunks first)."""
     decode_keys = elements.key.decode_all
-    for keys, _, n in read_chunks(elements, max_entries, first=_FIRST_ITERATION_CHUNK):
-        yield from decode_keys(keys, n)
+    chunks = read_chunks(elements, max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True)
+    # chain() iterates each chunk in C; it asks for the next chunk (reusing the buffers) only once the current
+    # one is exhausted, so no Python frame runs per entry.
+    return itertools.chain.from_iterable(decode_keys(keys, n) for keys, _, n in chunks)
 
 
 def iter_items(elements: Elements, max_entries: int) -> Iterator[tuple[Any, Any]]:
     """Each (key, value) once, decoded, a chunk read at a time (small chunks first)."""
     decode_keys, decode_values = elements.key.decode_all, elements.value.decode_all
-    for keys, values, n in read_chunks(elements, max_entries, first=_FIRST_ITERATION_CHUNK):
-        yield from zip(decode_keys(keys, n), decode_values(values, n), strict=True)
+    chunks = read_chunks(elements, max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True)
+    return itertools.chain.from_iterable(
+        zip(decode_keys(keys, n), decode_values(values, n), strict=True) for keys, values, n in chunks
+    )
 
 
 def iter_batches(
@@ -214,7 +224,7 @@ def iter_batches(
     """``(keys, values)`` per chunk of about ``batch_size`` entries: lists of decoded objects, or numpy arrays."""
     decode_keys, decode_values = elements.key.decode_all, elements.value.decode_all
     shape = _ArrayShape(elements) if arrays else None
-    for keys, values, n in read_chunks(elements, max_entries, delete=delete, first=batch_size):
+    for keys, values, n in read_chunks(elements, max_entries, delete=delete, chunk=batch_size):
         if shape is not None:
             yield shape.keys(keys, n).copy(), shape.values(values, n).copy()
         else:

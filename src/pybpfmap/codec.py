@@ -24,7 +24,17 @@ from typing import Any, Generic, TypeAlias, TypeVar, cast
 
 from ._numpy import numpy
 
-__all__ = ["BytesCodec", "CTypesCodec", "Codec", "CodecSpec", "IntCodec", "StructCodec", "as_codec"]
+__all__ = [
+    "BytesCodec",
+    "CTypesCodec",
+    "Codec",
+    "CodecSpec",
+    "IntCodec",
+    "StructCodec",
+    "as_codec",
+    "exact",
+    "exact_many",
+]
 
 T = TypeVar("T")
 
@@ -45,6 +55,17 @@ class Codec(ABC, Generic[T]):
     #: What the codec encodes in its map (``"key"`` or ``"value"``), set by :func:`as_codec` for the codecs it
     #: builds; it starts the message of every encoding error, so ``m[k] = v`` says which one was wrong.
     role: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The bulk and offset shortcuts of a built-in codec bypass its decode() and encode(): a subclass that
+        # redefines those gets the generic versions, which call them, unless it brings its own shortcuts too.
+        if "decode" in cls.__dict__:
+            for name in ("decode_from", "decode_all"):
+                if name not in cls.__dict__:
+                    setattr(cls, name, getattr(Codec, name))
+        if "encode" in cls.__dict__ and "encode_many" not in cls.__dict__:
+            cls.encode_many = Codec.encode_many  # type: ignore[method-assign]
 
     def _error(self, kind: type[Exception], message: str) -> Exception:
         return kind(f"{self.role}: {message}" if self.role else message)
@@ -85,6 +106,35 @@ class Codec(ABC, Generic[T]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.size} bytes)"
+
+
+def exact(data: object, codec: Codec[Any], role: str) -> bytes:
+    """``data`` from ``codec.encode`` as bytes of exactly ``codec.size``; the one size check before the kernel.
+
+    Built-in codecs always pass; a custom codec that returns anything but a contiguous bytes-like object of the
+    right length raises here, naming the ``role`` (``"key"`` or ``"value"``), the codec and the expected size.
+    """
+    if type(data) is not bytes:
+        try:
+            view = memoryview(data)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(f"{role}: {codec!r}.encode() returned {type(data).__name__}, expected bytes") from None
+        if not view.c_contiguous:
+            raise TypeError(f"{role}: {codec!r}.encode() returned a non-contiguous buffer, expected bytes")
+        data = view.tobytes()
+    if len(data) != codec.size:
+        raise ValueError(f"{role}: {codec!r}.encode() returned {len(data)} bytes, expected exactly {codec.size}")
+    return data
+
+
+def exact_many(data: Any, count: int, codec: Codec[Any], role: str) -> Any:
+    """The size check of :func:`exact` for ``count`` objects encoded back to back (batch operations)."""
+    size = memoryview(data).nbytes
+    if size != count * codec.size:
+        raise ValueError(
+            f"{role}s: {count} {role}s of {codec.size} bytes need {count * codec.size} bytes, got {size}"
+        )
+    return data
 
 
 class BytesCodec(Codec[bytes]):

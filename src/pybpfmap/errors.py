@@ -106,7 +106,8 @@ class ProgramLoadError(BPFError):
         self.log = log
 
     def __reduce__(self) -> tuple[type[ProgramLoadError], tuple[int, str, str]]:
-        return (type(self), (self.errno, str(self.strerror), self.log))
+        # OSError pickles only (errno, strerror): without this the verifier log would be lost on the way.
+        return (type(self), (int(self.errno or 0), str(self.strerror), self.log))
 
 
 def errno_name(err: int) -> str:

@@ -13,7 +13,7 @@ import operator
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
-from ._args import U64_MAX, check_int
+from ._args import check_int, check_update_flags
 from ._numpy import numpy
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
@@ -126,7 +126,7 @@ class ArrayMap(Map[int, Any]):
 
     def set(self, index: int, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one slot; ``flags`` as for :meth:`Map.set` (``NOEXIST`` always fails on arrays)."""
-        self._elements.update(self._index(index), value, check_int(flags, "flags", 0, U64_MAX))
+        self._elements.update(self._index(index), value, check_update_flags(flags))
 
     def __delitem__(self, index: int) -> None:
         self._elements.live_fd()
@@ -141,6 +141,10 @@ class ArrayMap(Map[int, Any]):
         # Answered without a syscall (every slot exists), but a closed map still refuses, like any call.
         self._elements.live_fd()
         return isinstance(index, int) and 0 <= index < self._info.max_entries
+
+    def setdefault(self, index: int, default: Any = None) -> Any:
+        """The value at ``index``: every slot exists, so ``default`` is never stored (IndexError out of range)."""
+        return self[index]
 
     def get(self, index: int, default: Any = None) -> Any:
         """The value at ``index``, or ``default`` when the index is out of range."""
@@ -174,6 +178,7 @@ class ArrayMap(Map[int, Any]):
 
     def delete_batch(self, keys: Any) -> int:
         """Array slots cannot be deleted: NotSupportedError, as the kernel answers (ENOTSUPP)."""
+        self._elements.live_fd()
         raise error_from_errno(ENOTSUPP, "delete batch", self._elements.target, "array slots cannot be deleted")
 
     # -- BPF_F_MMAPABLE arrays --------------------------------------------------------------------------------
@@ -184,8 +189,9 @@ class ArrayMap(Map[int, Any]):
         """The array's values as shared memory (``mmapable=True`` maps): ``max_entries`` slots of
         ``round_up(value_size, 8)`` bytes, coherent both ways with lookups, updates and BPF programs.
 
-        Read-only when the map is frozen or was opened read-only. The mapping is made once and kept; closing
-        the map while a view is alive leaves the memory mapped until the last view goes.
+        Read-only when the map is frozen; the kernel refuses to map a handle opened read-only (EINVAL). The
+        mapping is made once and kept; closing the map while a view is alive leaves the memory mapped until the
+        last view goes.
         """
         mapping = self._mapping
         if mapping is None or mapping.closed:
@@ -216,8 +222,8 @@ class ArrayMap(Map[int, Any]):
             raise TypeError(f"{self._elements.target} was not created with mmapable=True (BPF_F_MMAPABLE)")
         page = _mmap.PAGESIZE
         length = (self._stride * self._info.max_entries + page - 1) // page * page
-        # The kernel allows only shared mappings; a writable one fails on a frozen map (EPERM) or a read-only
-        # fd (EACCES), where a read-only mapping still works.
+        # The kernel allows only shared mappings, and a writable one fails on a frozen map (EPERM), where a
+        # read-only mapping still works.
         try:
             return _mmap.mmap(fd, length, flags=_mmap.MAP_SHARED, prot=_mmap.PROT_READ | _mmap.PROT_WRITE)
         except PermissionError:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 from . import _bindings as b
 from . import batch
 from . import btf as _btf  # BTF: typed codecs for maps that carry it, BTF for maps created from typed codecs
-from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, optional_fd
+from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, check_update_flags, optional_fd
 from ._elements import MISSING, Elements, elements_for
 from .codec import Codec, CodecSpec, as_codec
 from .enums import MapFlags, MapType, UpdateFlags
@@ -182,12 +182,14 @@ class Map(MutableMapping[K, V]):
         return cls._open(fd, key_codec, value_codec)
 
     @classmethod
-    def from_fd(cls: type[M], fd: FileLike, *, key: CodecSpec = None, value: CodecSpec = None, btf: bool = True) -> M:
+    def from_fd(
+        cls: type[M], fd: FileLike, *, key: CodecSpec = None, value: CodecSpec = None, btf: bool = True
+    ) -> M:
         """Open the map behind ``fd``. The fd is duplicated: the caller keeps, and closes, its own.
 
-        Without codecs, keys and values decode by the map's BTF when it has some; ``btf=False`` gives bytes.
         TypeError when ``fd`` is open but not a BPF map (a program, BTF, a pipe...), BPFError (EBADF) when it
-        is not open.
+        is not open. Without codecs, keys and values decode by the map's BTF when it has some; ``btf=False``
+        gives bytes.
         """
         number = check_fd(fd)
         _require_map(number, f"fd {number}")
@@ -235,7 +237,7 @@ class Map(MutableMapping[K, V]):
         """Wrap a fresh fd in the kind matching its map type; the fd is closed if that fails.
 
         ``source`` names where the fd came from when it may not be a map (a caller's fd, a pinned path);
-        ``btf=False`` leaves a map without codecs in bytes even when it carries BTF.
+        ``btf=False`` keeps raw bytes where no codec is given, even on a map with BTF.
         """
         with _closed_on_error(fd):
             if source is not None:
@@ -419,7 +421,7 @@ class Map(MutableMapping[K, V]):
     def set(self, key: K, value: V, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one element with explicit flags: ``NOEXIST`` raises KeyExistsError if the key is present,
         ``EXIST`` raises KeyNotFoundError if it is absent, ``LOCK`` updates under the value's bpf_spin_lock."""
-        self._elements.update(key, value, check_int(flags, "flags", 0, U64_MAX))
+        self._elements.update(key, value, check_update_flags(flags))
 
     def __delitem__(self, key: K) -> None:
         if not self._elements.delete(key):
@@ -533,7 +535,7 @@ class Map(MutableMapping[K, V]):
         ``keys`` and ``values`` are sequences, numpy arrays, or bytes-like buffers of encoded entries back to
         back. On a partial failure the exception's ``done`` says how many entries were written.
         """
-        return batch.update_batch(self._elements, keys, values, check_int(flags, "flags", 0, U64_MAX))
+        return batch.update_batch(self._elements, keys, values, check_update_flags(flags))
 
     def delete_batch(self, keys: Any) -> int:
         """Delete many keys in one syscall (BPF_MAP_DELETE_BATCH); a missing key raises KeyNotFoundError

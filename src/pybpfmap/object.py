@@ -26,6 +26,7 @@ from . import _bindings as b
 from .btf import BTF, BTFCodec, BTFType
 from .errors import ProgramLoadError, errno_name
 from .map import Map
+from .program import test_run as prog_test_run
 
 __all__ = ["BPFObject", "Globals", "Link", "Program", "TestRun"]
 
@@ -183,18 +184,7 @@ class Program:
 
     def test_run(self, data: bytes, repeat: int = 1) -> TestRun:
         """Run the program on ``data`` in the kernel (BPF_PROG_TEST_RUN), ``repeat`` times."""
-        data = bytes(data)
-        out = _ffi.new("unsigned char[]", len(data) + 4096)
-        opts = _ffi.new("struct bpf_test_run_opts *")
-        opts.sz = _ffi.sizeof("struct bpf_test_run_opts")
-        inp = _ffi.from_buffer(data)
-        opts.data_in = inp
-        opts.data_size_in = len(data)
-        opts.data_out = out
-        opts.data_size_out = len(data) + 4096
-        opts.repeat = repeat
-        b.check(_lib.bpf_prog_test_run_opts(self.fd, opts), "test run", f"program {self.name!r}")
-        return TestRun(opts.retval, bytes(_ffi.buffer(out, opts.data_size_out)), opts.duration)
+        return TestRun(*prog_test_run(self.fd, data, repeat, f"program {self.name!r}"))
 
     def __repr__(self) -> str:
         return f"<Program {self.name!r} section={self.section!r}>"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import array
+import itertools
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from .codec import Buffer, Codec, IntCodec
+from .codec import Buffer, Codec, IntCodec, exact
 
 __all__ = ["PerCpuCodec", "PerCpuValues"]
 
@@ -62,13 +64,27 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
 
     def encode(self, obj: Any) -> bytes:
         """Broadcast one value to every CPU, or lay out one value per CPU."""
+        element, role = self.element, self.role or "value"
         if not self._is_sequence(obj):
-            return (self.element.encode(obj) + self._padding) * self.ncpus
+            return (exact(element.encode(obj), element, role) + self._padding) * self.ncpus
         if len(obj) != self.ncpus:
             raise self._error(
                 ValueError, f"a per-CPU value needs one item per possible CPU ({self.ncpus}), got {len(obj)}"
             )
-        return b"".join(self.element.encode(v) + self._padding for v in obj)
+        return b"".join(exact(element.encode(v), element, role) + self._padding for v in obj)
+
+    def encode_many(self, objs: Sequence[Any]) -> bytes | None:
+        """Integer values of 8 bytes, one per entry, broadcast to every CPU in one C loop (array.array); other
+        layouts, and entries given as one value per CPU, take the per-entry path (None)."""
+        element = self.element
+        if not isinstance(element, IntCodec) or element.size != self.stride or not all(type(v) is int for v in objs):
+            return None
+        try:
+            # zip() of the list with itself ncpus times repeats each value once per CPU, in C.
+            repeated = itertools.chain.from_iterable(zip(*[objs] * self.ncpus, strict=True))
+            return array.array(element.format_char, repeated).tobytes()
+        except OverflowError:
+            return None  # the per-entry path names the value out of range
 
     def decode(self, data: Buffer) -> PerCpuValues[Any]:
         """One decoded value per possible CPU."""

@@ -1,0 +1,93 @@
+/* Ring buffer glue; see ringbuf.h. */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/libbpf.h>
+
+#include "ringbuf.h"
+
+/* Defined by CFFI from ringbuf_cdef.h (extern "Python+C"): calls the Python consumer's record handler. */
+int pbm_ringbuf_record(void *ctx, char *data, size_t size);
+
+static int grow(void **buf, size_t *have, size_t need, size_t elem, size_t reserve)
+{
+	size_t n = *have ? *have : (reserve > 4096 ? reserve : 4096);
+	void *p;
+
+	while (n < need) {
+		if (n > SIZE_MAX / 2 / elem)
+			return -ENOMEM;
+		n *= 2;
+	}
+	p = realloc(*buf, n * elem);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*have = n;
+	return 0;
+}
+
+static int append(struct pbm_record_batch *b, const void *data, size_t size)
+{
+	if (size > UINT32_MAX)
+		return -E2BIG;
+	if (b->used + size > b->capacity && grow((void **)&b->data, &b->capacity, b->used + size, 1, b->reserve_bytes))
+		return -ENOMEM;
+	if (b->count == b->slots) {
+		size_t slots = b->slots;
+
+		if (grow((void **)&b->offsets, &slots, b->count + 1, sizeof(*b->offsets), b->reserve_slots))
+			return -ENOMEM;
+		slots = b->slots;
+		if (grow((void **)&b->lengths, &slots, b->count + 1, sizeof(*b->lengths), b->reserve_slots))
+			return -ENOMEM;
+		b->slots = slots;
+	}
+	memcpy(b->data + b->used, data, size);
+	b->offsets[b->count] = b->used;
+	b->lengths[b->count] = (__u32)size;
+	b->used += size;
+	b->count++;
+	return 0;
+}
+
+int pbm_ringbuf_dispatch(void *ctx, void *data, size_t size)
+{
+	struct pbm_ringbuf_ctx *c = ctx;
+
+	if (c->batch)
+		return append(c->batch, data, size);
+	return pbm_ringbuf_record(c->handle, data, size);
+}
+
+long pbm_ringbuf_read_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch,
+			    size_t max)
+{
+	int rc;
+
+	batch->used = 0;
+	batch->count = 0;
+	ctx->batch = batch;
+	rc = ring_buffer__consume_n(rb, max ? max : SIZE_MAX);
+	ctx->batch = NULL;
+	if (rc < 0)
+		return rc;
+	/* consume_n stops counting at INT_MAX; the batch knows the real number. */
+	return (long)batch->count;
+}
+
+void pbm_record_batch_free(struct pbm_record_batch *batch)
+{
+	free(batch->data);
+	free(batch->offsets);
+	free(batch->lengths);
+	memset(batch, 0, sizeof(*batch));
+}
+
+void pbm_free(void *p)
+{
+	free(p);
+}

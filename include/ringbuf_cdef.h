@@ -1,0 +1,58 @@
+/*
+ * libbpf's ring buffer, user ring buffer and perf buffer consumers (libbpf 1.5), for CFFI's cdef only, and
+ * the Python callbacks they call. The opaque structs stay opaque: pybpfmap only holds pointers to them.
+ */
+
+struct ring_buffer;
+struct user_ring_buffer;
+struct perf_buffer;
+
+typedef int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size);
+typedef void (*perf_buffer_sample_fn)(void *ctx, int cpu, void *data, __u32 size);
+typedef void (*perf_buffer_lost_fn)(void *ctx, int cpu, __u64 cnt);
+
+struct ring_buffer_opts {
+	size_t sz;
+	...;
+};
+
+struct ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn sample_cb, void *ctx,
+				     const struct ring_buffer_opts *opts);
+void ring_buffer__free(struct ring_buffer *rb);
+int ring_buffer__add(struct ring_buffer *rb, int map_fd, ring_buffer_sample_fn sample_cb, void *ctx);
+int ring_buffer__poll(struct ring_buffer *rb, int timeout_ms);
+int ring_buffer__consume(struct ring_buffer *rb);
+int ring_buffer__consume_n(struct ring_buffer *rb, size_t n);
+int ring_buffer__epoll_fd(const struct ring_buffer *rb);
+
+struct user_ring_buffer_opts {
+	size_t sz;
+	...;
+};
+
+struct user_ring_buffer *user_ring_buffer__new(int map_fd, const struct user_ring_buffer_opts *opts);
+void *user_ring_buffer__reserve(struct user_ring_buffer *rb, __u32 size);
+void user_ring_buffer__submit(struct user_ring_buffer *rb, void *sample);
+void user_ring_buffer__discard(struct user_ring_buffer *rb, void *sample);
+void user_ring_buffer__free(struct user_ring_buffer *rb);
+
+struct perf_buffer_opts {
+	size_t sz;
+	...;
+};
+
+struct perf_buffer *perf_buffer__new(int map_fd, size_t page_cnt, perf_buffer_sample_fn sample_cb,
+				     perf_buffer_lost_fn lost_cb, void *ctx, const struct perf_buffer_opts *opts);
+void perf_buffer__free(struct perf_buffer *pb);
+int perf_buffer__epoll_fd(const struct perf_buffer *pb);
+int perf_buffer__poll(struct perf_buffer *pb, int timeout_ms);
+int perf_buffer__consume(struct perf_buffer *pb);
+
+/*
+ * Callbacks into Python (pybpfmap._callbacks defines them with @ffi.def_extern). The ring buffer's is
+ * "Python+C": include/ringbuf.c calls it from pbm_ringbuf_dispatch, which libbpf calls for every record.
+ * ctx is a handle (ffi.new_handle) on the consumer that owns the buffer.
+ */
+extern "Python+C" int pbm_ringbuf_record(void *ctx, char *data, size_t size);
+extern "Python" void pbm_perfbuf_sample(void *ctx, int cpu, void *data, __u32 size);
+extern "Python" void pbm_perfbuf_lost(void *ctx, int cpu, __u64 cnt);

@@ -1,0 +1,201 @@
+"""``Program``: a loaded BPF program (an fd), run with BPF_PROG_TEST_RUN or attached to a socket.
+
+pybpfmap is about maps; programs are here so that maps can be written by the kernel in tests, benchmarks and
+examples without a compiler: :mod:`pybpfmap.testing` assembles raw instructions and loads them with
+:meth:`Program.load` (libbpf's ``bpf_prog_load``). A failed load raises a :class:`~pybpfmap.BPFError` whose
+message ends with the last lines of the kernel verifier's log.
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from . import _bindings as b
+from ._resource import Resource
+from .errors import BPFError, ProgramLoadError, errno_name, error_from_errno
+
+__all__ = ["Program", "ProgramType"]
+
+_ffi = b.ffi
+_lib = b.lib
+
+# setsockopt(SOL_SOCKET, SO_ATTACH_BPF / SO_DETACH_BPF): the socket module has no names for them.
+SO_ATTACH_BPF = 50
+SO_DETACH_BPF = 27  # the same value as SO_DETACH_FILTER
+
+_LOG_SIZE = 1 << 20
+_LOG_TAIL_LINES = 12
+
+
+class ProgramType(enum.IntEnum):
+    """``enum bpf_prog_type`` values that load and test-run on the kernels pybpfmap is tested on."""
+
+    SOCKET_FILTER = 1
+    SCHED_CLS = 3
+    XDP = 6
+    CGROUP_SKB = 8
+    RAW_TRACEPOINT = 17
+    FLOW_DISSECTOR = 22
+    SYSCALL = 31
+
+
+def program_load_error(err: int, name: str, log: str) -> BPFError:
+    """The exception for a program the kernel refused: a :class:`~pybpfmap.ProgramLoadError` whose message
+    ends with the verifier log's last lines and whose ``log`` is the whole log; without a log (the kernel
+    refused before verifying), the errno's usual exception."""
+    tail = "\n".join(log.rstrip().splitlines()[-_LOG_TAIL_LINES:])
+    if not tail:
+        return error_from_errno(err, "load", f"program {name!r}")
+    message = (
+        f"load program {name!r}: {os.strerror(err).lower()} ({errno_name(err)}); verifier log (last lines):\n{tail}"
+    )
+    return ProgramLoadError(err, message, log)
+
+
+def _func_info(opts: Any, functions: Sequence[tuple[str, int]], name: str) -> tuple[int, object]:
+    """Describe ``functions`` in a new BTF and point ``opts`` at it.
+
+    Returns the BTF fd, which the caller closes once the program is loaded, and the buffers ``opts`` points
+    to, which the caller keeps alive until then.
+    """
+    names = [_ffi.new("char[]", function.encode()) for function, _ in functions]
+    type_ids = _ffi.new("__u32[]", len(functions))
+    fd = _lib.pbm_load_func_btf(_ffi.new("const char *[]", names), len(functions), type_ids)
+    b.check(fd, "load BTF for", f"program {name!r}")
+    pairs = zip((start for _, start in functions), type_ids, strict=True)
+    records = _ffi.new("__u32[]", [x for pair in pairs for x in pair])
+    opts.prog_btf_fd = fd
+    opts.func_info = records
+    opts.func_info_cnt = len(functions)
+    opts.func_info_rec_size = 8
+    return fd, (records, names)
+
+
+class Program(Resource):
+    """A loaded BPF program; it owns its fd, closed by :meth:`close` or on leaving a ``with`` block.
+
+    The kernel keeps the program alive while anything holds it (a socket it is attached to, for one), so
+    closing the handle does not detach it.
+    """
+
+    def __init__(self, fd: int, name: str, prog_type: ProgramType | int) -> None:
+        """Take ownership of ``fd``, a program fd; use :meth:`load` to get one."""
+        self._fd = fd
+        self.name = name
+        self.prog_type = prog_type
+
+    @classmethod
+    def load(
+        cls,
+        prog_type: ProgramType | int,
+        instructions: bytes,
+        name: str = "",
+        license: str = "GPL",
+        *,
+        functions: Sequence[tuple[str, int]] = (),
+    ) -> Program:
+        """Load raw instructions (8 bytes each, as ``struct bpf_insn``) with libbpf's ``bpf_prog_load``.
+
+        ``functions`` names the program's functions and the instruction each starts at, main first (as
+        :attr:`pybpfmap.testing.Asm.functions` gives them): a program with callback subprograms needs them,
+        and they are described to the kernel in BTF. The first attempt runs without a verifier log, which is
+        faster; a refused program is loaded again with the log on, and the exception carries its last lines.
+        """
+        if not isinstance(instructions, (bytes, bytearray)) or not instructions or len(instructions) % 8:
+            raise ValueError("instructions must be a non-empty bytes object whose length is a multiple of 8")
+        if len(name) > 15:
+            raise ValueError(f"a program name has at most 15 characters, got {name!r}")
+        insns = _ffi.from_buffer("struct bpf_insn[]", instructions)
+        count = len(instructions) // 8
+        raw_name = name.encode() if name else b.NULL
+        raw_license = license.encode()
+        opts = _ffi.new("struct bpf_prog_load_opts *")
+        opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
+        btf_fd, keepalive = _func_info(opts, functions, name) if functions else (-1, None)
+        try:
+            fd = _lib.bpf_prog_load(int(prog_type), raw_name, raw_license, insns, count, opts)
+            if fd < 0:
+                log = _ffi.new("char[]", _LOG_SIZE)
+                opts.log_level = 1
+                opts.log_size = _LOG_SIZE
+                opts.log_buf = log
+                retry = _lib.bpf_prog_load(int(prog_type), raw_name, raw_license, insns, count, opts)
+                if retry < 0:
+                    raise program_load_error(-fd, name, _ffi.string(log).decode(errors="replace"))
+                fd = retry  # loaded the second time (a transient failure): keep it
+        finally:
+            if btf_fd >= 0:
+                os.close(btf_fd)  # the loaded program holds its own reference
+            del keepalive
+        return cls(fd, name, prog_type)
+
+    @property
+    def fd(self) -> int:
+        """The program's fd (ValueError once closed)."""
+        if self._fd < 0:
+            raise ValueError("I/O operation on a closed program")
+        return self._fd
+
+    def fileno(self) -> int:
+        """The program's fd, for APIs that take file-like objects."""
+        return self.fd
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._fd < 0
+
+    def close(self) -> None:
+        """Close the program's fd."""
+        fd, self._fd = getattr(self, "_fd", -1), -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"fd={self._fd}"
+        return f"Program(name={self.name!r}, {state})"
+
+    def test_run(self, data: bytes = bytes(64), repeat: int = 1) -> int:
+        """Run the program ``repeat`` times on ``data`` in the kernel (BPF_PROG_TEST_RUN); returns its retval.
+
+        Socket filter and tc programs need at least 14 bytes of ``data``: the kernel pulls an Ethernet header.
+        """
+        return test_run(self.fd, data, repeat, f"program {self.name!r}")[0]
+
+    def attach_socket(self, sock: socket.socket | Any) -> None:
+        """Attach this socket filter to ``sock`` (``SO_ATTACH_BPF``); it then sees every packet ``sock`` gets."""
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, self.fd)
+
+    @staticmethod
+    def detach_socket(sock: socket.socket | Any) -> None:
+        """Remove the socket filter attached to ``sock``."""
+        sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_BPF, 0)
+
+
+def test_run(fd: int, data: bytes, repeat: int, target: str) -> tuple[int, bytes, int]:
+    """BPF_PROG_TEST_RUN of the program ``fd`` on ``data``, ``repeat`` times: (retval, output data, ns per run)."""
+    if not isinstance(repeat, int) or not 1 <= repeat < 2**31:
+        raise ValueError(f"repeat must be an int from 1 to 2**31-1, got {repeat!r}")
+    data = bytes(data)
+    room = len(data) + 4096  # programs may grow the packet (XDP, tc)
+    out = _ffi.new("unsigned char[]", room)
+    opts = _ffi.new("struct bpf_test_run_opts *")
+    opts.sz = _ffi.sizeof("struct bpf_test_run_opts")
+    data_in = _ffi.from_buffer(data)
+    opts.data_in = data_in
+    opts.data_size_in = len(data)
+    opts.data_out = out
+    opts.data_size_out = room
+    opts.repeat = repeat
+    while True:
+        rc = _lib.bpf_prog_test_run_opts(fd, opts)
+        # A signal interrupts a long repeat loop: the kernel asks for a restart of the whole call.
+        if rc != -errno.EINTR:
+            break
+    b.check(rc, "test run", target)
+    return int(opts.retval), bytes(_ffi.buffer(out, opts.data_size_out)), int(opts.duration)

@@ -1,0 +1,509 @@
+"""Kernel-side producers for tests, benchmarks and examples: small BPF programs written as raw instructions.
+
+A daemon's maps are written by BPF programs, so pybpfmap's tests, benchmarks and examples need programs too,
+without depending on a compiler. This module is where they share them:
+
+* :class:`Asm`, a tiny assembler: one method per instruction the programs below need, with labels for jumps.
+  It is not a general assembler.
+* :class:`Counter`: adds to a u64 value of a hash or array map at one u32 key (atomic add).
+* :class:`RingBufEmitter`: writes records carrying a sequence number into a :class:`~pybpfmap.RingBufMap`
+  (``bpf_ringbuf_output``), and counts the records the full ring refused.
+* :class:`PerfEmitter`: the same into a :class:`~pybpfmap.PerfEventArrayMap` (``bpf_perf_event_output``).
+* :class:`UserRingBufReader`: the kernel side of a :class:`~pybpfmap.UserRingBufMap`, draining what user space
+  submitted (``bpf_user_ringbuf_drain`` with a callback subprogram, described in BTF).
+* :class:`PacketCounter`: a socket filter counting packets and bytes per IP protocol into a per-CPU hash and
+  sampling packet headers into a ring buffer; attach it to real sockets.
+
+All load with libbpf's ``bpf_prog_load`` as socket filters and run with ``BPF_PROG_TEST_RUN``
+(:meth:`~pybpfmap.program.Program.test_run`): ``emit(k)`` runs the program ``k`` times in one syscall. Each
+producer owns its program (and the helper maps it creates): close it, or use it as a context manager.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import Any, NamedTuple
+
+from .enums import UpdateFlags
+from .kinds import ArrayMap, PerCpuHashMap
+from .map import Map
+from .perfbuf import PerfEventArrayMap
+from .program import Program, ProgramType
+from .ringbuf import RingBufMap
+
+__all__ = [
+    "SAMPLE_FORMAT",
+    "Asm",
+    "Counter",
+    "PacketCounter",
+    "PacketSample",
+    "PerfEmitter",
+    "RingBufEmitter",
+    "UserRingBufReader",
+    "ipv4_packet",
+]
+
+# Registers. R10 is the read-only frame pointer; R1-R5 carry helper arguments and are clobbered by calls,
+# R6-R9 survive them, R0 holds return values.
+R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 = range(11)
+
+# Helper function ids (enum bpf_func_id in linux/bpf.h).
+MAP_LOOKUP_ELEM = 1
+MAP_UPDATE_ELEM = 2
+PERF_EVENT_OUTPUT = 25
+SKB_LOAD_BYTES_RELATIVE = 68
+RINGBUF_OUTPUT = 130
+DYNPTR_READ = 201
+USER_RINGBUF_DRAIN = 209
+
+#: ``BPF_F_CURRENT_CPU``: the perf ring of the CPU the program runs on.
+BPF_F_CURRENT_CPU = 0xFFFFFFFF
+#: ``BPF_HDR_START_NET``: skb_load_bytes_relative offsets count from the network (IP) header.
+BPF_HDR_START_NET = 1
+
+# Opcode parts (linux/bpf_common.h, linux/bpf.h).
+_LD, _LDX, _ST, _STX, _ALU, _JMP, _ALU64 = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x07
+_SIZES = {1: 0x10, 2: 0x08, 4: 0x00, 8: 0x18}
+_MEM, _ATOMIC, _IMM = 0x60, 0xC0, 0x00
+_K, _X = 0x00, 0x08
+_ADD, _RSH, _MOV, _END = 0x00, 0x70, 0xB0, 0xD0
+_TO_BE = 0x08
+_JA, _CALL, _EXIT = 0x00, 0x80, 0x90
+_JUMPS = {"==": 0x10, ">": 0x20, ">=": 0x30, "!=": 0x50, "<": 0xA0, "<=": 0xB0}
+_FETCH = 0x01
+_PSEUDO_MAP_FD = 1
+_PSEUDO_FUNC = 4
+
+_INSN = struct.Struct("<BBhi")
+
+
+class Asm:
+    """A tiny eBPF assembler: append instructions with its methods, then :meth:`assemble` to bytes.
+
+    Operands are register numbers (``R0``-``R10`` in this module) or immediates; a jump names a label placed
+    with :meth:`label`, before or after it. Only what the producers here need is provided.
+    """
+
+    def __init__(self) -> None:
+        """Start an empty program."""
+        # Each slot: (code, dst, src, off, imm, label the jump goes to or None).
+        self._slots: list[tuple[int, int, int, int, int, str | None]] = []
+        self._labels: dict[str, int] = {}
+        self._functions: list[str] = []
+
+    def _emit(self, code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0, to: str | None = None) -> Asm:
+        self._slots.append((code, dst, src, off, imm, to))
+        return self
+
+    def label(self, name: str) -> Asm:
+        """Mark the next instruction as the target ``name`` of jumps."""
+        if name in self._labels:
+            raise ValueError(f"label {name!r} placed twice")
+        self._labels[name] = len(self._slots)
+        return self
+
+    def function(self, name: str) -> Asm:
+        """Start a subprogram ``name`` here (a label that is also a function, for :meth:`ld_func`)."""
+        self._functions.append(name)
+        return self.label(name)
+
+    @property
+    def functions(self) -> list[tuple[str, int]]:
+        """``[(name, first instruction)]`` of every function, main first, for ``Program.load(functions=...)``;
+        empty for a program without subprograms."""
+        if not self._functions:
+            return []
+        return [("main", 0), *((name, self._labels[name]) for name in self._functions)]
+
+    def mov(self, dst: int, src: int | None = None, *, imm: int | None = None) -> Asm:
+        """``dst = src`` or ``dst = imm`` (64-bit; the immediate is sign-extended from 32 bits)."""
+        if imm is not None:
+            return self._emit(_ALU64 | _MOV | _K, dst, imm=imm)
+        return self._emit(_ALU64 | _MOV | _X, dst, src if src is not None else 0)
+
+    def add(self, dst: int, src: int | None = None, *, imm: int | None = None) -> Asm:
+        """``dst += src`` or ``dst += imm`` (64-bit)."""
+        if imm is not None:
+            return self._emit(_ALU64 | _ADD | _K, dst, imm=imm)
+        return self._emit(_ALU64 | _ADD | _X, dst, src if src is not None else 0)
+
+    def rsh(self, dst: int, imm: int) -> Asm:
+        """``dst >>= imm`` (logical, 64-bit)."""
+        return self._emit(_ALU64 | _RSH | _K, dst, imm=imm)
+
+    def be16(self, dst: int) -> Asm:
+        """Convert the low 16 bits of ``dst`` from big-endian (network order) to host order, clearing the rest."""
+        return self._emit(_ALU | _END | _TO_BE, dst, imm=16)
+
+    def ld_imm64(self, dst: int, value: int) -> Asm:
+        """``dst = value`` for a full 64-bit constant (two instruction slots)."""
+        value &= (1 << 64) - 1
+        low, high = value & 0xFFFFFFFF, value >> 32
+        self._emit(_LD | _SIZES[8] | _IMM, dst, imm=low - (1 << 32) if low >= 1 << 31 else low)
+        return self._emit(0, imm=high - (1 << 32) if high >= 1 << 31 else high)
+
+    def ld_func(self, dst: int, label: str) -> Asm:
+        """``dst = &subprogram``: the address of the code at ``label``, for helpers taking a callback
+        (``BPF_PSEUDO_FUNC``; two slots)."""
+        self._emit(_LD | _SIZES[8] | _IMM, dst, _PSEUDO_FUNC, to=label)
+        return self._emit(0)
+
+    def ld_map(self, dst: int, map_fd: int) -> Asm:
+        """``dst = &map``: the loader replaces the map fd by the map (``BPF_PSEUDO_MAP_FD``; two slots)."""
+        self._emit(_LD | _SIZES[8] | _IMM, dst, _PSEUDO_MAP_FD, imm=map_fd)
+        return self._emit(0)
+
+    def ldx(self, size: int, dst: int, src: int, off: int) -> Asm:
+        """``dst = *(size *)(src + off)``, ``size`` in bytes (1, 2, 4, 8), zero-extended."""
+        return self._emit(_LDX | _SIZES[size] | _MEM, dst, src, off)
+
+    def stx(self, size: int, dst: int, off: int, src: int) -> Asm:
+        """``*(size *)(dst + off) = src``."""
+        return self._emit(_STX | _SIZES[size] | _MEM, dst, src, off)
+
+    def st(self, size: int, dst: int, off: int, imm: int) -> Asm:
+        """``*(size *)(dst + off) = imm``."""
+        return self._emit(_ST | _SIZES[size] | _MEM, dst, 0, off, imm)
+
+    def atomic_add(self, dst: int, off: int, src: int, *, fetch: bool = False) -> Asm:
+        """``*(u64 *)(dst + off) += src`` atomically; with ``fetch``, ``src`` receives the old value."""
+        return self._emit(_STX | _SIZES[8] | _ATOMIC, dst, src, off, _ADD | (_FETCH if fetch else 0))
+
+    def jump(self, to: str) -> Asm:
+        """Jump to label ``to``."""
+        return self._emit(_JMP | _JA, to=to)
+
+    def jump_if(self, dst: int, op: str, to: str, src: int | None = None, *, imm: int | None = None) -> Asm:
+        """Jump to label ``to`` if ``dst op src`` (or ``dst op imm``); ``op`` is one of == != > >= < <= (unsigned)."""
+        code = _JMP | _JUMPS[op]
+        if imm is not None:
+            return self._emit(code | _K, dst, imm=imm, to=to)
+        return self._emit(code | _X, dst, src if src is not None else 0, to=to)
+
+    def call(self, helper: int) -> Asm:
+        """Call kernel helper number ``helper``; arguments in R1-R5, result in R0."""
+        return self._emit(_JMP | _CALL, imm=helper)
+
+    def exit(self) -> Asm:
+        """Return R0."""
+        return self._emit(_JMP | _EXIT)
+
+    def assemble(self) -> bytes:
+        """The program as ``struct bpf_insn`` bytes, jump offsets resolved."""
+        out = bytearray()
+        for index, (code, dst, src, off, imm, to) in enumerate(self._slots):
+            if to is not None:
+                if to not in self._labels:
+                    raise ValueError(f"jump to undefined label {to!r}")
+                distance = self._labels[to] - index - 1
+                # A jump's distance goes in the offset; a subprogram's address (ld_func) in the immediate.
+                if code == _LD | _SIZES[8] | _IMM:
+                    imm = distance
+                else:
+                    off = distance
+            out += _INSN.pack(code, (src << 4) | dst, off, imm)
+        return bytes(out)
+
+
+def _zero_stack(asm: Asm, start: int, size: int) -> None:
+    for off in range(start, start + size, 8):
+        asm.st(8, R10, off, 0)
+
+
+def _fd(obj: Map[Any, Any]) -> int:
+    return obj.fd
+
+
+class _Producer:
+    """A loaded program plus the maps it created for itself; closes them all."""
+
+    program: Program
+    _owned: tuple[Map[Any, Any], ...] = ()
+
+    def close(self) -> None:
+        """Close the program and the helper maps this producer created (not the maps it was given)."""
+        program = getattr(self, "program", None)
+        if program is not None:
+            program.close()
+        for m in self._owned:
+            m.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Counter(_Producer):
+    """Adds ``increment`` to the u64 value at u32 ``key`` of a hash or array map, once per run.
+
+    The add is atomic (several CPUs may run it at once); a missing hash key is inserted with the increment.
+    ``Counter(m, key=3).run(1000)`` adds 1000 increments in one syscall.
+    """
+
+    def __init__(self, target: Map[Any, Any], key: int = 0, increment: int = 1) -> None:
+        """Load the counter for ``target`` (value size 8, key size 4)."""
+        if target.key_size != 4 or target.value_size != 8:
+            raise ValueError(f"Counter needs a map of u32 keys and u64 values, got {target!r}")
+        asm = Asm()
+        asm.st(4, R10, -4, key).st(8, R10, -16, increment)
+        asm.ld_map(R1, _fd(target)).mov(R2, R10).add(R2, imm=-4).call(MAP_LOOKUP_ELEM)
+        asm.jump_if(R0, "==", "insert", imm=0)
+        asm.mov(R1, imm=increment).atomic_add(R0, 0, R1).jump("out")
+        asm.label("insert")
+        asm.ld_map(R1, _fd(target)).mov(R2, R10).add(R2, imm=-4).mov(R3, R10).add(R3, imm=-16)
+        asm.mov(R4, imm=int(UpdateFlags.NOEXIST)).call(MAP_UPDATE_ELEM)
+        # Another CPU inserted the key first (EEXIST): add to its value instead.
+        asm.jump_if(R0, "==", "out", imm=0)
+        asm.ld_map(R1, _fd(target)).mov(R2, R10).add(R2, imm=-4).call(MAP_LOOKUP_ELEM)
+        asm.jump_if(R0, "==", "out", imm=0)
+        asm.mov(R1, imm=increment).atomic_add(R0, 0, R1)
+        asm.label("out").mov(R0, imm=0).exit()
+        self.program = Program.load(ProgramType.SOCKET_FILTER, asm.assemble(), "pbm_counter")
+
+    def run(self, times: int = 1) -> None:
+        """Run the counter ``times`` times (one BPF_PROG_TEST_RUN)."""
+        self.program.test_run(repeat=times)
+
+
+def _emitter(record_size: int, sequence: Map[Any, Any], emit: Any) -> bytes:
+    if not isinstance(record_size, int) or not 8 <= record_size <= 256:
+        raise ValueError(f"record_size must be an int from 8 to 256 (bytes), got {record_size!r}")
+    room = (record_size + 7) // 8 * 8
+    asm = Asm()
+    asm.mov(R6, R1)
+    asm.st(4, R10, -4, 0)
+    asm.ld_map(R1, _fd(sequence)).mov(R2, R10).add(R2, imm=-4).call(MAP_LOOKUP_ELEM)
+    asm.jump_if(R0, "==", "out", imm=0)
+    asm.mov(R7, R0)
+    asm.mov(R1, imm=1).atomic_add(R7, 0, R1, fetch=True)
+    record = -8 - room
+    _zero_stack(asm, record + 8, room - 8)
+    asm.stx(8, R10, record, R1)
+    emit(asm, record, record_size)
+    asm.jump_if(R0, "==", "out", imm=0)
+    asm.mov(R1, imm=1).atomic_add(R7, 8, R1)
+    asm.label("out").mov(R0, imm=0).exit()
+    return asm.assemble()
+
+
+class _SequenceEmitter(_Producer):
+    """Shared by the emitters: the sequence map, ``emit``, ``sent`` and ``dropped``."""
+
+    sequence: ArrayMap
+
+    def _new_sequence(self) -> ArrayMap:
+        self.sequence = ArrayMap(value="QQ", max_entries=1, name="pbm_sequence")
+        self._owned = (self.sequence,)
+        return self.sequence
+
+    def emit(self, count: int = 1) -> None:
+        """Run the program ``count`` times in one BPF_PROG_TEST_RUN: ``count`` records, numbered on."""
+        self.program.test_run(repeat=count)
+
+    @property
+    def sent(self) -> int:
+        """Records the program tried to write so far (the next sequence number)."""
+        return int(self.sequence[0][0])
+
+    @property
+    def dropped(self) -> int:
+        """Records the kernel refused (the ring was full)."""
+        return int(self.sequence[0][1])
+
+
+class RingBufEmitter(_SequenceEmitter):
+    """Writes ``record_size``-byte records into a ring buffer with ``bpf_ringbuf_output``, one per run.
+
+    Each record starts with a u64 sequence number (0, 1, 2, ... in the order written) followed by zeros, so a
+    consumer can check that none was lost or reordered; :attr:`dropped` counts those a full ring refused.
+    """
+
+    def __init__(self, ring: RingBufMap | Map[Any, Any], record_size: int = 16) -> None:
+        """Load the emitter for ``ring``."""
+        sequence = self._new_sequence()
+        self.record_size = record_size
+
+        def emit(asm: Asm, record: int, size: int) -> None:
+            asm.ld_map(R1, _fd(ring)).mov(R2, R10).add(R2, imm=record).mov(R3, imm=size).mov(R4, imm=0)
+            asm.call(RINGBUF_OUTPUT)
+
+        try:
+            code = _emitter(record_size, sequence, emit)
+            self.program = Program.load(ProgramType.SOCKET_FILTER, code, "pbm_rb_emit")
+        except BaseException:
+            self.close()
+            raise
+
+
+class PerfEmitter(_SequenceEmitter):
+    """Writes ``record_size``-byte records into a perf event array with ``bpf_perf_event_output``
+    (``BPF_F_CURRENT_CPU``), one per run, numbered like :class:`RingBufEmitter`'s.
+
+    A socket filter's ``bpf_perf_event_output`` is the skb variant: the upper 32 bits of the flags say how many
+    packet bytes to append, zero here. The perf rings must exist first (open a :class:`~pybpfmap.PerfBuffer`).
+    """
+
+    def __init__(self, events: PerfEventArrayMap | Map[Any, Any], record_size: int = 16) -> None:
+        """Load the emitter for ``events``."""
+        sequence = self._new_sequence()
+        self.record_size = record_size
+
+        def emit(asm: Asm, record: int, size: int) -> None:
+            asm.mov(R1, R6).ld_map(R2, _fd(events)).ld_imm64(R3, BPF_F_CURRENT_CPU)
+            asm.mov(R4, R10).add(R4, imm=record).mov(R5, imm=size).call(PERF_EVENT_OUTPUT)
+
+        try:
+            code = _emitter(record_size, sequence, emit)
+            self.program = Program.load(ProgramType.SOCKET_FILTER, code, "pbm_perf_emit")
+        except BaseException:
+            self.close()
+            raise
+
+
+#: The layout of :class:`PacketCounter`'s samples: u32 protocol, u32 IP total length, 28 bytes from the IP header.
+SAMPLE_FORMAT = struct.Struct("=II28s")
+
+
+class UserRingBufReader(_Producer):
+    """The kernel side of a :class:`~pybpfmap.UserRingBufMap`: ``drain()`` runs a program that reads every
+    record user space submitted (``bpf_user_ringbuf_drain`` with a callback subprogram) and adds each record's
+    first 8 bytes (a u64) to :attr:`total` and 1 to :attr:`count`, both kept in an array map it creates.
+    """
+
+    def __init__(self, ring: Map[Any, Any]) -> None:
+        """Load the reader for ``ring``."""
+        self.tally = ArrayMap(value="QQ", max_entries=1, name="pbm_urb_tally")
+        self._owned = (self.tally,)
+        asm = Asm()
+        asm.ld_map(R1, _fd(ring)).ld_func(R2, "on_record").mov(R3, imm=0).mov(R4, imm=0)
+        asm.call(USER_RINGBUF_DRAIN).exit()
+        # on_record(struct bpf_dynptr *record, void *ctx): returns 0 to go on draining.
+        asm.function("on_record")
+        asm.mov(R6, R1)
+        asm.mov(R1, R10).add(R1, imm=-8).mov(R2, imm=8).mov(R3, R6).mov(R4, imm=0).mov(R5, imm=0)
+        asm.call(DYNPTR_READ)
+        asm.jump_if(R0, "!=", "done", imm=0)  # a record shorter than 8 bytes: skipped
+        asm.st(4, R10, -12, 0)
+        asm.ld_map(R1, _fd(self.tally)).mov(R2, R10).add(R2, imm=-12).call(MAP_LOOKUP_ELEM)
+        asm.jump_if(R0, "==", "done", imm=0)
+        asm.ldx(8, R1, R10, -8).atomic_add(R0, 0, R1).mov(R1, imm=1).atomic_add(R0, 8, R1)
+        asm.label("done").mov(R0, imm=0).exit()
+        try:
+            self.program = Program.load(
+                ProgramType.SOCKET_FILTER, asm.assemble(), "pbm_urb_drain", functions=asm.functions
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    def drain(self) -> int:
+        """Read every record waiting in the ring, in the kernel; returns how many the helper drained."""
+        return self.program.test_run()
+
+    @property
+    def total(self) -> int:
+        """The sum of the u64 at the start of every record drained so far."""
+        return int(self.tally[0][0])
+
+    @property
+    def count(self) -> int:
+        """Records of at least 8 bytes drained so far."""
+        return int(self.tally[0][1])
+
+
+class PacketSample(NamedTuple):
+    """One sampled packet, as :class:`PacketCounter` writes it to its ring buffer."""
+
+    protocol: int
+    length: int
+    header: bytes
+
+    @classmethod
+    def decode(cls, record: bytes) -> PacketSample:
+        """Parse one ring buffer record."""
+        return cls(*SAMPLE_FORMAT.unpack(record))
+
+
+_HEADER_BYTES = 28
+
+
+class PacketCounter(_Producer):
+    """A socket filter counting IPv4 packets and bytes per IP protocol, and sampling their headers.
+
+    ``counts`` is a :class:`~pybpfmap.PerCpuHashMap` from the u32 IP protocol number (6 TCP, 17 UDP, ...) to
+    ``(packets, bytes)`` per CPU, bytes being the IP total length; ``samples`` is a :class:`~pybpfmap.RingBufMap`
+    receiving one :class:`PacketSample` per packet (dropped silently when the ring is full). Attach it with
+    :meth:`attach` to any socket: it sees the packets that socket receives, and lets them all through.
+    Non-IPv4 packets, and packets too short to hold 28 bytes from the IP header, are not counted.
+    """
+
+    def __init__(self, ring_size: int = 256 * 1024, max_protocols: int = 256) -> None:
+        """Create the maps and load the filter."""
+        self.counts = PerCpuHashMap(key="u32", value="QQ", max_entries=max_protocols, name="pbm_counts")
+        self._owned = (self.counts,)
+        self.samples = RingBufMap(ring_size, name="pbm_samples")
+        self._owned = (self.counts, self.samples)
+        try:
+            self.program = Program.load(ProgramType.SOCKET_FILTER, self._code(), "pbm_pkt_count")
+        except BaseException:
+            self.close()
+            raise
+
+    def _code(self) -> bytes:
+        sample, key, zero = -40, -44, -64  # struct sample (36 bytes), the u32 key, a zero (packets, bytes)
+        header = sample + 8
+        asm = Asm()
+        asm.mov(R6, R1)
+        asm.mov(R1, R6).mov(R2, imm=0).mov(R3, R10).add(R3, imm=header).mov(R4, imm=_HEADER_BYTES)
+        asm.mov(R5, imm=BPF_HDR_START_NET).call(SKB_LOAD_BYTES_RELATIVE)
+        asm.jump_if(R0, "!=", "keep", imm=0)
+        asm.ldx(1, R1, R10, header).rsh(R1, 4).jump_if(R1, "!=", "keep", imm=4)  # IP version 4
+        asm.ldx(1, R1, R10, header + 9)  # protocol
+        asm.stx(4, R10, sample, R1).stx(4, R10, key, R1)
+        asm.ldx(2, R1, R10, header + 2).be16(R1)  # total length, network byte order
+        asm.stx(4, R10, sample + 4, R1).mov(R7, R1)
+        asm.ld_map(R1, _fd(self.counts)).mov(R2, R10).add(R2, imm=key).call(MAP_LOOKUP_ELEM)
+        asm.jump_if(R0, "!=", "add", imm=0)
+        _zero_stack(asm, zero, 16)
+        asm.ld_map(R1, _fd(self.counts)).mov(R2, R10).add(R2, imm=key).mov(R3, R10).add(R3, imm=zero)
+        asm.mov(R4, imm=int(UpdateFlags.NOEXIST)).call(MAP_UPDATE_ELEM)
+        asm.ld_map(R1, _fd(self.counts)).mov(R2, R10).add(R2, imm=key).call(MAP_LOOKUP_ELEM)
+        asm.jump_if(R0, "==", "sample", imm=0)
+        # Per-CPU values: no other CPU writes this copy, and socket filters do not nest on one CPU.
+        asm.label("add")
+        asm.ldx(8, R1, R0, 0).add(R1, imm=1).stx(8, R0, 0, R1)
+        asm.ldx(8, R1, R0, 8).add(R1, R7).stx(8, R0, 8, R1)
+        asm.label("sample")
+        asm.ld_map(R1, _fd(self.samples)).mov(R2, R10).add(R2, imm=sample).mov(R3, imm=8 + _HEADER_BYTES)
+        asm.mov(R4, imm=0).call(RINGBUF_OUTPUT)
+        asm.label("keep").mov(R0, imm=-1).exit()  # a socket filter returns how much to keep: all of it
+        return asm.assemble()
+
+    def attach(self, sock: Any) -> None:
+        """Attach the filter to ``sock`` (``SO_ATTACH_BPF``); it counts what ``sock`` receives from now on."""
+        self.program.attach_socket(sock)
+
+    def totals(self) -> dict[int, tuple[int, int]]:
+        """``{protocol: (packets, bytes)}`` summed over CPUs, from one snapshot of :attr:`counts`."""
+        out: dict[int, tuple[int, int]] = {}
+        for protocol, per_cpu in self.counts.snapshot().items():
+            out[protocol] = (sum(v[0] for v in per_cpu), sum(v[1] for v in per_cpu))
+        return out
+
+
+def ipv4_packet(payload: bytes = b"", protocol: int = 17, src: str = "127.0.0.1", dst: str = "127.0.0.1") -> bytes:
+    """An Ethernet frame holding an IPv4 packet (no checksum), as input for :meth:`Program.test_run`.
+
+    The IP payload is ``payload`` as is; for UDP (17) an 8-byte UDP header is put in front of it.
+    """
+    if protocol == 17:
+        payload = struct.pack("!HHHH", 40000, 40001, 8 + len(payload), 0) + payload
+    total = 20 + len(payload)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, total, 0, 0, 64, protocol, 0, socket.inet_aton(src), socket.inet_aton(dst)
+    )
+    ethernet = bytes(12) + b"\x08\x00"
+    return ethernet + ip + payload

@@ -1,0 +1,107 @@
+"""`make bench` in miniature: the benchmark runs on tiny maps and prints every row (never judged on speed)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+
+ELEM_OPS = ["insert `m[k] = v`", "lookup `m[k]`", "update `m[k] = v`", "delete `del m[k]`"]
+BATCH_OPS = [
+    "`snapshot()`",
+    "`snapshot_arrays()`",
+    "`list(m.items())`",
+    "`len(m)`",
+    "`get_many(keys)`",
+    "`update_batch(keys, values)` from lists",
+    "`update_batch(keys, values)` from numpy",
+    "`delete_batch(keys)`",
+    "`drain()`",
+]
+# Array slots cannot be inserted or deleted, and an array's len() is max_entries without a syscall.
+NOT_FOR_ARRAYS = {"insert `m[k] = v`", "delete `del m[k]`", "`len(m)`", "`delete_batch(keys)`", "`drain()`"}
+MAPS = ["HASH u32->u64", "ARRAY u64", "PERCPU_HASH u32->u64"]
+
+
+def expected_rows() -> list[str]:
+    rows = []
+    for map_label in MAPS:
+        for op in ELEM_OPS + BATCH_OPS:
+            if map_label.startswith("ARRAY") and op in NOT_FOR_ARRAYS:
+                continue
+            rows.append(f"| {map_label} | {op}")
+    rows.append("| ARRAY u64 | `as_numpy().sum()` of the mmap'ed array")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def output() -> str:
+    run = subprocess.run(
+        [sys.executable, str(BENCH), "--entries", "1024", "--repeat", "1", "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_every_operation_row_is_printed(output: str) -> None:
+    lines = output.splitlines()
+    for row in expected_rows():
+        matches = [line for line in lines if line.startswith(row)]
+        assert len(matches) == 1, f"row {row!r} printed {len(matches)} times"
+        # map | operation | C floor | bare CFFI | pybpfmap | ratio | target | result
+        assert len(matches[0].strip("|").split(" | ")) == 8, matches[0]
+
+
+def test_scaling_memory_and_thread_tables_are_printed(output: str) -> None:
+    for size in ("| 256 |", "| 1,024 |", "| 4,096 |"):
+        assert any(line.startswith(size) for line in output.splitlines()), size
+    assert "Spread of pybpfmap's ns per entry" in output
+    assert "| first call in the process |" in output
+    assert "| second call |" in output
+    assert "| pybpfmap `snapshot_arrays()` |" in output
+    assert "| C floor (`lookup_batch` dump, GIL released) |" in output
+    assert "### Targets missed" in output
+
+
+def test_every_target_has_a_verdict(output: str) -> None:
+    table = [line for line in output.splitlines() if line.startswith("| ") and ("<=" in line or ">=" in line)]
+    assert table
+    for line in table:
+        assert re.search(r"\| (\d+\.\d\dx (yes|NO)|n/a) \|$", line), line
+
+
+def test_every_case_runs(output: str) -> None:
+    # A cell "n/a (...)" is a case that could not run: a pybpfmap method missing, or a case that raised.
+    failures = [line for line in output.splitlines() if "n/a" in line]
+    assert not failures, "\n".join(failures)
+
+
+def test_profile_names_the_functions_of_one_case() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH), "--entries", "1024", "--repeat", "1", "--profile", "HASH:py_snapshot"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "function calls" in run.stdout
+    assert "snapshot" in run.stdout
+
+
+def test_profile_refuses_an_unknown_case() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH), "--entries", "1024", "--profile", "HASH:no_such_case"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode != 0
+    assert "no case 'no_such_case'" in run.stderr
