@@ -126,3 +126,38 @@ def test_counter_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "comm='python') -> 5;" in out or "-> 5;" in out
     assert "total (a .bss global, read through mmap): 5" in out
+
+
+XDP_SCRIPT = """
+import socket, subprocess, sys
+from pybpfmap import BPFObject
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+def send(n):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        rx.bind(("127.0.0.1", 0))
+        for _ in range(n):
+            tx.sendto(b"x", rx.getsockname())
+            rx.recv(10)
+with BPFObject(sys.argv[1]) as obj:
+    link = obj.programs["count_xdp"].attach_xdp(socket.if_nametoindex("lo"), mode="skb")
+    send(3)
+    attached = obj.globals["xdp_packets"]
+    link.close()
+    send(3)
+    print(attached, obj.globals["xdp_packets"])
+"""
+
+
+def test_attach_xdp_in_a_private_netns(bpf_objects: dict[str, Path]) -> None:
+    import subprocess
+    import sys
+
+    # A network namespace of its own, so that the program sees only this test's packets on its loopback.
+    out = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", XDP_SCRIPT, str(bpf_objects["counter"])],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    attached, after_close = map(int, out)
+    assert attached == 3 and after_close == 3

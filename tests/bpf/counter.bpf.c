@@ -63,4 +63,13 @@ int return_magic(struct __sk_buff *skb)
 	return magic;
 }
 
+__u64 xdp_packets = 0;
+
+SEC("xdp")
+int count_xdp(struct xdp_md *ctx)
+{
+	__sync_fetch_and_add(&xdp_packets, 1);
+	return XDP_PASS;
+}
+
 char LICENSE[] SEC("license") = "GPL";
