@@ -3,7 +3,8 @@
 A 3-field struct value (``struct flow_stats { __u64 packets; __u64 bytes; __u32 flags; }``, 24 bytes with
 its tail padding) is decoded three ways: ``StructCodec("QQI4x")`` (a tuple, the hand-written baseline),
 ``BTFCodec`` (an instance of the class made from the BTF type) and ``CTypesCodec`` (for reference). Then the
-same comparison through a map: ``dict(m.items())`` of a 4,096-entry hash map typed each way. Rounds
+same comparison through a map: ``dict(m.items())`` and ``m.snapshot()`` of a 4,096-entry hash map typed each
+way (both read the map by batches, so decoding weighs more there than in a lookup). Rounds
 interleave the cases in shuffled order; the table shows medians and ratios to the baseline.
 
     python benchmarks/bench_btf.py [--repeat 7]
@@ -73,6 +74,7 @@ def main() -> None:
     for label, codec in codecs.items():
         cases[f"decode, {label}"] = (decode_loop(codec), calls)
         cases[f"dict(m.items()), {label}"] = (lambda m=maps[label]: dict(m.items()), args.entries)
+        cases[f"m.snapshot(), {label}"] = (lambda m=maps[label]: m.snapshot(), args.entries)
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(args.repeat):
         order = list(cases)
@@ -82,7 +84,7 @@ def main() -> None:
             samples[name].append(ns_per_call(fn, n))
 
     print("| case | ns per value | ratio to struct format |\n|---|---|---|")
-    for prefix in ("decode", "dict(m.items())"):
+    for prefix in ("decode", "dict(m.items())", "m.snapshot()"):
         base = statistics.median(samples[f"{prefix}, struct format 'QQI4x' (baseline)"])
         for name in cases:
             if name.startswith(prefix + ","):

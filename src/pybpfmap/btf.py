@@ -948,6 +948,12 @@ class _Compiled:
             f"def decode_all(data, count):\n"
             f"    return [{expr} for t in _iter(memoryview(data)[: count * {self.size}])]\n"
         )
+        if expr.endswith("(t)") and expr.count("(") == 1:
+            # The class applied to each unpacked record, in C (a map object, iterated once by the caller).
+            self.source += (
+                f"def decode_all(data, count):\n"
+                f"    return map({expr[:-3]}, _iter(memoryview(data)[: count * {self.size}]))\n"
+            )
         exec(compile(self.source, f"<BTF layout of {t.c_name()}>", "exec"), ns)
         self.decode: Callable[[Buffer], Any] = ns["decode"]
         self.decode_from: Callable[[Buffer, int], Any] = ns["decode_from"]
