@@ -63,6 +63,7 @@ struct btf_var_secinfo {
 };
 
 struct btf *btf__parse(const char *path, struct btf_ext **btf_ext);
+struct btf *btf__new(const void *data, __u32 size);
 struct btf *btf__load_from_kernel_by_id(__u32 id);
 __s32 btf__find_by_name(const struct btf *btf, const char *type_name);
 __u32 btf__type_cnt(const struct btf *btf);

@@ -292,7 +292,9 @@ def test_spin_lock_values() -> None:
 def test_closed_object_refuses_use(bpf_objects: dict[str, Path]) -> None:
     obj = BPFObject(bpf_objects["types"])
     rich = obj.maps["rich_map"]
+    btf = obj.btf
     obj.close()
+    assert btf is not None and btf.type("struct rich").size == 112  # a copy: valid after the object is gone
     assert obj.closed and rich.closed
     with pytest.raises(ValueError, match="closed"):
         obj.maps  # noqa: B018

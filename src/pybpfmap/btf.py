@@ -346,6 +346,14 @@ class BTF:
         return cls(ptr, source=repr(name))
 
     @classmethod
+    def from_raw(cls, data: bytes, source: str = "raw BTF") -> BTF:
+        """BTF from its raw encoding (the bytes of ``/sys/kernel/btf/*`` or of an ELF ``.BTF`` section)."""
+        ptr = _lib.btf__new(data, len(data))
+        if ptr == b.NULL:
+            b.fail(_ffi.errno or 22, "parse", source)
+        return cls(ptr, source=source)
+
+    @classmethod
     def from_map(cls, m: Any) -> BTF:
         """The BTF a map was created with (ValueError when it has none)."""
         btf_id = m.info.btf_id

@@ -252,6 +252,7 @@ class BPFObject:
         self._obj: Any = b.NULL
         self._links: list[Link] = []
         self._maps: dict[str, Map[Any, Any]] = {}
+        self._btf: BTF | None = None
         opts = _ffi.new("struct bpf_object_open_opts *")
         opts.sz = _ffi.sizeof("struct bpf_object_open_opts")
         keep = []
@@ -274,6 +275,7 @@ class BPFObject:
             log = _captured()
             if rc:
                 raise ProgramLoadError(-rc, f"load {self.path!r}: {_load_failure(log, -rc)}", log)
+            self._btf = None  # copied again: loading finalizes the object's BTF (section sizes, variable offsets)
             self._collect()
         except BaseException:
             self.close()
@@ -370,13 +372,17 @@ class BPFObject:
 
     @property
     def btf(self) -> BTF | None:
-        """The object's BTF (owned by the object), or None when it has none."""
-        ptr = _lib.bpf_object__btf(self._obj) if self._obj != b.NULL else b.NULL
-        if ptr == b.NULL:
-            return None
-        cached: BTF | None = getattr(self, "_btf", None)
+        """The object's BTF (after libbpf's fix-ups of section sizes and offsets), or None when it has none.
+
+        A copy: it stays valid after the object is closed.
+        """
+        cached = self._btf
         if cached is None:
-            cached = self._btf = BTF(ptr, owner=self, source=repr(self.path))
+            self._check_open()
+            ptr = _lib.bpf_object__btf(self._obj)
+            if ptr == b.NULL:
+                return None
+            cached = self._btf = BTF.from_raw(_raw_btf(ptr), source=repr(self.path))
         return cached
 
     @property
@@ -418,6 +424,14 @@ class BPFObject:
 
     def __repr__(self) -> str:
         return f"<BPFObject {self.path!r} {'closed' if self.closed else 'loaded'}>"
+
+
+def _raw_btf(ptr: Any) -> bytes:
+    size = _ffi.new("__u32 *")
+    data = _lib.btf__raw_data(ptr, size)
+    if data == b.NULL:
+        raise MemoryError("btf__raw_data failed")
+    return bytes(_ffi.buffer(data, size[0]))
 
 
 def _find_datasec(btf: BTF, section: str) -> BTFType:
