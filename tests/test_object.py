@@ -161,3 +161,25 @@ def test_attach_xdp_in_a_private_netns(bpf_objects: dict[str, Path]) -> None:
     ).stdout.split()
     attached, after_close = map(int, out)
     assert attached == 3 and after_close == 3
+
+
+def test_data_maps_decode_as_their_sections(bpf_objects: dict[str, Path]) -> None:
+    import json
+    import subprocess
+
+    from pybpfmap import bpftool_json
+
+    with BPFObject(bpf_objects["counter"], constants={"magic": 5}) as obj:
+        obj.globals["hits"] = 42
+        bss_id = obj.maps["counter.bss"].id
+        with Map.from_id(bss_id) as bss:  # another program's .bss, opened from outside: its variables
+            value = bss[0]
+            assert value.hits == 42 and value._asdict()["seen_magic"] == 0
+            assert bss.value_type is not None and bss.value_type.kind == "datasec"
+            (entry,) = json.loads(subprocess.run(["bpftool", "map", "dump", "id", str(bss_id), "-j"],
+                                                 capture_output=True, check=True).stdout)  # fmt: skip
+            raw = bytes(int(x, 16) for x in entry["value"])
+            assert bpftool_json(bss.value_type, raw) == entry["formatted"]["value"]
+            assert bss.value_codec.encode(value) == raw
+        with Map.from_id(obj.maps["counter.rodata"].id) as rodata:
+            assert rodata[0].magic == 5

@@ -188,6 +188,11 @@ class BTFType:
         elif kind == "datasec":
             s = _ffi.cast("struct btf_var_secinfo *", body)
             self.secinfos = tuple((s[i].type, s[i].offset, s[i].size) for i in range(vlen))
+            # A section's variables, seen as the members of a struct: a data map's value decodes like one.
+            variables = [(btf.type(var_id), offset) for var_id, offset, _ in self.secinfos]
+            self.members = tuple(
+                BTFMember(btf, var.name, var.ref, 8 * offset, 0) for var, offset in variables if var.kind == "var"
+            )
 
     # -- navigation ---------------------------------------------------------------------------------------------
 
@@ -483,7 +488,7 @@ def _struct_class(btf: BTF, t: BTFType) -> type[BTFStruct]:
                     ns[promoted] = property(_promoted_getter(i, promoted), doc=f"member {promoted!r}")
     ns["_fields"] = tuple(fields)
     ns["_anonymous"] = frozenset(anonymous)
-    cls = type(t.name or f"anon_{t.kind}_{t.id}", (BTFStruct,), ns)
+    cls = type(t.name.lstrip(".") or f"anon_{t.kind}_{t.id}", (BTFStruct,), ns)
     btf._classes[t.id] = cls
     return cls
 
@@ -602,7 +607,7 @@ class _Compiler:
             return self.floating(r, offset)
         if kind == "array":
             return self.sequence(r, offset)
-        if kind == "struct":
+        if kind in ("struct", "datasec"):
             return self.structure(r, offset)
         if kind == "union":
             return self.union(r, offset)
@@ -1152,7 +1157,7 @@ def _dtype_spec(t: BTFType) -> Any:
         if _is_char(elem):
             return f"S{r.array[2]}"
         return (_dtype_spec(elem), (r.array[2],))
-    if kind in ("struct", "union"):
+    if kind in ("struct", "union", "datasec"):
         names: list[str] = []
         formats: list[Any] = []
         offsets: list[int] = []
