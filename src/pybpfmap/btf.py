@@ -697,8 +697,6 @@ class _Compiler:
         size, signed = r.size, r.signed
         if (size, signed) not in _INT_CHARS:
             raise ValueError(f"enum {r.name!r} of {size} bytes is not supported")
-        if r.kind == "enum" and not signed and any(v < 0 for _, v in r.enumerators):
-            signed = True
         lo, hi = (-(1 << (8 * size - 1)), (1 << (8 * size - 1)) - 1) if signed else (0, (1 << (8 * size)) - 1)
         i = self.leaf(offset, size, _INT_CHARS[(size, signed)], [0])
         cls = _enum_class(self.btf, r)
