@@ -11,7 +11,7 @@ from __future__ import annotations
 import errno
 import operator
 import struct
-from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from . import batch
@@ -113,6 +113,17 @@ def _refuse(m: Map[Any, Any], why: str) -> NoReturn:
     raise TypeError(why)
 
 
+def _refusal(name: str, doc: str) -> Callable[..., NoReturn]:
+    """A method ``name`` that refuses with the class's :meth:`_why` (ValueError first on a closed map)."""
+
+    def refused(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
+        _refuse(self, self._why())
+
+    refused.__name__ = refused.__qualname__ = name
+    refused.__doc__ = doc
+    return refused
+
+
 class _Unlisted(Map[Any, Any]):
     """Maps that cannot be listed, counted or read whole from user space: every such method raises TypeError
     with the subclass's :meth:`_why`, before any syscall."""
@@ -120,87 +131,24 @@ class _Unlisted(Map[Any, Any]):
     def _why(self) -> str:
         raise NotImplementedError
 
-    def __iter__(self) -> Iterator[Any]:
-        _refuse(self, self._why())
-
-    def __len__(self) -> int:
-        _refuse(self, self._why())
-
-    def _iter_items(self) -> Iterator[tuple[Any, Any]]:
-        _refuse(self, self._why())
-
-    def keys(self) -> KeysView[Any]:
-        """Refused: see the class documentation."""
-        _refuse(self, self._why())
-
-    def values(self) -> ValuesView[Any]:
-        """Refused: see the class documentation."""
-        _refuse(self, self._why())
-
-    def items(self) -> ItemsView[Any, Any]:
-        """Refused: see the class documentation."""
-        _refuse(self, self._why())
-
-    def popitem(self) -> tuple[Any, Any]:
-        """Refused: see the class documentation."""
-        _refuse(self, self._why())
-
-    def snapshot(self) -> dict[Any, Any]:
-        """Refused: see the class documentation."""
-        _refuse(self, self._why())
-
-    def snapshot_arrays(self) -> tuple[Any, Any]:
-        """Refused: see the class documentation."""
-        _refuse(self, self._why())
-
-    def drain(self) -> dict[Any, Any]:
-        """Refused: see the class documentation."""
-        _refuse(self, self._why())
-
-    def drain_arrays(self) -> tuple[Any, Any]:
-        """Refused: see the class documentation."""
-        _refuse(self, self._why())
-
-    def iter_batches(self, batch_size: int | None = None, arrays: bool = False) -> Iterator[tuple[Any, Any]]:
-        """Refused: see the class documentation."""
-        _refuse(self, self._why())
-
 
 class _Keyless(_Unlisted):
     """Maps without keys (queues, stacks, bloom filters): every keyed operation raises TypeError too."""
 
-    def __getitem__(self, key: Any) -> Any:
-        _refuse(self, self._why())
 
-    def __setitem__(self, key: Any, value: Any) -> None:
-        _refuse(self, self._why())
-
-    def __delitem__(self, key: Any) -> None:
-        _refuse(self, self._why())
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        """Refused: the map has no keys."""
-        _refuse(self, self._why())
-
-    def set(self, key: Any, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
-        """Refused: the map has no keys."""
-        _refuse(self, self._why())
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:
-        """Refused: the map has no keys."""
-        _refuse(self, self._why())
-
-    def get_many(self, keys: Iterable[Any], default: Any = None) -> list[Any]:
-        """Refused: the map has no keys."""
-        _refuse(self, self._why())
-
-    def update_batch(self, keys: Any, values: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> int:
-        """Refused: the map has no keys."""
-        _refuse(self, self._why())
-
-    def delete_batch(self, keys: Any) -> int:
-        """Refused: the map has no keys."""
-        _refuse(self, self._why())
+# Every whole-map read of Map, and (for key-less maps) every keyed operation, in one table each.
+_WHOLE_MAP = (
+    "__iter__", "__len__", "_iter_items", "keys", "values", "items", "popitem", "snapshot", "snapshot_arrays",
+    "drain", "drain_arrays", "iter_batches",
+)  # fmt: skip
+_KEYED = (
+    "__getitem__", "__setitem__", "__delitem__", "get", "set", "setdefault", "get_many", "update_batch",
+    "delete_batch",
+)  # fmt: skip
+for _name in _WHOLE_MAP:
+    setattr(_Unlisted, _name, _refusal(_name, "Refused: see the class documentation."))
+for _name in _KEYED:
+    setattr(_Keyless, _name, _refusal(_name, "Refused: the map has no keys."))
 
 
 # -- queues and stacks ------------------------------------------------------------------------------------------
