@@ -36,6 +36,9 @@ struct bpf_prog_load_opts {
 	...;
 };
 
+/* libbpf's name of a program type ("socket_filter", "xdp"), as bpftool prints it; NULL for unknown types. */
+const char *libbpf_bpf_prog_type_str(enum bpf_prog_type t);
+
 int bpf_prog_load(enum bpf_prog_type prog_type, const char *prog_name, const char *license,
 		  const struct bpf_insn *insns, size_t insn_cnt, struct bpf_prog_load_opts *opts);
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile import program_fd
 
 import pybpfmap
 from pybpfmap import (
@@ -24,6 +25,7 @@ from pybpfmap import (
     MapType,
     PerCpuArrayMap,
     PerCpuHashMap,
+    ProgArray,
 )
 
 NCPUS = pybpfmap.possible_cpus()
@@ -88,6 +90,25 @@ def test_list_json_has_bpftool_keys() -> None:
             entry.pop("pids", None)
             entry.pop("btf_id", None)
         assert ours[map_id] == theirs[map_id]
+
+
+def test_show_prog_array_names_its_owner_like_bpftool(bpffs: Path) -> None:
+    """A program array shows the type and JIT state of the program that owns it, as bpftool does."""
+    with ProgArray(max_entries=4, name="cli_progs") as progs:
+        path = bpffs / "progs"
+        progs.pin(path)
+        ours = json.loads(cli("show", "pinned", str(path), "--json").stdout)
+        assert "owner_prog_type" not in ours and ours == bpftool("map", "show", "pinned", str(path))
+        fd = program_fd()
+        try:
+            progs[1] = fd
+        finally:
+            os.close(fd)
+        ours = json.loads(cli("show", "pinned", str(path), "--json").stdout)
+        assert ours["owner_prog_type"] == "socket_filter" and isinstance(ours["owner_jited"], bool)
+        assert ours == bpftool("map", "show", "pinned", str(path))
+        assert "owner_prog_type: socket_filter" in cli("show", "pinned", str(path)).stdout
+        progs.unpin(path)
 
 
 def test_dump_map_of_maps_adds_inner_map_id(bpffs: Path) -> None:

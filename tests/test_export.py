@@ -261,6 +261,10 @@ def test_bad_configs_are_refused_naming_the_metric_and_field(bpffs: Path) -> Non
         bad(counter(m, labels=[{"name": "a", "size": 4, "decoders": [{"name": "ksym"}]}]), "needs 8 bytes")
         bad(counter(m, value_field="packets"), "metric 'c1'", "value_field 'packets'")
         bad(counter(m, labels=[{"name": "cpu"}]), "not per-CPU")
+        bad(counter(m, labels=[{"name": 'a"b', "size": 4}]), "label 'a\"b'", "letters, digits and '_'")
+        bad(counter(m, labels=[{"name": "__a", "size": 4}]), "label '__a'", "reserved")
+        bad(counter(m, labels=[{"name": "a", "size": 2}, {"name": "a", "size": 2}]), "label 'a'", "two labels")
+        bad({"metrics": {"counters": [{"name": "9c", "map": f"id {m.id}"}]}}, "metric '9c'", "not starting")
         bad({"metrics": {"histograms": [{"name": "h1", "map": f"id {m.id}", "bucket_type": "exp3",
                                          "labels": [{"name": "b", "size": 4}]}]}}, "metric 'h1'", "exp3")
     refused = pytest.raises(ConfigError, match=r"label 'nope'.*no field 'nope'")

@@ -127,6 +127,12 @@ def map_info(fd: int, target: str) -> object:
     return info
 
 
+def prog_type_name(prog_type: int) -> str | None:
+    """libbpf's (and bpftool's) name of a program type number, or None when libbpf does not know it."""
+    name = lib.libbpf_bpf_prog_type_str(prog_type)
+    return ffi.string(name).decode() if name != NULL else None
+
+
 def map_fd_by_id(map_id: int) -> int:
     """BPF_MAP_GET_FD_BY_ID."""
     return check(lib.bpf_map_get_fd_by_id(map_id), "open", f"map id {map_id}")

@@ -46,6 +46,7 @@ __all__ = [
     "read_chunks",
     "snapshot",
     "snapshot_arrays",
+    "snapshot_bytes",
     "update_batch",
 ]
 
@@ -193,6 +194,19 @@ def snapshot(elements: Elements, max_entries: int, *, delete: bool = False) -> d
     for keys, values, n in read_chunks(elements, max_entries, delete=delete):
         out.update(zip(decode_keys(keys, n), decode_values(values, n), strict=True))
     return out
+
+
+def snapshot_bytes(elements: Elements, max_entries: int) -> tuple[bytes, bytes, int]:
+    """Every entry undecoded: ``(keys, values, n)``, the keys and the values back to back as the kernel wrote
+    them (``key_size`` and ``value_size`` apart; per-CPU values in the kernel's 8-byte-stride layout)."""
+    keys: list[bytes] = []
+    values: list[bytes] = []
+    total = 0
+    for key_data, value_data, n in read_chunks(elements, max_entries):
+        keys.append(bytes(key_data))
+        values.append(bytes(value_data))
+        total += n
+    return b"".join(keys), b"".join(values), total
 
 
 def count(elements: Elements, max_entries: int) -> int:

@@ -85,6 +85,13 @@ def _show_json(info: MapInfo, fd: int | None) -> dict[str, Any]:
     if "memlock" in fdinfo:
         out["bytes_memlock"] = int(fdinfo["memlock"])
     out["frozen"] = int(fdinfo.get("frozen", "0") or 0)
+    if info.type == MapType.PROG_ARRAY and "owner_prog_type" in fdinfo:
+        # A program array takes on the type (and JIT state) of the first program that uses it or is stored in
+        # it; the kernel tells only through fdinfo, and only once there is an owner.
+        prog_type = int(fdinfo["owner_prog_type"])
+        out["owner_prog_type"] = b.prog_type_name(prog_type) or prog_type
+        if "owner_jited" in fdinfo:
+            out["owner_jited"] = bool(int(fdinfo["owner_jited"]))
     if info.btf_id:
         out["btf_id"] = info.btf_id
     return out
@@ -293,8 +300,9 @@ def cmd_show(args: argparse.Namespace) -> None:
     if args.json:
         _dump_json(shown)
         return
+    width = max(map(len, shown)) + 2
     for name, value in shown.items():
-        print(f"{name + ':':<15}{value}")
+        print(f"{name + ':':<{width}}{value}")
 
 
 def cmd_dump(args: argparse.Namespace) -> None:

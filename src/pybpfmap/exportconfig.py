@@ -41,12 +41,16 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 from ._mapspec import open_map
 from ._render import Span, field_span
+from ._textformat import FORMATS, SampleLabel, SampleWriter
 from .codec import Codec, IntCodec, StructCodec
 from .map import Map
+from .percpu import PerCpuCodec
 
 __all__ = [
     "BUCKET_TYPES",
@@ -55,6 +59,8 @@ __all__ = [
     "Exporter",
     "HistogramSeries",
     "Labels",
+    "MapRead",
+    "MapSource",
     "MetricSpec",
     "Scrape",
     "gc_paused",
@@ -258,6 +264,8 @@ class LabelSpec:
     decoders: list[Decoder]
     #: Distinct bytes always give distinct text (or are dropped): no two keys can share this label's value.
     injective: bool = False
+    #: The name of the one decoder of the chain when C can write it (a :data:`_textformat.FORMATS` name).
+    format: str | None = None
 
 
 @dataclass
@@ -277,10 +285,11 @@ class MetricSpec:
     bucket_multiplier: float = 1.0
     bucket_keys: list[int] = field(default_factory=list)
     _cache: dict[Any, tuple[str, ...] | None] = field(default_factory=dict)
-    _key_dicts: dict[Any, Labels | None] = field(default_factory=dict)
-    _key_texts: dict[Any, str | None] = field(default_factory=dict)
+    _key_dicts: _LabelCache = field(default_factory=lambda: _LabelCache())
+    _key_texts: _LabelCache = field(default_factory=lambda: _LabelCache())
     _drops: bool = False  # a regexp has dropped a key: filter the pairs
     _label_dicts: dict[tuple[str, ...], Labels] = field(default_factory=dict)
+    _writer: SampleWriter | bool | None = False  # False: not made yet; None: C cannot write this metric
 
     def label_dict(self, values: tuple[str, ...]) -> Labels:
         """``{name: value}`` for label values (made once per label set; callers must not change it)."""
@@ -295,14 +304,30 @@ class MetricSpec:
     def distinct_keys(self) -> bool:
         """Whether no two keys can have the same labels (injective decoders over every byte of the key), so a
         scrape needs no summing of series; only for counters and gauges without a cpu split."""
-        if self.kind == "histogram" or self.split_cpu:
+        return not self.split_cpu and self._labels_each_key()
+
+    def _labels_each_key(self) -> bool:
+        # Counters and gauges whose labels (the cpu label aside) tell every key apart.
+        if self.kind == "histogram":
             return False
         covered: set[int] = set()
         for label in self.labels:
-            if label.span is None or not label.injective:
+            if label.span is None:
+                continue
+            if not label.injective:
                 return False
             covered.update(range(label.span.offset, label.span.offset + label.span.size))
         return len(covered) == self.source.key_size
+
+    @property
+    def sample_writer(self) -> SampleWriter | None:
+        """The C writer of this metric's text-format lines, or None when a label needs a Python decoder (or
+        series must be summed)."""
+        if self._writer is False:
+            self._writer = None
+            if self._labels_each_key() and all(label.format for label in self.labels if label.span is not None):
+                self._writer = self.source.sample_writer(self)
+        return self._writer  # type: ignore[return-value]
 
     @property
     def label_names(self) -> list[str]:
@@ -398,13 +423,29 @@ class MapSource:
         return self._view
 
     def key_bytes(self, key: Any) -> bytes:
-        """The raw bytes of a key as :meth:`read` yields it."""
+        """The raw bytes of a key as :attr:`MapRead.entries` has it."""
         return key if isinstance(key, bytes) else int(key).to_bytes(self.key_size, sys.byteorder)
 
-    def read(self) -> dict[Any, Any]:
-        """Every entry (one batch snapshot): keys as raw bytes (ints on arrays), values as :attr:`int_values`
-        says, per CPU on per-CPU maps."""
-        return self.view.snapshot()
+    def read(self) -> MapRead:
+        """Every entry, in one batch read."""
+        return MapRead(self, *self.view.snapshot_bytes())
+
+    def sample_writer(self, metric: MetricSpec) -> SampleWriter:
+        """A C writer of ``metric``'s text-format lines from this source's raw reads."""
+        value = self.view.value_codec
+        per_cpu = value if isinstance(value, PerCpuCodec) else None
+        name = metric.name + "_total" if metric.kind == "counter" else metric.name
+        labels = [
+            SampleLabel(label.name, label.span.offset, label.span.size, label.format or "")
+            for label in metric.labels
+            if label.span is not None
+        ]
+        span = metric.value
+        return SampleWriter(
+            name, labels, self.key_size, value.size, (span.offset, span.size, span.signed),
+            ncpus=per_cpu.ncpus if per_cpu else 0, stride=per_cpu.stride if per_cpu else 0,
+            split_cpu=metric.split_cpu,
+        )  # fmt: skip
 
     def close(self) -> None:
         """Close the view, and the map if this source opened it."""
@@ -412,6 +453,40 @@ class MapSource:
             self._view.close()
         if self.owned:
             self.map.close()
+
+
+class MapRead:
+    """One read of a :class:`MapSource`'s map: the raw keys and values back to back (``count`` entries), and
+    :attr:`entries` decoded from them when a metric asks."""
+
+    __slots__ = ("_columns", "_entries", "count", "keys", "source", "values")
+
+    def __init__(self, source: MapSource, keys: bytes, values: bytes, count: int) -> None:
+        self.source = source
+        self.keys = keys
+        self.values = values
+        self.count = count
+        self._columns: tuple[list[Any], list[Any]] | None = None
+        self._entries: dict[Any, Any] | None = None
+
+    def columns(self) -> tuple[list[Any], list[Any]]:
+        """The keys and the values, decoded, in two lists (each key once: a batch read never repeats one):
+        keys as ints when they are 1, 2, 4 or 8 bytes, else raw bytes; values as ints when
+        :attr:`MapSource.int_values`, else raw bytes; per-CPU values one item per CPU."""
+        if self._columns is None:
+            view = self.source.view
+            self._columns = (
+                list(view.key_codec.decode_all(self.keys, self.count)),
+                list(view.value_codec.decode_all(self.values, self.count)),
+            )
+        return self._columns
+
+    @property
+    def entries(self) -> dict[Any, Any]:
+        """``{key: value}``, decoded as :meth:`columns`."""
+        if self._entries is None:
+            self._entries = dict(zip(*self.columns(), strict=True))
+        return self._entries
 
 
 @dataclass
@@ -425,41 +500,48 @@ class HistogramSeries:
 
 
 class Scrape:
-    """What one metric read: :attr:`series` (label values -> value) or :attr:`pairs` (label dict, value) for
-    counters and gauges, or :attr:`histograms`."""
+    """What one metric read: :attr:`series` (label values -> value), :attr:`pairs` (label dict, value) or
+    :attr:`columns` (label dicts, values) for counters and gauges, or :attr:`histograms`."""
 
     def __init__(
         self,
         metric: MetricSpec,
         series: dict[tuple[str, ...], float] | None = None,
-        pairs: list[tuple[Labels, float]] | None = None,
+        columns: tuple[list[Labels], list[float]] | None = None,
         histograms: list[HistogramSeries] | None = None,
-        lines: list[str] | None = None,
+        text: bytes | None = None,
     ) -> None:
-        """One of ``series`` or ``pairs`` (the other is derived on demand), or ``histograms``; or, for the
-        text format only, ``lines`` (one sample line per series)."""
+        """One of ``series`` or ``columns`` (the others are derived on demand), or ``histograms``; or, for the
+        text format only, ``text`` (the sample lines, one per series)."""
         self.metric = metric
         self._series = series
-        self._pairs = pairs
+        self._columns = columns
         self.histograms = histograms or []
-        #: The series as lines of the Prometheus text format, when the scrape was asked for text.
-        self.lines = lines
+        #: The sample lines in the Prometheus text format (UTF-8), when the scrape was asked for text.
+        self.text = text
 
     @property
     def series(self) -> dict[tuple[str, ...], float]:
         """Label values (in :attr:`MetricSpec.label_names` order) -> value."""
         if self._series is None:
             names = self.metric.label_names
-            self._series = {tuple(d[n] for n in names): v for d, v in self._pairs or []}
+            self._series = {tuple(d[n] for n in names): v for d, v in self.pairs}
         return self._series
 
     @property
-    def pairs(self) -> list[tuple[Labels, float]]:
-        """``({label: value}, value)`` per series; the dicts are shared between scrapes and must not change."""
-        if self._pairs is None:
+    def columns(self) -> tuple[list[Labels], list[float]]:
+        """The label dicts and the values of the series, in two lists of the same length; the dicts are
+        shared between scrapes and must not change."""
+        if self._columns is None:
             label_dict = self.metric.label_dict
-            self._pairs = [(label_dict(k), v) for k, v in (self._series or {}).items()]
-        return self._pairs
+            series = self._series or {}
+            self._columns = (list(map(label_dict, series)), list(series.values()))
+        return self._columns
+
+    @property
+    def pairs(self) -> list[tuple[Labels, float]]:
+        """``({label: value}, value)`` per series."""
+        return list(zip(*self.columns, strict=True))
 
 
 # -- loading ---------------------------------------------------------------------------------------------------
@@ -478,6 +560,11 @@ def load_config(config: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
         raise ConfigError(f"{os.fspath(config)}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config {os.fspath(config)!r}: {exc.strerror}") from None
+
+
+# What the Prometheus text format allows, unescaped, as metric and label names.
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
 def _int_option(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
@@ -510,10 +597,11 @@ def _decoders(conf: Any, where: str, size: int | None) -> list[Decoder]:
     return chain
 
 
-def _default_decoders(span: Span) -> list[Decoder]:
+def _default_decoder(span: Span) -> str:
+    # A label without decoders shows an integer field as a number, anything else as hex.
     if span.size in _INT_FORMATS:
-        return [_int({}) if span.signed else _uint({})]
-    return [_hex({})]
+        return "int" if span.signed else "uint"
+    return "hex"
 
 
 def _labels(conf: Any, metric: str, source: MapSource) -> tuple[list[LabelSpec], bool]:
@@ -533,6 +621,11 @@ def _labels(conf: Any, metric: str, source: MapSource) -> tuple[list[LabelSpec],
             raise ConfigError(f"metric {metric!r}: label {i} needs a name")
         name = table["name"]
         where = f"metric {metric!r}, label {name!r}"
+        if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+            raise ConfigError(f"{where}: a label name is letters, digits and '_', not starting with a digit or "
+                              "'__' (reserved)")
+        if any(label.name == name for label in labels):
+            raise ConfigError(f"{where}: the metric has two labels of this name")
         has_place = any(k in table for k in ("field", "offset", "size"))
         if name == "cpu" and not has_place:
             if not source.per_cpu:
@@ -562,9 +655,13 @@ def _labels(conf: Any, metric: str, source: MapSource) -> tuple[list[LabelSpec],
                 f"{where}: bytes {span.offset}..{span.offset + span.size - 1} do not fit the "
                 f"{source.key_size}-byte key of {source.spec}"
             )
-        chain = _decoders(table.get("decoders"), where, span.size) or _default_decoders(span)
-        names = [d.get("name") for d in table.get("decoders") or [] if isinstance(d, Mapping)]
-        labels.append(LabelSpec(name, span, chain, all(n in _INJECTIVE for n in names)))
+        chain = _decoders(table.get("decoders"), where, span.size)
+        names = [str(d["name"]) for d in table.get("decoders") or []]  # checked by _decoders
+        if not chain:
+            names = [_default_decoder(span)]
+            chain = [DECODERS[names[0]]({})]
+        text_format = names[0] if len(names) == 1 and names[0] in FORMATS else None
+        labels.append(LabelSpec(name, span, chain, all(n in _INJECTIVE for n in names), text_format))
     if sequential and running != source.key_size:
         raise ConfigError(
             f"metric {metric!r}: the label sizes add up to {running} bytes but the key of {source.spec} "
@@ -607,6 +704,8 @@ def _metric(
     if not isinstance(table, Mapping) or not isinstance(table.get("name"), str) or not table["name"]:
         raise ConfigError(f"every entry of metrics.{kind} needs a name")
     name = table["name"]
+    if not _METRIC_NAME.fullmatch(name):
+        raise ConfigError(f"metric {name!r}: a metric name is letters, digits, '_' and ':', not starting with a digit")
     if "map" not in table:
         raise ConfigError(f"metric {name!r}: needs map = \"pinned PATH\" (or \"id N\", \"name NAME\")")
     spec = str(table["map"])
@@ -693,14 +792,20 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def scrape_metric(metric: MetricSpec, entries: Mapping[Any, Any], text: bool = False) -> Scrape:
+def scrape_metric(metric: MetricSpec, source_read: MapRead, text: bool = False) -> Scrape:
     """Turn one read of the metric's map (:meth:`MapSource.read`) into series (counters, gauges) or histograms;
-    with ``text``, counters and gauges whose keys have distinct labels come as lines of the text format."""
+    with ``text``, counters and gauges whose keys have distinct labels come as lines of the text format
+    (written in C from the raw read when every label is an integer or hex field)."""
+    if text:
+        writer = metric.sample_writer
+        if writer is not None:
+            return Scrape(metric, text=writer.write(source_read.keys, source_read.values, source_read.count))
     read = _value_reader(metric.value, metric.source.int_values)
     if metric.distinct_keys:
         if text:
-            return Scrape(metric, lines=_distinct_lines(metric, entries, read))
-        return Scrape(metric, pairs=_distinct_pairs(metric, entries, read))
+            return Scrape(metric, text=_distinct_lines(metric, source_read, read))
+        return Scrape(metric, columns=_distinct_columns(metric, source_read, read))
+    entries = source_read.entries
     get_cached = metric._cache.get
     label_values = metric.label_values
     series: dict[tuple[str, ...], float] = {}
@@ -734,63 +839,75 @@ def scrape_metric(metric: MetricSpec, entries: Mapping[Any, Any], text: bool = F
     return Scrape(metric, histograms=_histograms(metric, series))
 
 
-def _distinct_pairs(
-    metric: MetricSpec, entries: Mapping[Any, Any], read: Callable[[Any], int] | None
-) -> list[tuple[Labels, float]]:
-    # Every key has labels of its own: no summing, and the label dict is cached per key (None: dropped by a
-    # regexp). Keys seen before are the common case, so new ones are labelled first and the pairs are then
-    # built by one comprehension.
-    known = metric._key_dicts
-    fresh = [key for key in entries if key not in known]
+class _LabelCache:
+    """What a metric shows for each key (a label dict, or the start of a text line; None when a regexp drops
+    the key), cached per key, and the list of them made for the last read's keys: a counter map's keys seldom
+    change between scrapes, and while the raw keys are the same bytes that list is reused whole."""
+
+    __slots__ = ("by_key", "column", "keys")
+
+    def __init__(self) -> None:
+        self.by_key: dict[Any, Any] = {}
+        self.keys: bytes | None = None
+        self.column: list[Any] = []
+
+
+def _label_each(
+    metric: MetricSpec, source_read: MapRead, cache: _LabelCache, make: Callable[[Labels], Any]
+) -> list[Any]:
+    # What `cache` holds for each key of the read, in the read's order (the list is shared: do not change it).
+    if source_read.keys == cache.keys:
+        return cache.column
+    keys = source_read.columns()[0]
+    by_key = cache.by_key
+    # Keys seen before are the common case: the whole list is looked up in one C loop, and the keys it missed
+    # are picked out by another (map and compress run in C; a Python loop per key would cost more than both).
+    column = list(map(by_key.get, keys, repeat(_MISSING)))
+    fresh = list(compress(keys, map(is_, column, repeat(_MISSING))))
     if fresh:
-        if len(known) + len(fresh) > 4 * metric.source.max_entries + 4096:
-            known.clear()  # keys churn: keep the cache bounded by what the map can hold
-            fresh = list(entries)
+        if len(by_key) + len(fresh) > 4 * metric.source.max_entries + 4096:
+            by_key.clear()  # keys churn: keep the cache bounded by what the map can hold
+            fresh = keys
         for key in fresh:
             values = metric.label_values(key)
             if values is None:
                 metric._drops = True
-            known[key] = None if values is None else metric.label_dict(values)
-    items = entries.items()
+            by_key[key] = None if values is None else make(metric.label_dict(values))
+        column = list(map(by_key.__getitem__, keys))
+    cache.keys, cache.column = source_read.keys, column
+    return column
+
+
+def _distinct_columns(
+    metric: MetricSpec, source_read: MapRead, read: Callable[[Any], int] | None
+) -> tuple[list[Labels], list[Any]]:
+    # Every key has labels of its own: no summing, one label dict per key (cached), and the values as read.
+    labels = _label_each(metric, source_read, metric._key_dicts, lambda labels: labels)
+    numbers = _numbers(metric, source_read.columns()[1], read)
+    if metric._drops:
+        kept = [pair for pair in zip(labels, numbers, strict=True) if pair[0] is not None]
+        return [pair[0] for pair in kept], [pair[1] for pair in kept]
+    return labels, numbers
+
+
+def _numbers(metric: MetricSpec, values: Sequence[Any], read: Callable[[Any], int] | None) -> list[Any]:
+    # One number per value: per-CPU values summed, fields read by `read`.
     if metric.source.per_cpu:
-        if read is None:
-            pairs = [(known[k], sum(v)) for k, v in items]
-        else:
-            pairs = [(known[k], sum(map(read, v))) for k, v in items]
-    elif read is None:
-        pairs = [(known[k], v) for k, v in items]
-    else:
-        pairs = [(known[k], read(v)) for k, v in items]
+        return list(map(sum, values)) if read is None else [sum(map(read, v)) for v in values]
+    return values if read is None else list(map(read, values))  # type: ignore[return-value]
+
+
+def _distinct_lines(metric: MetricSpec, source_read: MapRead, read: Callable[[Any], int] | None) -> bytes:
+    # As _distinct_columns, but straight to text for labels that need Python decoders: each key's line start
+    # (name and label text) is cached, so a line costs one int formatted (map values are integers; the text
+    # format takes them as they are).
+    name = metric.name + "_total" if metric.kind == "counter" else metric.name
+    starts = _label_each(metric, source_read, metric._key_texts, lambda labels: f"{name}{labels.text} ")
+    numbers = _numbers(metric, source_read.columns()[1], read)
+    pairs: Iterable[tuple[str, Any]] = zip(starts, numbers, strict=True)
     if metric._drops:
         pairs = [pair for pair in pairs if pair[0] is not None]
-    return pairs  # type: ignore[return-value]
-
-
-def _distinct_lines(metric: MetricSpec, entries: Mapping[Any, Any], read: Callable[[Any], int] | None) -> list[str]:
-    # As _distinct_pairs, but straight to text: each key's line start (name and label text) is cached, so a line
-    # costs one lookup and one int formatted (map values are integers; the text format takes them as they are).
-    starts = metric._key_texts
-    fresh = entries.keys() - starts.keys()
-    if fresh:
-        if len(starts) + len(fresh) > 4 * metric.source.max_entries + 4096:
-            starts.clear()
-            fresh = set(entries)
-        name = metric.name + "_total" if metric.kind == "counter" else metric.name
-        for key in fresh:
-            labels = metric.label_values(key)
-            if labels is None:
-                metric._drops = True
-            starts[key] = None if labels is None else f"{name}{metric.label_dict(labels).text} "
-    items: Iterable[tuple[Any, Any]] = entries.items()
-    if metric._drops:
-        items = [(k, v) for k, v in items if starts[k] is not None]
-    if metric.source.per_cpu:
-        if read is None:
-            return [f"{starts[k]}{sum(v)}\n" for k, v in items]
-        return [f"{starts[k]}{sum(map(read, v))}\n" for k, v in items]
-    if read is None:
-        return [f"{starts[k]}{v}\n" for k, v in items]
-    return [f"{starts[k]}{read(v)}\n" for k, v in items]
+    return "".join([f"{start}{number}\n" for start, number in pairs]).encode()
 
 
 def _histograms(metric: MetricSpec, series: Mapping[tuple[str, ...], float]) -> list[HistogramSeries]:
@@ -872,7 +989,7 @@ class Exporter:
         """Read every map once and every metric from it. Metrics that fail are left out and counted in
         :attr:`errors`; returns the scrapes and the error counts so far. ``text`` asks for text-format lines
         where that is faster (see :func:`scrape_metric`)."""
-        reads: dict[str, Mapping[bytes, Any] | Exception] = {}
+        reads: dict[str, MapRead | Exception] = {}
         out: list[Scrape] = []
         for metric in self.metrics:
             spec = metric.source.spec
@@ -881,11 +998,11 @@ class Exporter:
                     reads[spec] = metric.source.read()
                 except (OSError, ValueError, TypeError) as exc:
                     reads[spec] = exc
-            entries = reads[spec]
+            source_read = reads[spec]
             try:
-                if isinstance(entries, Exception):
-                    raise entries
-                out.append(scrape_metric(metric, entries, text))
+                if isinstance(source_read, Exception):
+                    raise source_read
+                out.append(scrape_metric(metric, source_read, text))
             except (OSError, ValueError, TypeError, struct.error):
                 self.errors[metric.name] = self.errors.get(metric.name, 0) + 1
         return out, dict(self.errors)

@@ -139,7 +139,7 @@ class _Keyless(_Unlisted):
 # Every whole-map read of Map, and (for key-less maps) every keyed operation, in one table each.
 _WHOLE_MAP = (
     "__iter__", "__len__", "_iter_items", "keys", "values", "items", "popitem", "snapshot", "snapshot_arrays",
-    "drain", "drain_arrays", "iter_batches",
+    "snapshot_bytes", "drain", "drain_arrays", "iter_batches",
 )  # fmt: skip
 _KEYED = (
     "__getitem__", "__setitem__", "__delitem__", "get", "set", "setdefault", "get_many", "update_batch",

@@ -509,6 +509,12 @@ class Map(MutableMapping[K, V]):
         self._last_count = len(keys)
         return keys, values
 
+    def snapshot_bytes(self) -> tuple[bytes, bytes, int]:
+        """Every entry undecoded, for parsers of your own: ``(keys, values, n)`` with the ``n`` keys back to back
+        (:attr:`key_size` apart) and the values likewise (per-CPU values as the kernel lays them out: one slot
+        per possible CPU, ``round_up(value_size, 8)`` bytes apart). Read like :meth:`snapshot`."""
+        return batch.snapshot_bytes(self._elements, self._info.max_entries)
+
     def drain(self) -> dict[K, V]:
         """Read and delete every entry (BPF_MAP_LOOKUP_AND_DELETE_BATCH): each entry read is gone, none is
         read twice, and entries inserted meanwhile stay for the next drain."""

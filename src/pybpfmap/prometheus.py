@@ -14,6 +14,7 @@ import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import repeat
 from typing import Any
 
 from .exportconfig import Exporter, Labels, MetricSpec, Scrape, gc_paused, metric_from_map
@@ -49,11 +50,12 @@ def _families(scrapes: list[Scrape], errors: Mapping[str, int]) -> Iterator[Any]
         family = (core.CounterMetricFamily if metric.kind == "counter" else core.GaugeMetricFamily)(
             metric.name, metric.help, labels=names
         )
-        # Samples are appended directly: add_metric() builds the label dict anew for every series.
+        # Samples are made directly: add_metric() builds the label dict anew for every series. The loop runs in
+        # C (map over zip, each namedtuple made by tuple.__new__), with the fields after the value left None.
         sample_name = family.name + "_total" if metric.kind == "counter" else family.name
-        # Samples made without the namedtuple's Python-level constructor; the fields after the value are None.
-        make, tail = tuple.__new__, (None,) * (len(sample._fields) - 3)
-        family.samples = [make(sample, (sample_name, labels, value, *tail)) for labels, value in scrape.pairs]
+        labels, values = scrape.columns
+        fields = [repeat(sample_name), labels, values, *(repeat(None),) * (len(sample._fields) - 3)]
+        family.samples = list(map(tuple.__new__, repeat(sample), zip(*fields, strict=False)))  # repeat() is endless
         yield family
     errors_family = core.CounterMetricFamily(
         "pybpfmap_export_errors", "Metrics left out of a scrape because they could not be read", labels=["metric"]
@@ -133,7 +135,8 @@ def _number(value: float) -> str:
 def exposition(scrapes: list[Scrape], errors: Mapping[str, int]) -> bytes:
     """A scrape in the Prometheus text format (0.0.4), written directly: the same lines prometheus_client's
     ``generate_latest`` writes for the families of :class:`ConfigCollector`, with each series' label text made
-    once and kept (cached per key, like the labels themselves)."""
+    once and kept (cached per key, like the labels themselves), or sample lines written in C (``Scrape.text``)."""
+    parts: list[bytes] = []
     out: list[str] = []
     for scrape in scrapes:
         metric = scrape.metric
@@ -153,17 +156,20 @@ def exposition(scrapes: list[Scrape], errors: Mapping[str, int]) -> bytes:
             continue
         name = metric.name + "_total" if metric.kind == "counter" else metric.name
         out.append(f"# HELP {name} {help_text}\n# TYPE {name} {metric.kind}\n")
-        if scrape.lines is not None:
-            out.extend(scrape.lines)
+        if scrape.text is not None:
+            parts += ["".join(out).encode(), scrape.text]
+            out.clear()
         else:
-            out.extend([f"{name}{labels.text} {value}\n" for labels, value in scrape.pairs])
+            dicts, values = scrape.columns
+            out.extend([f"{name}{d.text} {value}\n" for d, value in zip(dicts, values, strict=True)])
     out.append(
         "# HELP pybpfmap_export_errors_total Metrics left out of a scrape because they could not be read\n"
         "# TYPE pybpfmap_export_errors_total counter\n"
     )
     for name, count in errors.items():
         out.append(f"pybpfmap_export_errors_total{Labels(metric=name).text} {float(count)!r}\n")
-    return "".join(out).encode()
+    parts.append("".join(out).encode())
+    return b"".join(parts)
 
 
 class _Handler(BaseHTTPRequestHandler):
