@@ -1419,3 +1419,42 @@ def test_abandoned_iterator_releases_the_fd_of_a_closed_map(reader: str) -> None
     del it
     gc.collect()
     assert open_fds() == before
+
+
+def test_whole_map_reads_leave_the_collector_as_they_found_it() -> None:
+    """Bulk reads pause the cyclic collector while they build their result; afterwards it is on again only if
+    it was on before, however reads in several threads overlap."""
+    from pybpfmap._gcpause import gc_paused
+
+    with PerCpuHashMap(key="u32", value="u64", max_entries=256) as m:
+        m.update_batch(list(range(200)), list(range(200)))
+        assert gc.isenabled()
+        seen: list[bool] = []
+        with gc_paused():
+            seen.append(gc.isenabled())
+            assert len(m.snapshot()) == 200  # nested pause
+            seen.append(gc.isenabled())
+        assert seen == [False, False] and gc.isenabled()
+        gc.disable()
+        try:
+            assert m.get_many([1, 999]) == [tuple([1] * NCPUS), None] and not gc.isenabled()
+        finally:
+            gc.enable()
+        # Two threads reading at once: the collector comes back when both are done.
+        barrier = threading.Barrier(2)
+        inside: list[bool] = []
+
+        def read() -> None:
+            with gc_paused():
+                barrier.wait()
+                inside.append(gc.isenabled())
+                m.snapshot()
+                barrier.wait()
+                inside.append(gc.isenabled())
+
+        threads = [threading.Thread(target=read) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert inside == [False] * 4 and gc.isenabled()

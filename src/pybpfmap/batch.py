@@ -31,6 +31,7 @@ from typing import Any
 
 from . import _bindings as b
 from ._elements import Elements
+from ._gcpause import gc_paused
 from ._numpy import numpy
 from .codec import Codec, exact, exact_many
 from .enums import UpdateFlags
@@ -191,8 +192,9 @@ def snapshot(elements: Elements, max_entries: int, *, delete: bool = False) -> d
     """Every entry, decoded, in a dict; with ``delete`` every entry read is removed from the map."""
     decode_keys, decode_values = elements.key.decode_all, elements.value.decode_all
     out: dict[Any, Any] = {}
-    for keys, values, n in read_chunks(elements, max_entries, delete=delete):
-        out.update(zip(decode_keys(keys, n), decode_values(values, n), strict=True))
+    with gc_paused():
+        for keys, values, n in read_chunks(elements, max_entries, delete=delete):
+            out.update(zip(decode_keys(keys, n), decode_values(values, n), strict=True))
     return out
 
 
@@ -242,7 +244,9 @@ def iter_batches(
         if shape is not None:
             yield shape.keys(keys, n).copy(), shape.values(values, n).copy()
         else:
-            yield list(decode_keys(keys, n)), list(decode_values(values, n))
+            with gc_paused():  # not across the yield: the caller's code runs there
+                chunk = list(decode_keys(keys, n)), list(decode_values(values, n))
+            yield chunk
 
 
 class _ArrayShape:
@@ -415,8 +419,9 @@ def get_many(elements: Elements, keys: Iterable[Any], default: Any) -> list[Any]
     if err[0]:
         failed = bytes(memoryview(raw_keys)[done * key_size : (done + 1) * key_size])
         b.fail(err[0], "lookup many", elements.target, f"lookup of key {failed!r} failed", done=done)
-    decoded = elements.value.decode_all(_ffi.buffer(values), n)
-    return [value if hit else default for value, hit in zip(decoded, bytes(_ffi.buffer(found, n)), strict=True)]
+    with gc_paused():
+        decoded = elements.value.decode_all(_ffi.buffer(values), n)
+        return [value if hit else default for value, hit in zip(decoded, bytes(_ffi.buffer(found, n)), strict=True)]
 
 
 def _batch_opts(elem_flags: int) -> Any:

@@ -31,20 +31,19 @@ from __future__ import annotations
 
 import bisect
 import errno as errno_module
-import gc
 import ipaddress
 import os
 import re
 import socket
 import struct
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 from operator import is_
 from typing import Any
 
+from ._gcpause import gc_paused
 from ._mapspec import open_map
 from ._render import Span, field_span
 from ._textformat import FORMATS, SampleLabel, SampleWriter
@@ -773,23 +772,6 @@ def _value_reader(span: Span, int_values: bool) -> Callable[[Any], int] | None:
 
 
 _MISSING: Any = object()
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector for one scrape.
-
-    A scrape of a large map makes tens of thousands of small objects (samples, tuples) that form no cycles;
-    left on, the collector walks every live object (the label caches too) several times per scrape, which
-    doubled its cost in measurements. Reference counting still frees everything.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def scrape_metric(metric: MetricSpec, source_read: MapRead, text: bool = False) -> Scrape:
