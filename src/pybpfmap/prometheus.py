@@ -133,9 +133,10 @@ def _number(value: float) -> str:
 
 
 def exposition(scrapes: list[Scrape], errors: Mapping[str, int]) -> bytes:
-    """A scrape in the Prometheus text format (0.0.4), written directly: the same lines prometheus_client's
-    ``generate_latest`` writes for the families of :class:`ConfigCollector`, with each series' label text made
-    once and kept (cached per key, like the labels themselves), or sample lines written in C (``Scrape.text``)."""
+    """A scrape in the Prometheus text format (0.0.4), written directly: the samples prometheus_client's
+    ``generate_latest`` writes for the families of :class:`ConfigCollector` (map values, integers, written as
+    integers), with each series' label text made once and kept (cached per key, like the labels themselves), or
+    sample lines written in C (``Scrape.text``)."""
     parts: list[bytes] = []
     out: list[str] = []
     for scrape in scrapes:
