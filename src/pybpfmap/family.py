@@ -607,15 +607,8 @@ class ArrayOfMaps(_MapOfMaps, _SlotArray):
         )
 
 
-class ProgArray(_SlotArray):
-    """``BPF_MAP_TYPE_PROG_ARRAY``: the jump table of ``bpf_tail_call``. ``ProgArray(max_entries=8)``.
-
-    ``p[i] = prog`` stores a program given as an fd or an object with ``fileno()``; ``p[i]`` reads back the
-    stored program's **id** (the kernel reports ids, not fds, to user space), KeyNotFoundError for an empty
-    slot; ``del p[i]`` empties it. Iteration and ``len`` see the filled slots.
-    """
-
-    map_type: ClassVar[MapType | None] = MapType.PROG_ARRAY
+class _FdSlots(_SlotArray):
+    """Slot arrays filled with file descriptors (programs, cgroups, AF_XDP sockets): u32 indexes, FdCodec values."""
 
     def __init__(
         self, max_entries: int = 0, name: str | None = None, *, flags: MapFlags | int = 0, numa_node: int | None = None
@@ -627,7 +620,18 @@ class ProgArray(_SlotArray):
         super()._attach(fd, key, value if value is not None else FdCodec(), info)
 
 
-class _WriteOnlySlots(_Unlisted, _SlotArray):
+class ProgArray(_FdSlots):
+    """``BPF_MAP_TYPE_PROG_ARRAY``: the jump table of ``bpf_tail_call``. ``ProgArray(max_entries=8)``.
+
+    ``p[i] = prog`` stores a program given as an fd or an object with ``fileno()``; ``p[i]`` reads back the
+    stored program's **id** (the kernel reports ids, not fds, to user space), KeyNotFoundError for an empty
+    slot; ``del p[i]`` empties it. Iteration and ``len`` see the filled slots.
+    """
+
+    map_type: ClassVar[MapType | None] = MapType.PROG_ARRAY
+
+
+class _WriteOnlySlots(_Unlisted, _FdSlots):
     """Arrays whose slots user space may fill and empty but never read (the kernel answers ENOTSUPP)."""
 
     _why_unreadable: ClassVar[str] = ""
@@ -670,15 +674,6 @@ class CgroupArray(_WriteOnlySlots):
 
     map_type: ClassVar[MapType | None] = MapType.CGROUP_ARRAY
     _why_unreadable = "the kernel answers every lookup with ENOTSUPP"
-
-    def __init__(
-        self, max_entries: int = 0, name: str | None = None, *, flags: MapFlags | int = 0, numa_node: int | None = None
-    ) -> None:
-        """Create ``max_entries`` empty slots."""
-        super().__init__("u32", FdCodec(), max_entries, name, flags=flags, numa_node=numa_node)
-
-    def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
-        super()._attach(fd, key, value if value is not None else FdCodec(), info)
 
 
 class StackTraceCodec(Codec[tuple[int, ...]]):

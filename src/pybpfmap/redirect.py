@@ -105,15 +105,6 @@ class XskMap(_WriteOnlySlots):
     map_type: ClassVar[MapType | None] = MapType.XSKMAP
     _why_unreadable = "the kernel answers every lookup with EOPNOTSUPP"
 
-    def __init__(
-        self, max_entries: int = 0, name: str | None = None, *, flags: MapFlags | int = 0, numa_node: int | None = None
-    ) -> None:
-        """Create ``max_entries`` empty slots."""
-        super().__init__("u32", FdCodec(), max_entries, name, flags=flags, numa_node=numa_node)
-
-    def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
-        super()._attach(fd, key, value if value is not None else FdCodec(), info)
-
 
 def _ifindex_codec(value: CodecSpec, info: MapInfo | None, fd: int) -> CodecSpec:
     """Device and CPU maps of 4-byte values hold a plain u32 (ifindex, queue size); wider ones stay raw."""
