@@ -14,6 +14,16 @@ enum bpf_prog_type {
 	BPF_PROG_TYPE_FLOW_DISSECTOR, BPF_PROG_TYPE_CGROUP_SYSCTL, BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE,
 	BPF_PROG_TYPE_CGROUP_SOCKOPT, BPF_PROG_TYPE_TRACING, BPF_PROG_TYPE_STRUCT_OPS, BPF_PROG_TYPE_EXT,
 	BPF_PROG_TYPE_LSM, BPF_PROG_TYPE_SK_LOOKUP, BPF_PROG_TYPE_SYSCALL, BPF_PROG_TYPE_NETFILTER,
+	__MAX_BPF_PROG_TYPE,
+	...
+};
+
+/* The helpers pybpfmap's own programs call (pybpfmap.program.Helper); the values come from the header. */
+enum bpf_func_id {
+	BPF_FUNC_map_lookup_elem, BPF_FUNC_map_update_elem, BPF_FUNC_map_delete_elem, BPF_FUNC_ktime_get_ns,
+	BPF_FUNC_get_current_pid_tgid, BPF_FUNC_perf_event_output, BPF_FUNC_get_stackid,
+	BPF_FUNC_skb_load_bytes_relative, BPF_FUNC_spin_lock, BPF_FUNC_ringbuf_output, BPF_FUNC_dynptr_read,
+	BPF_FUNC_user_ringbuf_drain,
 	...
 };
 

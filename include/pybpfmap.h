@@ -67,3 +67,9 @@ int pbm_lookup_key_int(int fd, __u64 key, __u32 key_size, void *value);
  */
 __u32 pbm_write_many(int fd, const void *keys, __u32 key_size, const void *values, __u32 value_size, __u32 n,
 		     __u64 flags, int *err);
+
+/*
+ * The magic number of the filesystem holding `path` (statfs's f_type: BPF_FS_MAGIC 0xcafe4a11 for a bpffs), or
+ * -errno. Pins fail with a bare EPERM outside a bpffs; this lets the error say so.
+ */
+long long pbm_fs_magic(const char *path);

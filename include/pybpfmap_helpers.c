@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <bpf/bpf.h>
 #include "pybpfmap.h"
 
@@ -191,4 +192,13 @@ __u32 pbm_write_many(int fd, const void *keys, __u32 key_size, const void *value
 	}
 	*err = -rc;
 	return i;
+}
+
+long long pbm_fs_magic(const char *path)
+{
+	struct statfs st;
+
+	if (statfs(path, &st))
+		return -errno;
+	return (long long)(unsigned long)st.f_type;
 }

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from needs import needs
 
 import pybpfmap
-from pybpfmap import HashMap, Map, MapFlags, MapType
+from pybpfmap import HashMap, Map, MapFlags, MapType, features
 from pybpfmap._bindings import ffi, lib
 
 PAGE = 4096
@@ -39,7 +40,7 @@ def btf() -> Iterator[dict[str, int]]:
     lib.btf__free(handle)
 
 
-def _args(t: MapType, btf: dict[str, int], inner: Map[Any, Any]) -> dict[str, Any]:
+def map_args(t: MapType, btf: dict[str, int], inner: Map[Any, Any]) -> dict[str, Any]:
     """The create arguments that the kernel accepts for each type (see KERNEL-FACTS and map_*.rst)."""
     storage = {"key_size": 4, "value_size": 8, "max_entries": 0, "flags": MapFlags.NO_PREALLOC,
                "btf": btf["fd"], "btf_key_type_id": btf["int"], "btf_value_type_id": btf["long"]}  # fmt: skip
@@ -90,8 +91,9 @@ def _args(t: MapType, btf: dict[str, int], inner: Map[Any, Any]) -> dict[str, An
 @pytest.mark.parametrize("map_type", [t for t in MapType if t is not MapType.UNSPEC], ids=lambda t: t.name)
 def test_create_every_map_type(map_type: MapType, btf: dict[str, int]) -> None:
     """Each of the 33 types creates, and the kernel reports back the type, sizes and options it was given."""
+    needs(features.map_type_feature(map_type))
     with HashMap(key="u32", value="u32", max_entries=1) as inner:
-        args = _args(map_type, btf, inner)
+        args = map_args(map_type, btf, inner)
         with Map.create(map_type, name=f"t{int(map_type)}", **args) as m:
             assert m.type is map_type and m.name == f"t{int(map_type)}"
             assert m.key_size == args.get("key_size", 0)
@@ -111,6 +113,7 @@ def test_generic_map_elements_and_kernel_errors() -> None:
         assert type(q) is pybpfmap.QueueMap and q.key_size == 0
         with pytest.raises(TypeError, match="cannot be read without popping"):
             list(q)
+    needs(features.map_type_feature(MapType.BLOOM_FILTER))
     with Map.create(MapType.BLOOM_FILTER, value_size=8, max_entries=16, map_extra=3) as bloom:
         assert type(bloom) is pybpfmap.BloomFilterMap
         with pytest.raises(TypeError, match="cannot delete"):

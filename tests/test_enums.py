@@ -6,6 +6,7 @@ import pytest
 
 from pybpfmap import MapFlags, MapType, UpdateFlags
 from pybpfmap._bindings import lib
+from pybpfmap.program import Helper, ProgramType
 
 pytestmark = pytest.mark.unprivileged
 
@@ -37,3 +38,23 @@ def test_per_cpu_types() -> None:
     assert per_cpu == {
         MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE
     }
+
+
+def test_program_types_match_uapi() -> None:
+    """Every BPF_PROG_TYPE_* of the vendored header is in ProgramType, with the same value."""
+    assert len(ProgramType) == lib.__MAX_BPF_PROG_TYPE
+    for member in ProgramType:
+        assert getattr(lib, f"BPF_PROG_TYPE_{member.name}") == member.value
+
+
+def test_helpers_match_uapi() -> None:
+    """Each Helper is the BPF_FUNC_* of the header with the same name."""
+    for member in Helper:
+        assert getattr(lib, f"BPF_FUNC_{member.name.lower()}") == member.value, member
+
+
+def test_every_type_has_its_release() -> None:
+    """Each map type, program type and helper knows the first release that has it (the features table)."""
+    for kind in (*MapType, *ProgramType, *Helper):
+        major, minor = kind.since.split(".")
+        assert major.isdigit() and minor.isdigit(), kind

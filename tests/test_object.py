@@ -13,10 +13,13 @@ from pybpfmap import ArrayMap, BPFObject, HashMap, Map, ProgramLoadError
 GETPID = 39 if os.uname().machine == "x86_64" else 172  # __NR_getpid
 
 
-def test_counts_exactly_the_calls_made(bpf_objects: dict[str, Path]) -> None:
+def test_counts_exactly_the_calls_made(bpf_objects: dict[str, Path], bpffs: Path) -> None:
     pid = os.getpid()
     with BPFObject(
-        bpf_objects["counter"], max_entries={"counts": 77}, constants={"target_pid": pid, "magic": 1234}
+        bpf_objects["counter"],
+        max_entries={"counts": 77},
+        constants={"target_pid": pid, "magic": 1234},
+        pin_root=bpffs,  # shared_total is marked for pinning: a bpffs of the test's own, never the host's
     ) as obj:
         counts = obj.maps["counts"]
         assert isinstance(counts, HashMap) and counts.max_entries == 77
@@ -47,9 +50,9 @@ def test_counts_exactly_the_calls_made(bpf_objects: dict[str, Path]) -> None:
         link.close()  # idempotent
 
 
-def test_closing_the_object_detaches(bpf_objects: dict[str, Path]) -> None:
+def test_closing_the_object_detaches(bpf_objects: dict[str, Path], bpffs: Path) -> None:
     pid = os.getpid()
-    obj = BPFObject(bpf_objects["counter"], constants={"target_pid": pid})
+    obj = BPFObject(bpf_objects["counter"], constants={"target_pid": pid}, pin_root=bpffs)
     counts_id = obj.maps["counts"].id
     obj.programs["count_getpid"].attach()
     os.getpid()
@@ -65,8 +68,8 @@ def test_closing_the_object_detaches(bpf_objects: dict[str, Path]) -> None:
         obj.globals["hits"]
 
 
-def test_test_run_and_socket_filters(bpf_objects: dict[str, Path]) -> None:
-    with BPFObject(bpf_objects["counter"], constants={"magic": 77}) as obj:
+def test_test_run_and_socket_filters(bpf_objects: dict[str, Path], bpffs: Path) -> None:
+    with BPFObject(bpf_objects["counter"], constants={"magic": 77}, pin_root=bpffs) as obj:
         program = obj.programs["return_magic"]
         assert program.section == "socket" and program.fd > 0
         run = program.test_run(bytes(64), repeat=3)
@@ -119,6 +122,16 @@ def test_pin_root_pins_and_reuses(bpf_objects: dict[str, Path], bpffs: Path) -> 
         assert pinned[0] == 41
 
 
+def test_pin_root_outside_bpffs_is_named(bpf_objects: dict[str, Path], tmp_path: Path) -> None:
+    """A map marked for pinning, with a pin root that is not a bpffs: the error says so and names pin_root=."""
+    with pytest.raises(ProgramLoadError) as info:
+        BPFObject(bpf_objects["counter"], pin_root=tmp_path)
+    message = str(info.value)
+    assert "'shared_total' is marked for pinning" in message and repr(str(tmp_path)) in message
+    assert "not on a BPF filesystem" in message and "pin_root=" in message
+    assert not list(tmp_path.iterdir())  # nothing was pinned or created there
+
+
 def test_counter_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     import runpy
 
@@ -138,7 +151,7 @@ def send(n):
         for _ in range(n):
             tx.sendto(b"x", rx.getsockname())
             rx.recv(10)
-with BPFObject(sys.argv[1]) as obj:
+with BPFObject(sys.argv[1], pin_root=sys.argv[2]) as obj:
     link = obj.programs["count_xdp"].attach_xdp(socket.if_nametoindex("lo"), mode="skb")
     send(3)
     attached = obj.globals["xdp_packets"]
@@ -148,13 +161,13 @@ with BPFObject(sys.argv[1]) as obj:
 """
 
 
-def test_attach_xdp_in_a_private_netns(bpf_objects: dict[str, Path]) -> None:
+def test_attach_xdp_in_a_private_netns(bpf_objects: dict[str, Path], bpffs: Path) -> None:
     import subprocess
     import sys
 
     # A network namespace of its own, so that the program sees only this test's packets on its loopback.
     out = subprocess.run(
-        ["unshare", "--net", sys.executable, "-c", XDP_SCRIPT, str(bpf_objects["counter"])],
+        ["unshare", "--net", sys.executable, "-c", XDP_SCRIPT, str(bpf_objects["counter"]), str(bpffs)],
         capture_output=True,
         text=True,
         check=True,
@@ -163,13 +176,13 @@ def test_attach_xdp_in_a_private_netns(bpf_objects: dict[str, Path]) -> None:
     assert attached == 3 and after_close == 3
 
 
-def test_data_maps_decode_as_their_sections(bpf_objects: dict[str, Path]) -> None:
+def test_data_maps_decode_as_their_sections(bpf_objects: dict[str, Path], bpffs: Path) -> None:
     import json
     import subprocess
 
     from pybpfmap import bpftool_json
 
-    with BPFObject(bpf_objects["counter"], constants={"magic": 5}) as obj:
+    with BPFObject(bpf_objects["counter"], constants={"magic": 5}, pin_root=bpffs) as obj:
         obj.globals["hits"] = 42
         bss_id = obj.maps["counter.bss"].id
         with Map.from_id(bss_id) as bss:  # another program's .bss, opened from outside: its variables

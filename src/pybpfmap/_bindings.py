@@ -31,6 +31,7 @@ __all__ = [
     "obj_get",
     "obj_pin",
     "object_kind",
+    "on_bpffs",
     "possible_cpus",
 ]
 
@@ -148,17 +149,43 @@ def next_map_id(start_id: int) -> int | None:
     return int(out[0])
 
 
+#: statfs's f_type of a BPF filesystem (include/uapi/linux/magic.h).
+BPF_FS_MAGIC = 0xCAFE4A11
+
+
+def on_bpffs(path: str | os.PathLike[str]) -> bool | None:
+    """Whether ``path`` lies on a BPF filesystem: the path itself when it exists, else its directory; None
+    when neither can be examined."""
+    for candidate in (os.fspath(path), os.path.dirname(os.path.abspath(path))):
+        magic = lib.pbm_fs_magic(os.fsencode(candidate))
+        if magic >= 0:
+            return bool(magic == BPF_FS_MAGIC)
+    return None
+
+
+def _not_bpffs(path: str) -> str:
+    return f"{path!r} is not on a BPF filesystem (mount one with 'mount -t bpf bpf DIR' and use a path in it)"
+
+
 def obj_get(path: str, file_flags: int) -> int:
     """BPF_OBJ_GET: open the object pinned at ``path`` (already checked by the caller: no NUL byte)."""
     opts = ffi.new("struct bpf_obj_get_opts *")
     opts.sz = ffi.sizeof("struct bpf_obj_get_opts")
     opts.file_flags = file_flags
-    return check(lib.bpf_obj_get_opts(os.fsencode(path), opts), "open pinned", repr(path))
+    rc = lib.bpf_obj_get_opts(os.fsencode(path), opts)
+    # Outside a bpffs the kernel refuses with EPERM, EACCES or EINVAL, which would read as a privilege problem.
+    if rc in (-errno.EPERM, -errno.EACCES, -errno.EINVAL) and on_bpffs(path) is False:
+        fail(rc, "open pinned", repr(path), _not_bpffs(path))
+    return check(rc, "open pinned", repr(path))
 
 
 def obj_pin(fd: int, path: str, target: str) -> None:
     """BPF_OBJ_PIN ``fd`` at ``path`` (which must lie on a bpf filesystem)."""
-    check(lib.bpf_obj_pin(fd, os.fsencode(path)), f"pin at {path!r}", target)
+    rc = lib.bpf_obj_pin(fd, os.fsencode(path))
+    directory = os.path.dirname(os.path.abspath(path))
+    if rc in (-errno.EPERM, -errno.EACCES, -errno.EINVAL) and on_bpffs(directory) is False:
+        fail(rc, f"pin at {path!r}", target, _not_bpffs(directory))
+    check(rc, f"pin at {path!r}", target)
 
 
 def map_freeze(fd: int, target: str) -> None:

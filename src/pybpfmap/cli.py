@@ -332,6 +332,28 @@ def cmd_get(args: argparse.Namespace) -> None:
             print(_text(_decode_value(typed, found)))
 
 
+def cmd_features(args: argparse.Namespace) -> None:
+    from . import features
+
+    if args.table:
+        print(features.table())
+        return
+    rows = features.report()
+    if args.json:
+        _dump_json({"kernel": os.uname().release, "features": rows})
+        return
+    print(f"Linux {os.uname().release}")
+    group = None
+    for row in rows:
+        if row["group"] != group:
+            group = row["group"]
+            print(f"\n{group}:")
+        answer = {True: "yes", False: "no", None: "unknown"}[row["available"]]
+        since = f"Linux {row['since']}+" if row["since"] else "no release"
+        why = f" ({row['reason']})" if row["available"] is not True and row["reason"] else ""
+        print(f"  {row['description']:<62} {since:<12} {answer}{why}")
+
+
 def _describe(m: Map[Any, Any]) -> str:
     return f"map {m.name!r} (id {m.id})" if m.name else f"map id {m.id}"
 
@@ -544,6 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shift", type=int, default=0, help="--hist log2: 1 for maps filled by bcc's bpf_log2l()")
     p.add_argument("--per-cpu", action="store_true", help="show per-CPU values rather than their sums")
     p.set_defaults(run=cmd_watch)
+
+    p = _subparser(sub, "features", "probe what the running kernel offers (like bpftool feature probe)",
+                   "pybpfmap features --json")
+    p.add_argument("--json", action="store_true", help="print the probes' answers as JSON")
+    p.add_argument("--table", action="store_true", help="print which release has each feature (Markdown), no probing")
+    p.set_defaults(run=cmd_features)
 
     p = _subparser(sub, "export", "serve maps as Prometheus metrics",
                    "pybpfmap export --listen 127.0.0.1:9435 --config examples/packet_monitor.toml")

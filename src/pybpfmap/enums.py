@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import NamedTuple
 
 __all__ = ["MapFlags", "MapType", "UpdateFlags"]
 
@@ -48,12 +49,97 @@ class MapType(enum.IntEnum):
     @property
     def is_per_cpu(self) -> bool:
         """Whether a value holds one slot per possible CPU."""
-        return self in _PER_CPU
+        return _FACTS[self].per_cpu
+
+    @property
+    def since(self) -> str:
+        """The first Linux release that has the map type (``"5.16"``): for messages and documentation only;
+        whether the running kernel has it is for :func:`pybpfmap.features.have_map_type` to say."""
+        return _FACTS[self].since
+
+    @property
+    def batch_since(self) -> str | None:
+        """The first Linux release whose BPF_MAP_LOOKUP_BATCH serves the type, or None when none does."""
+        return _FACTS[self].batch
+
+    def batch_command_since(self, command: str) -> str | None:
+        """The first Linux release whose batch ``command`` (``"lookup"``, ``"update"``, ``"delete"`` or
+        ``"lookup_and_delete"``) serves the type, or None when none does."""
+        facts = _FACTS[self]
+        if command == "delete" and not facts.batch_delete:
+            return None
+        if command == "lookup_and_delete" and not facts.batch_drain:
+            return None
+        return facts.batch
+
+    @property
+    def lookup_and_delete_since(self) -> str | None:
+        """The first Linux release whose BPF_MAP_LOOKUP_AND_DELETE_ELEM serves the type, or None."""
+        return _FACTS[self].lookup_and_delete
+
+    @property
+    def label(self) -> str:
+        """The type in words, as messages name it (``"bloom filter"``, ``"per-CPU hash"``)."""
+        words = (_WORDS.get(word, word.lower()) for word in self.name.split("_"))
+        return " ".join(w for w in words if w).replace(" of maps", "-of-maps")
 
 
-_PER_CPU = frozenset(
-    {MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE}
-)
+# How the words of the UAPI names read in messages.
+_WORDS = {
+    "PERCPU": "per-CPU", "LRU": "LRU", "LPM": "LPM", "RINGBUF": "ring buffer", "SK": "socket",
+    "CGRP": "cgroup local", "DEVMAP": "device", "CPUMAP": "CPU", "XSKMAP": "AF_XDP socket", "SOCKMAP": "socket",
+    "SOCKHASH": "socket hash", "STRUCT": "struct_ops", "OPS": "",
+}  # fmt: skip
+
+
+class _Facts(NamedTuple):
+    since: str
+    per_cpu: bool = False
+    batch: str | None = None  # BPF_MAP_LOOKUP_BATCH and BPF_MAP_UPDATE_BATCH
+    batch_delete: bool = False  # ... and BPF_MAP_DELETE_BATCH, from the same release
+    batch_drain: bool = False  # ... and BPF_MAP_LOOKUP_AND_DELETE_BATCH, from the same release
+    lookup_and_delete: str | None = None
+
+
+# Releases from the kernel's history (the commit adding each map type or its ops); see the README's table of
+# features, which pybpfmap.features generates from these.
+_HASHES = _Facts("", batch="5.6", batch_delete=True, batch_drain=True, lookup_and_delete="5.14")
+_FACTS: dict[MapType, _Facts] = {
+    MapType.UNSPEC: _Facts("3.18"),
+    MapType.HASH: _HASHES._replace(since="3.19"),
+    MapType.ARRAY: _Facts("3.19", batch="5.6"),
+    MapType.PROG_ARRAY: _Facts("4.2"),
+    MapType.PERF_EVENT_ARRAY: _Facts("4.3"),
+    MapType.PERCPU_HASH: _HASHES._replace(since="4.6", per_cpu=True),
+    MapType.PERCPU_ARRAY: _Facts("4.6", per_cpu=True, batch="5.13"),
+    MapType.STACK_TRACE: _Facts("4.6"),
+    MapType.CGROUP_ARRAY: _Facts("4.8"),
+    MapType.LRU_HASH: _HASHES._replace(since="4.10"),
+    MapType.LRU_PERCPU_HASH: _HASHES._replace(since="4.10", per_cpu=True),
+    MapType.LPM_TRIE: _Facts("4.11", batch="5.14", batch_delete=True),
+    MapType.ARRAY_OF_MAPS: _Facts("4.12"),
+    MapType.HASH_OF_MAPS: _Facts("4.12", batch="5.6", batch_delete=True, batch_drain=True),
+    MapType.DEVMAP: _Facts("4.14"),
+    MapType.SOCKMAP: _Facts("4.14"),
+    MapType.CPUMAP: _Facts("4.15"),
+    MapType.XSKMAP: _Facts("4.18"),
+    MapType.SOCKHASH: _Facts("4.18"),
+    MapType.CGROUP_STORAGE: _Facts("4.19"),
+    MapType.REUSEPORT_SOCKARRAY: _Facts("4.19"),
+    MapType.PERCPU_CGROUP_STORAGE: _Facts("4.20", per_cpu=True),
+    MapType.QUEUE: _Facts("4.20", lookup_and_delete="4.20"),
+    MapType.STACK: _Facts("4.20", lookup_and_delete="4.20"),
+    MapType.SK_STORAGE: _Facts("5.2"),
+    MapType.DEVMAP_HASH: _Facts("5.4"),
+    MapType.STRUCT_OPS: _Facts("5.6"),
+    MapType.RINGBUF: _Facts("5.8"),
+    MapType.INODE_STORAGE: _Facts("5.10"),
+    MapType.TASK_STORAGE: _Facts("5.11"),
+    MapType.BLOOM_FILTER: _Facts("5.16"),
+    MapType.USER_RINGBUF: _Facts("6.1"),
+    MapType.CGRP_STORAGE: _Facts("6.2"),
+    MapType.ARENA: _Facts("6.9"),
+}
 
 
 class MapFlags(enum.IntFlag):

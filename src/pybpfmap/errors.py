@@ -22,6 +22,7 @@ __all__ = [
     "MapNotFoundError",
     "NotSupportedError",
     "PinExistsError",
+    "ProbeError",
     "ProgramLoadError",
     "errno_name",
     "error_from_errno",
@@ -84,7 +85,19 @@ class BPFPermissionError(BPFError, PermissionError):
 
 
 class NotSupportedError(BPFError):
-    """The map type or the kernel does not support the operation (EOPNOTSUPP, or the kernel's ENOTSUPP 524)."""
+    """The map type or the kernel does not support the operation (EOPNOTSUPP, or the kernel's ENOTSUPP 524).
+
+    When a probe found the running kernel lacking a feature, ``feature`` is that
+    :class:`pybpfmap.features.Feature` and the message names the first Linux release that has it.
+    """
+
+    #: The feature the running kernel lacks (a :class:`pybpfmap.features.Feature`), when a probe found out.
+    feature: Any = None
+
+
+class ProbeError(BPFError):
+    """A feature probe could not decide whether the kernel has the feature (for instance: refused without the
+    privilege to tell, or out of memory). Nothing is cached: the next call probes again."""
 
 
 class IterationAborted(BPFError):
@@ -125,10 +138,30 @@ _ELEMENT_OPERATIONS = frozenset(
 _INSERTS = frozenset({"update", "push", "update batch"})
 _OPENS = frozenset({"open", "open pinned"})
 
-_PERMISSION_HINT = (
-    "needs root or CAP_BPF (unprivileged bpf is usually disabled), "
-    "and a map opened read-only or frozen refuses writes"
-)
+_PRIVILEGE_HINT = "needs root or CAP_BPF (unprivileged bpf is usually disabled), which this process lacks"
+# What EPERM/EACCES means for a process that holds the privilege, by operation.
+_REFUSAL_HINTS = {
+    "lookup": "the map was opened write-only",
+    "lookup many": "the map was opened write-only",
+    "read": "the map was opened write-only",
+    "update": "the map is frozen or was opened read-only",
+    "update batch": "the map is frozen or was opened read-only",
+    "delete": "the map is frozen or was opened read-only",
+    "delete batch": "the map is frozen or was opened read-only",
+    "push": "the map is frozen or was opened read-only",
+    "pop": "the map is frozen or was opened read-only",
+    "drain": "the map is frozen or was opened read-only",
+    "freeze": "the map is mmap'ed writable or was opened read-only",
+}
+
+
+def _permission_hint(operation: str) -> str:
+    """Why EPERM/EACCES: privileges only when the process lacks them, else what the operation met."""
+    from ._caps import bpf_privileged
+
+    if not bpf_privileged():
+        return _PRIVILEGE_HINT
+    return _REFUSAL_HINTS.get(operation, "refused to this process although it holds CAP_BPF or CAP_SYS_ADMIN")
 
 
 def _describe(err: int, operation: str) -> str:
@@ -174,8 +207,8 @@ def error_from_errno(
     message = f"{operation} {target}: {what} ({errno_name(err)})"
     if done is not None:
         message += f"; {done} entries done before the failure"
-    if cls is BPFPermissionError:
-        message += f"; {_PERMISSION_HINT}"
+    if cls is BPFPermissionError and detail is None:
+        message += f"; {_permission_hint(operation)}"
     exc = cls(err, message)
     if done is not None:
         exc.done = done

@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from . import _bindings as b
-from . import batch
+from . import batch, features
 from . import btf as _btf  # BTF: typed codecs for maps that carry it, BTF for maps created from typed codecs
 from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, check_update_flags, optional_fd
 from ._elements import MISSING, Elements, elements_for
 from .codec import Codec, CodecSpec, as_codec
 from .enums import MapFlags, MapType, UpdateFlags
-from .errors import BPFError, error_from_errno
+from .errors import ENOTSUPP, BPFError, error_from_errno
 from .info import MapInfo, maps
 from .percpu import PerCpuCodec
 
@@ -589,6 +589,23 @@ def _closed_on_error(fd: int) -> Iterator[None]:
         raise
 
 
+# What a kernel answers to a map creation it cannot or will not do, where a probe can tell which.
+_MAYBE_MISSING = frozenset({errno.EINVAL, errno.E2BIG, errno.EPERM, errno.EACCES, errno.EOPNOTSUPP, ENOTSUPP})
+
+
+def _creation_error(exc: BPFError, target: str, map_type: MapType, flags: MapFlags, map_extra: int) -> BPFError:
+    """The error for a failed BPF_MAP_CREATE: when the kernel lacks (or refuses) what the map needs, as the
+    feature probes tell, an error that says so; else ``exc`` itself."""
+    if exc.errno not in _MAYBE_MISSING:
+        return exc
+    missing = features.missing_for_create(map_type, flags, map_extra)
+    if missing is None:
+        return exc
+    if missing.answer().refused:
+        return error_from_errno(exc.errno or errno.EPERM, "create", target, missing.error().strerror)
+    return missing.error()
+
+
 def _create_fd(
     map_type: MapType,
     key: CodecSpec,
@@ -642,24 +659,31 @@ def _create_fd(
     generated = _btf.btf_for(key_codec, value_codec, map_type) if btf is None and not btf_value_type_id else None
     if generated is not None:
         btf, btf_key_type_id, btf_value_type_id = generated
-    fd = b.map_create(
-        int(map_type),
-        raw_name,
-        key_codec.size,
-        value_codec.size,
-        max_entries,
-        target=f"{what} of type {map_type.name}",
-        map_flags=int(map_flags),
-        map_extra=map_extra,
-        numa_node=numa_node or 0,
-        inner_map_fd=optional_fd(inner_map, "inner_map"),
-        btf_fd=optional_fd(None if isinstance(btf, bool) else btf, "btf"),
-        btf_key_type_id=btf_key_type_id,
-        btf_value_type_id=btf_value_type_id,
-        btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
-        map_ifindex=map_ifindex,
-        value_type_btf_obj_fd=optional_fd(value_type_btf_obj, "value_type_btf_obj"),
-        token_fd=optional_fd(token, "token"),
-    )
+    target = f"{what} of type {map_type.name}"
+    try:
+        fd = b.map_create(
+            int(map_type),
+            raw_name,
+            key_codec.size,
+            value_codec.size,
+            max_entries,
+            target=target,
+            map_flags=int(map_flags),
+            map_extra=map_extra,
+            numa_node=numa_node or 0,
+            inner_map_fd=optional_fd(inner_map, "inner_map"),
+            btf_fd=optional_fd(None if isinstance(btf, bool) else btf, "btf"),
+            btf_key_type_id=btf_key_type_id,
+            btf_value_type_id=btf_value_type_id,
+            btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
+            map_ifindex=map_ifindex,
+            value_type_btf_obj_fd=optional_fd(value_type_btf_obj, "value_type_btf_obj"),
+            token_fd=optional_fd(token, "token"),
+        )
+    except BPFError as exc:
+        explained = _creation_error(exc, target, map_type, map_flags, map_extra)
+        if explained is exc:
+            raise
+        raise explained from exc
     return fd, key_codec, value_codec
 

@@ -270,6 +270,7 @@ class BPFObject:
         self._obj = obj
         try:
             self._configure(max_entries or {}, constants or {})
+            self._check_pin_paths()
             _capture()
             rc = _lib.bpf_object__load(obj)
             log = _captured()
@@ -308,6 +309,25 @@ class BPFObject:
             except KeyError:
                 continue
             yield m, section, datasec
+
+    def _check_pin_paths(self) -> None:
+        """Refuse to load when a map marked for pinning would be pinned outside a bpffs.
+
+        libbpf would fail with a bare EINVAL ("failed to auto-pin"); its default root, /sys/fs/bpf, is no bpffs
+        on many machines (containers, CI, a host where nothing mounted it).
+        """
+        for m in self._raw_maps():
+            raw = _lib.bpf_map__pin_path(m)
+            if raw == b.NULL:
+                continue
+            directory = os.path.dirname(os.fsdecode(_ffi.string(raw)))
+            if b.on_bpffs(directory) is False:
+                raise ProgramLoadError(
+                    errno.EINVAL,
+                    f"load {self.path!r}: map {self._map_name(m)!r} is marked for pinning, but its pin root "
+                    f"{directory!r} is not on a BPF filesystem: pass pin_root= a directory on a mounted bpffs "
+                    "(mount -t bpf bpf DIR)",
+                )
 
     def _configure(self, max_entries: Mapping[str, int], constants: Mapping[str, Any]) -> None:
         by_name = {self._map_name(m): m for m in self._raw_maps()}

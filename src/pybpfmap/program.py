@@ -19,7 +19,7 @@ from . import _bindings as b
 from ._resource import Resource
 from .errors import BPFError, ProgramLoadError, errno_name, error_from_errno
 
-__all__ = ["Program", "ProgramType"]
+__all__ = ["Helper", "Program", "ProgramType"]
 
 _ffi = b.ffi
 _lib = b.lib
@@ -33,15 +33,132 @@ _LOG_TAIL_LINES = 12
 
 
 class ProgramType(enum.IntEnum):
-    """``enum bpf_prog_type`` values that load and test-run on the kernels pybpfmap is tested on."""
+    """``enum bpf_prog_type``: every ``BPF_PROG_TYPE_*`` without the prefix."""
 
+    UNSPEC = 0
     SOCKET_FILTER = 1
+    KPROBE = 2
     SCHED_CLS = 3
+    SCHED_ACT = 4
+    TRACEPOINT = 5
     XDP = 6
+    PERF_EVENT = 7
     CGROUP_SKB = 8
+    CGROUP_SOCK = 9
+    LWT_IN = 10
+    LWT_OUT = 11
+    LWT_XMIT = 12
+    SOCK_OPS = 13
+    SK_SKB = 14
+    CGROUP_DEVICE = 15
+    SK_MSG = 16
     RAW_TRACEPOINT = 17
+    CGROUP_SOCK_ADDR = 18
+    LWT_SEG6LOCAL = 19
+    LIRC_MODE2 = 20
+    SK_REUSEPORT = 21
     FLOW_DISSECTOR = 22
+    CGROUP_SYSCTL = 23
+    RAW_TRACEPOINT_WRITABLE = 24
+    CGROUP_SOCKOPT = 25
+    TRACING = 26
+    STRUCT_OPS = 27
+    EXT = 28
+    LSM = 29
+    SK_LOOKUP = 30
     SYSCALL = 31
+    NETFILTER = 32
+
+    @property
+    def since(self) -> str:
+        """The first Linux release with the program type (for messages; probes decide)."""
+        return _PROGRAM_SINCE[self][0]
+
+    @property
+    def test_run_since(self) -> str | None:
+        """The first Linux release where BPF_PROG_TEST_RUN runs the type, or None (never, or not known)."""
+        return _PROGRAM_SINCE[self][1]
+
+    @property
+    def label(self) -> str:
+        """The type in words (``"raw tracepoint"``)."""
+        return self.name.lower().replace("_", " ")
+
+
+# (the type, BPF_PROG_TEST_RUN for it), from the kernel's history.
+_PROGRAM_SINCE: dict[ProgramType, tuple[str, str | None]] = {
+    ProgramType.UNSPEC: ("3.18", None),
+    ProgramType.SOCKET_FILTER: ("3.19", "4.12"),
+    ProgramType.KPROBE: ("4.1", None),
+    ProgramType.SCHED_CLS: ("4.1", "4.12"),
+    ProgramType.SCHED_ACT: ("4.1", "4.12"),
+    ProgramType.TRACEPOINT: ("4.7", None),
+    ProgramType.XDP: ("4.8", "4.12"),
+    ProgramType.PERF_EVENT: ("4.9", None),
+    ProgramType.CGROUP_SKB: ("4.10", "4.12"),
+    ProgramType.CGROUP_SOCK: ("4.10", None),
+    ProgramType.LWT_IN: ("4.10", "4.12"),
+    ProgramType.LWT_OUT: ("4.10", "4.12"),
+    ProgramType.LWT_XMIT: ("4.10", "4.12"),
+    ProgramType.SOCK_OPS: ("4.13", None),
+    ProgramType.SK_SKB: ("4.14", None),
+    ProgramType.CGROUP_DEVICE: ("4.15", None),
+    ProgramType.SK_MSG: ("4.17", None),
+    ProgramType.RAW_TRACEPOINT: ("4.17", "5.10"),
+    ProgramType.CGROUP_SOCK_ADDR: ("4.17", None),
+    ProgramType.LWT_SEG6LOCAL: ("4.18", None),
+    ProgramType.LIRC_MODE2: ("4.18", None),
+    ProgramType.SK_REUSEPORT: ("4.19", None),
+    ProgramType.FLOW_DISSECTOR: ("4.20", "4.20"),
+    ProgramType.CGROUP_SYSCTL: ("5.2", None),
+    ProgramType.RAW_TRACEPOINT_WRITABLE: ("5.2", None),
+    ProgramType.CGROUP_SOCKOPT: ("5.3", None),
+    ProgramType.TRACING: ("5.5", "5.10"),
+    ProgramType.STRUCT_OPS: ("5.6", None),
+    ProgramType.EXT: ("5.6", None),
+    ProgramType.LSM: ("5.7", None),
+    ProgramType.SK_LOOKUP: ("5.9", "5.10"),
+    ProgramType.SYSCALL: ("5.14", "5.14"),
+    ProgramType.NETFILTER: ("6.4", "6.4"),
+}
+
+
+class Helper(enum.IntEnum):
+    """The ``enum bpf_func_id`` helpers that pybpfmap's own programs call (``BPF_FUNC_*`` without the prefix)."""
+
+    MAP_LOOKUP_ELEM = 1
+    MAP_UPDATE_ELEM = 2
+    MAP_DELETE_ELEM = 3
+    KTIME_GET_NS = 5
+    GET_CURRENT_PID_TGID = 14
+    PERF_EVENT_OUTPUT = 25
+    GET_STACKID = 27
+    SKB_LOAD_BYTES_RELATIVE = 68
+    SPIN_LOCK = 93
+    RINGBUF_OUTPUT = 130
+    DYNPTR_READ = 201
+    USER_RINGBUF_DRAIN = 209
+
+    @property
+    def since(self) -> str:
+        """The first Linux release with the helper (for messages; probes decide)."""
+        return _HELPER_SINCE[self]
+
+
+_HELPER_SINCE: dict[Helper, str] = {
+    Helper.MAP_LOOKUP_ELEM: "3.19",
+    Helper.MAP_UPDATE_ELEM: "3.19",
+    Helper.MAP_DELETE_ELEM: "3.19",
+    Helper.KTIME_GET_NS: "4.1",
+    Helper.GET_CURRENT_PID_TGID: "4.2",
+    Helper.PERF_EVENT_OUTPUT: "4.4",
+    Helper.GET_STACKID: "4.6",
+    Helper.SKB_LOAD_BYTES_RELATIVE: "4.18",
+    Helper.SPIN_LOCK: "5.1",
+    Helper.RINGBUF_OUTPUT: "5.8",
+    Helper.DYNPTR_READ: "5.19",
+    Helper.USER_RINGBUF_DRAIN: "6.1",
+}
 
 
 def program_load_error(err: int, name: str, log: str) -> BPFError:

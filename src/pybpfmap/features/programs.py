@@ -1,0 +1,182 @@
+"""Probes of program types, helpers, test runs and instructions.
+
+Program types and helpers are probed by libbpf's ``libbpf_probe_bpf_prog_type`` and
+``libbpf_probe_bpf_helper``. The helper probe reads the verifier's log and assumes "supported" for any failure
+it does not recognise, so it is asked only after the program type answered yes and only by a privileged
+process, where those other failures cannot be a refusal.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import os
+from collections.abc import Iterator
+
+from .. import _bindings as b
+from .._caps import bpf_privileged
+from ..errors import BPFError, ProbeError
+from ..program import Helper, ProgramType
+from ._core import Answer, Feature, answer_from_errno
+
+__all__ = [
+    "atomic_fetch_feature",
+    "have_atomic_fetch",
+    "have_helper",
+    "have_program_type",
+    "have_test_run",
+    "helper_feature",
+    "prog_run_feature",
+    "program_type_feature",
+]
+
+_ffi = b.ffi
+_lib = b.lib
+
+# mov r0, 0; exit: the smallest program every type accepts (instructions as struct bpf_insn, little-endian).
+_RETURN_ZERO = bytes.fromhex("b700000000000000" "9500000000000000")
+# *(u64 *)(r10 - 8) = 0; r1 = 1; r1 = atomic_fetch_add((u64 *)(r10 - 8), r1); r0 = 0; exit
+_ATOMIC_FETCH = bytes.fromhex(
+    "7a0af8ff00000000" "b701000001000000" "db1af8ff01000000" "b700000000000000" "9500000000000000"
+)
+_BPF_F_SLEEPABLE = 1 << 4
+
+
+@functools.cache
+def program_type_feature(prog_type: ProgramType) -> Feature:
+    """The :class:`Feature` "programs of ``prog_type``"."""
+    prog_type = ProgramType(prog_type)
+    what = f"{prog_type.label} programs"
+
+    def probe() -> Answer:
+        rc = _lib.libbpf_probe_bpf_prog_type(int(prog_type), b.NULL)
+        if rc == 1:
+            return Answer(True)
+        if rc < 0:
+            raise ProbeError(-rc, f"cannot probe {what}: libbpf {b.LIBBPF_VERSION} cannot load one")
+        return answer_from_errno(_ffi.errno or errno.EINVAL, what)
+
+    return Feature(f"program_type.{prog_type.name.lower()}", what, prog_type.since, "program types", probe)
+
+
+def have_program_type(prog_type: ProgramType) -> bool:
+    """Whether the kernel loads programs of ``prog_type`` for this process."""
+    return program_type_feature(prog_type).available()
+
+
+@functools.cache
+def helper_feature(prog_type: ProgramType, helper: Helper | int) -> Feature:
+    """The :class:`Feature` "``helper`` called from programs of ``prog_type``"."""
+    prog_type = ProgramType(prog_type)
+    name = Helper(helper).name.lower() if helper in Helper._value2member_map_ else f"helper #{int(helper)}"
+    what = f"bpf_{name} calls from {prog_type.label} programs"
+    since = Helper(helper).since if helper in Helper._value2member_map_ else None
+
+    def probe() -> Answer:
+        found = program_type_feature(prog_type).answer()
+        if not found.available:
+            return Answer(False, f"the kernel lacks {prog_type.label} programs ({found.reason})")
+        if not bpf_privileged():
+            raise ProbeError(errno.EPERM, f"cannot probe {what}: loading a program needs CAP_BPF or CAP_SYS_ADMIN")
+        rc = _lib.libbpf_probe_bpf_helper(int(prog_type), int(helper), b.NULL)
+        if rc < 0:
+            raise ProbeError(-rc, f"cannot probe {what}: libbpf cannot probe helpers of this program type")
+        return Answer(True) if rc else Answer(False, "the verifier does not know the helper or refuses it here")
+
+    return Feature(f"helper.{prog_type.name.lower()}.{name}", what, since, "helpers", probe)
+
+
+def have_helper(prog_type: ProgramType, helper: Helper | int) -> bool:
+    """Whether programs of ``prog_type`` may call ``helper`` (a :class:`~pybpfmap.program.Helper` or its
+    ``BPF_FUNC_*`` number)."""
+    return helper_feature(prog_type, helper).available()
+
+
+def _load(prog_type: ProgramType, code: bytes) -> int:
+    """Load ``code`` as a program of ``prog_type``; returns its fd or raises BPFError."""
+    opts = _ffi.new("struct bpf_prog_load_opts *")
+    opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
+    if prog_type is ProgramType.SYSCALL:
+        opts.prog_flags = _BPF_F_SLEEPABLE  # syscall programs must be sleepable
+    insns = _ffi.from_buffer("struct bpf_insn[]", code)
+    fd = _lib.bpf_prog_load(int(prog_type), b.NULL, b"GPL", insns, len(code) // 8, opts)
+    return b.check(fd, "load", f"probe program of type {prog_type.name}")
+
+
+# What BPF_PROG_TEST_RUN wants as input, by type: packet types a packet (at least an Ethernet header), the
+# others a context of u64 arguments and no packet.
+_CONTEXT_RUNS = frozenset({ProgramType.RAW_TRACEPOINT, ProgramType.SYSCALL, ProgramType.TRACING})
+
+
+@functools.cache
+def prog_run_feature(prog_type: ProgramType) -> Feature:
+    """The :class:`Feature` "BPF_PROG_TEST_RUN of programs of ``prog_type``"."""
+    prog_type = ProgramType(prog_type)
+    what = f"test runs of {prog_type.label} programs"
+
+    def probe() -> Answer:
+        found = program_type_feature(prog_type).answer()
+        if not found.available:
+            return Answer(False, f"the kernel lacks {prog_type.label} programs ({found.reason})")
+        try:
+            fd = _load(prog_type, _RETURN_ZERO)
+        except BPFError as exc:
+            return answer_from_errno(exc.errno or errno.EINVAL, what)
+        try:
+            opts = _ffi.new("struct bpf_test_run_opts *")
+            opts.sz = _ffi.sizeof("struct bpf_test_run_opts")
+            data = _ffi.new("unsigned char[]", 64)
+            if prog_type in _CONTEXT_RUNS:
+                opts.ctx_in = data
+                opts.ctx_size_in = 8
+            else:
+                opts.data_in = data
+                opts.data_size_in = 64
+            rc = _lib.bpf_prog_test_run_opts(fd, opts)
+        finally:
+            os.close(fd)
+        return answer_from_errno(-rc, what)
+
+    return Feature(f"test_run.{prog_type.name.lower()}", what, prog_type.test_run_since, "program test runs", probe)
+
+
+def have_test_run(prog_type: ProgramType) -> bool:
+    """Whether BPF_PROG_TEST_RUN runs programs of ``prog_type`` (how pybpfmap.testing's producers write)."""
+    return prog_run_feature(prog_type).available()
+
+
+def _atomic_fetch_probe() -> Answer:
+    what = "atomic fetch instructions"
+    try:
+        os.close(_load(ProgramType.SOCKET_FILTER, _ATOMIC_FETCH))
+    except BPFError as exc:
+        return answer_from_errno(exc.errno or errno.EINVAL, what)
+    return Answer(True)
+
+
+atomic_fetch_feature = Feature(
+    "insn.atomic_fetch", "atomic fetch instructions (BPF_ATOMIC | BPF_FETCH)", "5.12", "instructions",
+    _atomic_fetch_probe,
+)  # fmt: skip
+
+
+def have_atomic_fetch() -> bool:
+    """Whether the verifier accepts atomic instructions that return the old value (fetch-add, xchg, cmpxchg)."""
+    return atomic_fetch_feature.available()
+
+
+# The program types pybpfmap itself loads or documents, and the helpers its producers call from socket filters.
+_LISTED_TYPES = tuple(t for t in ProgramType if t is not ProgramType.UNSPEC)
+_TEST_RUNS = (ProgramType.SOCKET_FILTER, ProgramType.SCHED_CLS, ProgramType.XDP, ProgramType.CGROUP_SKB,
+              ProgramType.FLOW_DISSECTOR, ProgramType.RAW_TRACEPOINT, ProgramType.SYSCALL)  # fmt: skip
+_PRODUCER_HELPERS = (Helper.MAP_LOOKUP_ELEM, Helper.MAP_UPDATE_ELEM, Helper.PERF_EVENT_OUTPUT,
+                     Helper.SKB_LOAD_BYTES_RELATIVE, Helper.RINGBUF_OUTPUT, Helper.DYNPTR_READ,
+                     Helper.USER_RINGBUF_DRAIN)  # fmt: skip
+
+
+def catalog() -> Iterator[Feature]:
+    """Every program feature, for listings."""
+    yield from (program_type_feature(t) for t in _LISTED_TYPES)
+    yield from (prog_run_feature(t) for t in _TEST_RUNS)
+    yield from (helper_feature(ProgramType.SOCKET_FILTER, h) for h in _PRODUCER_HELPERS)
+    yield atomic_fetch_feature
