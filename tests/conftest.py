@@ -7,6 +7,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,27 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("unprivileged") is None:
             item.add_marker(needs_root)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A test that ends in NotSupportedError carrying a feature its probe found missing (the library raises it
+    only then) is skipped, naming the feature: how tests skip through the probes without each one asking
+    first. Any other NotSupportedError is a failure, and test_features.py checks the probes themselves."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    if call.excinfo is None or not report.failed:
+        return
+    from pybpfmap import NotSupportedError
+    from pybpfmap.features import kernel_release
+
+    exc = call.excinfo.value
+    feature = getattr(exc, "feature", None)
+    if isinstance(exc, NotSupportedError) and feature is not None and not feature.available():
+        since = f"Linux {feature.since}+" if feature.since else "no release"
+        reason = f"Skipped: kernel {kernel_release()} lacks {feature.description} ({since})"
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1], reason)
 
 
 def pytest_configure(config: pytest.Config) -> None:

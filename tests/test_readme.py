@@ -18,3 +18,10 @@ def test_readme_has_examples() -> None:
 @pytest.mark.parametrize("source", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_example_runs(source: str) -> None:
     exec(compile(source, str(README), "exec"), {"__name__": "readme"})
+
+
+def test_readme_features_table_is_current() -> None:
+    """The README's table of features and releases is what `pybpfmap features --table` prints today."""
+    from pybpfmap import features
+
+    assert features.table() in README.read_text()
