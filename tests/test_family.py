@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from hostile import program_fd
+from needs import needs
 
 import pybpfmap
 from pybpfmap import (
@@ -51,6 +52,7 @@ from pybpfmap import (
     StackTraceMap,
     TaskStorageMap,
     XskMap,
+    features,
 )
 
 # -- queues and stacks ------------------------------------------------------------------------------------------
@@ -484,28 +486,31 @@ def test_storage_keys_must_be_fds() -> None:
 
 
 def _family(inner: Map[Any, Any]) -> list[Map[Any, Any]]:
-    return [
-        QueueMap(value="u32", max_entries=4),
-        StackMap(value="u32", max_entries=4),
-        BloomFilterMap(value="u32", max_entries=16),
-        LpmTrieMap("ipv6", value="u32", max_entries=4),
-        HashOfMaps(inner, key="u32", max_entries=4),
-        ArrayOfMaps(inner, max_entries=4),
-        ProgArray(max_entries=4),
-        SkStorageMap(value="u32"),
-        TaskStorageMap(value="u32"),
-        InodeStorageMap(value="u32"),
-        CgrpStorageMap(value="u32"),
-        DevMap(max_entries=2),
-        DevMapHash(max_entries=2),
-        CpuMap(),
-        XskMap(max_entries=2),
-        SockMap(max_entries=2),
-        SockHash(max_entries=2),
-        ReuseportSockArray(max_entries=2),
-        CgroupArray(max_entries=2),
-        StackTraceMap(max_entries=2),
+    """One map of each kind the running kernel has (the probes say which; test_features checks them)."""
+    makers: list[tuple[Any, Any]] = [
+        (MapType.QUEUE, lambda: QueueMap(value="u32", max_entries=4)),
+        (MapType.STACK, lambda: StackMap(value="u32", max_entries=4)),
+        (MapType.BLOOM_FILTER, lambda: BloomFilterMap(value="u32", max_entries=16)),
+        (MapType.LPM_TRIE, lambda: LpmTrieMap("ipv6", value="u32", max_entries=4)),
+        (MapType.HASH_OF_MAPS, lambda: HashOfMaps(inner, key="u32", max_entries=4)),
+        (MapType.ARRAY_OF_MAPS, lambda: ArrayOfMaps(inner, max_entries=4)),
+        (MapType.PROG_ARRAY, lambda: ProgArray(max_entries=4)),
+        (MapType.SK_STORAGE, lambda: SkStorageMap(value="u32")),
+        (MapType.TASK_STORAGE, lambda: TaskStorageMap(value="u32")),
+        (features.inode_storage_feature, lambda: InodeStorageMap(value="u32")),
+        (MapType.CGRP_STORAGE, lambda: CgrpStorageMap(value="u32")),
+        (MapType.DEVMAP, lambda: DevMap(max_entries=2)),
+        (MapType.DEVMAP_HASH, lambda: DevMapHash(max_entries=2)),
+        (MapType.CPUMAP, lambda: CpuMap()),
+        (MapType.XSKMAP, lambda: XskMap(max_entries=2)),
+        (MapType.SOCKMAP, lambda: SockMap(max_entries=2)),
+        (MapType.SOCKHASH, lambda: SockHash(max_entries=2)),
+        (MapType.REUSEPORT_SOCKARRAY, lambda: ReuseportSockArray(max_entries=2)),
+        (MapType.CGROUP_ARRAY, lambda: CgroupArray(max_entries=2)),
+        (MapType.STACK_TRACE, lambda: StackTraceMap(max_entries=2)),
     ]
+    wanted = [w if isinstance(w, features.Feature) else features.map_type_feature(w) for w, _ in makers]
+    return [make() for feature, (_, make) in zip(wanted, makers, strict=True) if feature.available()]
 
 
 def test_openers_return_the_family_classes(bpffs: Path) -> None:
@@ -671,6 +676,7 @@ def test_stack_trace_map(bpffs: Path) -> None:
 
 def test_closed_family_maps_refuse_everything_with_value_error() -> None:
     """Closed, every kind raises ValueError, even for what its type refuses anyway."""
+    needs(features.map_type_feature(MapType.BLOOM_FILTER))
     with HashMap(key="u32", value="u32", max_entries=1) as inner:
         maps = _family(inner)
     for m in maps:

@@ -336,3 +336,32 @@ def test_answers_are_cached_and_undecided_probes_raise() -> None:
     error = feature.error()
     assert isinstance(error, NotSupportedError) and error.feature is feature
     assert str(error) == f"test features need Linux 9.9; this kernel is {features.kernel_release()}"
+
+
+def test_lpm_exact_next_key_probe_agrees_and_exact_lookups_hold_either_way() -> None:
+    """The probe says what get_next_key of an absent prefix does; exact lookups are right on every kernel."""
+    with pybpfmap.LpmTrieMap("ipv4", value="u32", max_entries=8) as trie:
+        trie["10.1.0.0/16"] = 1
+        trie["10.0.0.0/8"] = 8
+        out = ffi.new("unsigned char[]", 8)
+        rc = lib.bpf_map_get_next_key(trie.fd, bytes([16, 0, 0, 0, 10, 2, 0, 0]), out)
+        first = trie._elements.next_key_raw(None)
+        assert (rc == 0 and ffi.buffer(out)[:] == first) is features.have_lpm_exact_next_key()
+        assert trie.get_many(["10.2.0.0/16", "10.1.0.0/16", "10.0.0.0/8", "10.1.2.0/24"]) == [None, 1, 8, None]
+        assert "10.2.0.0/16" not in trie and "10.1.0.0/16" in trie
+        assert trie.longest_match("10.2.3.4") == 8
+
+
+def test_exact_lpm_lookups_walk_the_trie_where_get_next_key_cannot_tell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on kernels without the fix: exact lookups walk the stored prefixes, with the same answers."""
+    from pybpfmap.features import _core
+
+    feature = features.lpm_next_key_feature
+    monkeypatch.setitem(_core._answers, feature.key, _core.Answer(False, "as on an unfixed kernel"))
+    with pybpfmap.LpmTrieMap("ipv4", value="u32", max_entries=8) as trie:
+        trie.update({"10.1.0.0/16": 1, "10.0.0.0/8": 8, "192.168.0.0/24": 3})
+        assert trie.get_many(["10.2.0.0/16", "10.1.0.0/16", "10.0.0.0/8", "192.168.0.0/24", "192.168.0.0/25"]) == [
+            None, 1, 8, 3, None,
+        ]  # fmt: skip
+        with pytest.raises(KeyError):
+            trie["10.2.0.0/16"]

@@ -14,13 +14,14 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar, NoReturn, TypeVar
 
-from . import batch
+from . import batch, features
 from ._args import FileLike, check_fd
 from ._elements import MISSING
 from .codec import Buffer, Codec, CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import error_from_errno
 from .info import MapInfo
+from .iteration import walk
 from .lpm import LpmKeyCodec
 from .map import Map, _closed_on_error, _create_fd
 from .percpu import PerCpuCodec
@@ -395,7 +396,10 @@ class LpmTrieMap(Map[Any, Any]):
             return default
         # The lookup matched some prefix up to this key's length. get_next_key finds the key's own node only
         # when it is stored exactly, and then returns the node after it (or ENOENT for the last one); for a key
-        # that is not stored it returns the first key of the trie, which never follows a stored node.
+        # that is not stored it returns the first key of the trie, which never follows a stored node. Kernels
+        # without the fix of its exact-match test mistake a same-length prefix for the key: walk the trie there.
+        if not features.have_lpm_exact_next_key():
+            return value if any(stored == raw for stored, _ in walk(elements, self.max_entries)) else default
         following = elements.next_key_raw(raw)
         if following is not None and following == elements.next_key_raw(None):
             return default

@@ -14,12 +14,14 @@ and the objects they describe are found through their own fds anyway.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import ClassVar
+from contextlib import contextmanager, suppress
+from typing import Any, ClassVar
 
 from . import _bindings as b
+from . import features
 from .codec import CodecSpec, as_codec
 from .enums import MapFlags, MapType
+from .errors import ProbeError
 from .family import FdCodec, _refuse, _Unlisted
 from .map import FileLike, _closed_on_error, _create_fd
 
@@ -120,12 +122,19 @@ class TaskStorageMap(_StorageMap):
 class InodeStorageMap(_StorageMap):
     """``BPF_MAP_TYPE_INODE_STORAGE``: a value per inode, keyed by an open file.
 
-    The kernel keeps inode storage in the BPF LSM's part of the inode: where the BPF LSM is not active, updates
-    fail (the kernel's error is raised as it comes).
+    The kernel keeps inode storage in the BPF LSM's part of the inode: where the BPF LSM is not active (Debian
+    11's kernel, for one), the kernel creates the map but every update fails with EBADF, so creating one raises
+    NotSupportedError there instead (:func:`pybpfmap.features.have_inode_storage`).
     """
 
     map_type: ClassVar[MapType | None] = MapType.INODE_STORAGE
     _holder = "file"
+
+    def __init__(self, value: CodecSpec = None, name: str | None = None, **options: Any) -> None:
+        """Create the map (see the storage maps' options), where the kernel can hold inode storage."""
+        with suppress(ProbeError):  # undecided (no privilege): the creation's own error will say why
+            features.inode_storage_feature.require()
+        super().__init__(value, name, **options)
 
 
 class CgrpStorageMap(_StorageMap):

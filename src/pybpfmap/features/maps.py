@@ -26,13 +26,17 @@ __all__ = [
     "freeze_feature",
     "have_batch",
     "have_freeze",
+    "have_inode_storage",
     "have_lookup_and_delete",
+    "have_lpm_exact_next_key",
     "have_map_extra",
     "have_map_lock",
     "have_map_type",
     "have_mmap_frozen",
     "have_mmapable",
+    "inode_storage_feature",
     "lookup_and_delete_feature",
+    "lpm_next_key_feature",
     "map_extra_feature",
     "map_lock_feature",
     "map_type_feature",
@@ -280,6 +284,64 @@ def _lock_attempt() -> int:
 _BPF_F_LOCK = 4
 
 
+def _lpm_next_key_probe() -> Answer:
+    """get_next_key of a prefix the trie does not hold, beside a stored one of the same length.
+
+    A kernel without the fix of trie_get_next_key()'s exact-match test (upstream in 6.13, backported to some
+    stable kernels) takes 10.2.0.0/16 for the stored 10.1.0.0/16 and answers with the node after it (ENOENT
+    here) instead of the trie's first key: an exact lookup built on get_next_key would then answer wrongly.
+    """
+    what = "exact get_next_key in LPM tries"
+    missing = _needs_type(MapType.LPM_TRIE)
+    if missing:
+        return missing
+    stored, absent = bytes([16, 0, 0, 0, 10, 1, 0, 0]), bytes([16, 0, 0, 0, 10, 2, 0, 0])  # /16 prefixes
+    try:
+        with _scratch_map(MapType.LPM_TRIE) as fd:
+            rc = _lib.bpf_map_update_elem(fd, stored, bytes(8), 0)
+            out = _ffi.new("unsigned char[]", 8)
+            if rc == 0:
+                rc = _lib.bpf_map_get_next_key(fd, absent, out)
+    except BPFError as exc:
+        return answer_from_errno(exc.errno or errno.EINVAL, what)
+    if rc == 0 and _ffi.buffer(out)[:] == stored:
+        return Answer(True)
+    if rc in (0, -errno.ENOENT):
+        return Answer(False, "get_next_key of an absent prefix answers as if a same-length stored one were it")
+    return answer_from_errno(-int(rc), what)
+
+
+def _inode_storage_probe() -> Answer:
+    """An inode storage map written from user space, keyed by the map's own fd (an inode like any other)."""
+    what = "inode storage maps"
+    missing = _needs_type(MapType.INODE_STORAGE)
+    if missing:
+        return missing
+    key_id = _ffi.new("__u32 *")
+    value_id = _ffi.new("__u32 *")
+    btf = _lib.pbm_storage_btf(8, key_id, value_id)
+    if btf == b.NULL:
+        return answer_from_errno(_ffi.errno or errno.ENOMEM, what)
+    try:
+        fd = b.map_create(
+            int(MapType.INODE_STORAGE), None, 4, 8, 0, target="probe inode storage map",
+            map_flags=int(MapFlags.NO_PREALLOC), btf_fd=_lib.btf__fd(btf), btf_key_type_id=key_id[0],
+            btf_value_type_id=value_id[0],
+        )  # fmt: skip
+    except BPFError as exc:
+        return answer_from_errno(exc.errno or errno.EINVAL, what)
+    finally:
+        _lib.btf__free(btf)
+    try:
+        rc = _lib.bpf_map_update_elem(fd, _ffi.new("int *", fd), bytes(8), 0)
+    finally:
+        os.close(fd)
+    if rc == -errno.EBADF:
+        # The kernel keeps inode storage in the BPF LSM's part of each inode; without that LSM there is none.
+        return Answer(False, "the BPF LSM is not active (CONFIG_LSM or the lsm= boot option lacks bpf)")
+    return answer_from_errno(-int(rc), what)
+
+
 def _simple(key: str, description: str, since: str, attempt: Callable[[], int]) -> Feature:
     return Feature(key, description, since, "map features", lambda: _tried(description, attempt))
 
@@ -291,6 +353,14 @@ mmap_frozen_feature = _simple(
 )
 map_lock_feature = _simple("map.lock", "spin-locked map values (BPF_F_LOCK)", "5.1", _lock_attempt)
 map_extra_feature = _simple("map.map_extra", "map_extra creation options", "5.16", _map_extra_attempt)
+inode_storage_feature = Feature(
+    "map.inode_storage_usable", "inode storage maps with the BPF LSM active", "5.10", "map features",
+    _inode_storage_probe,
+)  # fmt: skip
+lpm_next_key_feature = Feature(
+    "map.lpm_exact_next_key", "LPM tries whose get_next_key tells stored prefixes apart", "6.13", "map features",
+    _lpm_next_key_probe,
+)  # fmt: skip
 
 
 def have_freeze() -> bool:
@@ -311,6 +381,17 @@ def have_mmap_frozen() -> bool:
 def have_map_lock() -> bool:
     """Whether map values may hold a ``bpf_spin_lock`` that user space takes with ``BPF_F_LOCK``."""
     return map_lock_feature.available()
+
+
+def have_inode_storage() -> bool:
+    """Whether inode storage maps hold values: the type exists and the BPF LSM, where they live, is active."""
+    return inode_storage_feature.available()
+
+
+def have_lpm_exact_next_key() -> bool:
+    """Whether an LPM trie's get_next_key of a prefix it does not hold returns its first key (kernels with the
+    fix of its exact-match test); pybpfmap's exact trie lookups rely on it, and walk the trie where not."""
+    return lpm_next_key_feature.available()
 
 
 def have_map_extra() -> bool:
@@ -340,3 +421,4 @@ def catalog() -> Iterator[Feature]:
         yield from (batch_feature(t, c) for c in BATCH_COMMANDS if t.batch_command_since(c))
     yield from (lookup_and_delete_feature(t) for t in types if t.lookup_and_delete_since)
     yield from (freeze_feature, mmapable_feature, mmap_frozen_feature, map_lock_feature, map_extra_feature)
+    yield from (lpm_next_key_feature, inode_storage_feature)
