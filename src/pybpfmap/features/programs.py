@@ -155,7 +155,7 @@ def _atomic_fetch_probe() -> Answer:
 
 
 atomic_fetch_feature = Feature(
-    "insn.atomic_fetch", "atomic fetch instructions (BPF_ATOMIC | BPF_FETCH)", "5.12", "instructions",
+    "insn.atomic_fetch", "atomic fetch instructions (BPF_ATOMIC with BPF_FETCH)", "5.12", "instructions",
     _atomic_fetch_probe,
 )  # fmt: skip
 
