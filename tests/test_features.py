@@ -7,10 +7,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import json
+import os
 import struct
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -365,3 +367,66 @@ def test_exact_lpm_lookups_walk_the_trie_where_get_next_key_cannot_tell(monkeypa
         ]  # fmt: skip
         with pytest.raises(KeyError):
             trie["10.2.0.0/16"]
+
+
+LINK_SCRIPT = """
+import os, socket, subprocess, sys
+from pybpfmap import Program
+from pybpfmap.program import ProgramType
+from pybpfmap._bindings import ffi, lib
+subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+with Program.load(ProgramType.SCHED_CLS, bytes.fromhex("b700000000000000" "9500000000000000")) as prog:
+    fd = lib.bpf_link_create(prog.fd, socket.if_nametoindex("lo"), lib.BPF_TCX_INGRESS, ffi.NULL)
+    print(fd >= 0, -fd if fd < 0 else 0)
+"""
+
+
+def test_tcx_link_probe_agrees_with_a_link_in_a_private_netns() -> None:
+    done = subprocess.run(["unshare", "--net", sys.executable, "-c", LINK_SCRIPT], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    linked, err = done.stdout.split()
+    assert (linked == "True") is features.have_link("tcx"), err
+
+
+def test_cgroup_link_probe_agrees_with_a_link_on_a_cgroup_of_our_own(tmp_path: Path) -> None:
+    mount = tmp_path / "cgroup2"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "cgroup2", "none", str(mount)], check=True)
+    child = mount / f"pybpfmap-test-{os.getpid()}"
+    try:
+        child.mkdir()
+        cgroup = os.open(child, os.O_RDONLY | os.O_DIRECTORY)
+        # Return 1: a cgroup skb program that lets every packet through (the cgroup holds no process anyway).
+        with Program.load(ProgramType.CGROUP_SKB, bytes.fromhex("b700000001000000" "9500000000000000")) as prog:
+            fd = lib.bpf_link_create(prog.fd, cgroup, lib.BPF_CGROUP_INET_INGRESS, ffi.NULL)
+        os.close(cgroup)
+        if fd >= 0:
+            os.close(fd)
+        assert (fd >= 0) is features.have_link("cgroup"), fd
+    finally:
+        if child.exists():
+            child.rmdir()
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def _perf_event_open_cpu_clock() -> int:
+    """A software CPU-clock sampling event on CPU 0 (perf_event_open(2), which Python does not wrap)."""
+    number = {"x86_64": 298, "aarch64": 241}[os.uname().machine]
+    attr = struct.pack("<IIQQ", 1, 112, 0, 1_000_000).ljust(112, b"\0")  # PERF_TYPE_SOFTWARE, CPU_CLOCK
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(number, attr, -1, 0, -1, 8)  # any task on CPU 0, PERF_FLAG_FD_CLOEXEC
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "perf_event_open")
+    return int(fd)
+
+
+def test_perf_event_link_probe_agrees_with_a_link_on_a_cpu_clock_event() -> None:
+    event = _perf_event_open_cpu_clock()
+    try:
+        with Program.load(ProgramType.PERF_EVENT, RETURN_ZERO) as prog:
+            fd = lib.bpf_link_create(prog.fd, event, lib.BPF_PERF_EVENT, ffi.NULL)
+        if fd >= 0:
+            os.close(fd)
+        assert (fd >= 0) is features.have_link("perf_event"), fd
+    finally:
+        os.close(event)

@@ -52,12 +52,15 @@ from .maps import (
     mmapable_feature,
 )
 from .programs import (
+    LINK_KINDS,
     atomic_fetch_feature,
     have_atomic_fetch,
     have_helper,
+    have_link,
     have_program_type,
     have_test_run,
     helper_feature,
+    link_feature,
     prog_run_feature,
     program_type_feature,
 )
@@ -65,6 +68,7 @@ from .programs import (
 __all__ = [
     "BATCH_COMMANDS",
     "BTF_KINDS",
+    "LINK_KINDS",
     "Answer",
     "Feature",
     "ProbeError",
@@ -80,6 +84,7 @@ __all__ = [
     "have_freeze",
     "have_helper",
     "have_inode_storage",
+    "have_link",
     "have_lookup_and_delete",
     "have_lpm_exact_next_key",
     "have_map_extra",
@@ -92,6 +97,7 @@ __all__ = [
     "helper_feature",
     "inode_storage_feature",
     "kernel_release",
+    "link_feature",
     "lookup_and_delete_feature",
     "lpm_next_key_feature",
     "map_extra_feature",

@@ -20,12 +20,15 @@ from ..program import Helper, ProgramType
 from ._core import Answer, Feature, answer_from_errno
 
 __all__ = [
+    "LINK_KINDS",
     "atomic_fetch_feature",
     "have_atomic_fetch",
     "have_helper",
+    "have_link",
     "have_program_type",
     "have_test_run",
     "helper_feature",
+    "link_feature",
     "prog_run_feature",
     "program_type_feature",
 ]
@@ -165,6 +168,52 @@ def have_atomic_fetch() -> bool:
     return atomic_fetch_feature.available()
 
 
+# kind -> (program type, attach type, target, first release). Each target is one the kernel rejects once it
+# has looked at it: a link kind it knows gets that far (EBADF for an fd of -1, ENODEV for an ifindex no device
+# has), one it does not know is refused before, with EINVAL.
+_NO_DEVICE = 0x7FFFFFFF
+_LINKS: dict[str, tuple[ProgramType, str, int, str]] = {
+    "cgroup": (ProgramType.CGROUP_SKB, "BPF_CGROUP_INET_INGRESS", -1, "5.7"),
+    "perf_event": (ProgramType.TRACEPOINT, "BPF_PERF_EVENT", -1, "5.15"),
+    "tcx": (ProgramType.SCHED_CLS, "BPF_TCX_INGRESS", _NO_DEVICE, "6.6"),
+}
+#: The bpf_link kinds :func:`have_link` probes.
+LINK_KINDS = tuple(_LINKS)
+
+
+@functools.cache
+def link_feature(kind: str) -> Feature:
+    """The :class:`Feature` "bpf_links of ``kind``" (one of :data:`LINK_KINDS`)."""
+    if kind not in _LINKS:
+        raise ValueError(f"link kind must be one of {', '.join(LINK_KINDS)}, got {kind!r}")
+    prog_type, attach, target, since = _LINKS[kind]
+    what = f"{kind.replace('_', ' ')} bpf_links (BPF_LINK_CREATE)"
+
+    def probe() -> Answer:
+        found = program_type_feature(prog_type).answer()
+        if not found.available:
+            return Answer(False, f"the kernel lacks {prog_type.label} programs ({found.reason})")
+        try:
+            fd = _load(prog_type, _RETURN_ZERO)
+        except BPFError as exc:
+            return answer_from_errno(exc.errno or errno.EINVAL, what)
+        try:
+            rc = _lib.bpf_link_create(fd, target, getattr(_lib, attach), b.NULL)
+        finally:
+            os.close(fd)
+        if rc >= 0:
+            os.close(rc)
+            return Answer(True)
+        return Answer(True) if -rc in (errno.EBADF, errno.ENODEV) else answer_from_errno(-rc, what)
+
+    return Feature(f"link.{kind}", what, since, "bpf_links", probe)
+
+
+def have_link(kind: str) -> bool:
+    """Whether BPF_LINK_CREATE makes links of ``kind``: ``"cgroup"``, ``"perf_event"`` or ``"tcx"``."""
+    return link_feature(kind).available()
+
+
 # The program types pybpfmap itself loads or documents, and the helpers its producers call from socket filters.
 _LISTED_TYPES = tuple(t for t in ProgramType if t is not ProgramType.UNSPEC)
 _TEST_RUNS = (ProgramType.SOCKET_FILTER, ProgramType.SCHED_CLS, ProgramType.XDP, ProgramType.CGROUP_SKB,
@@ -180,3 +229,4 @@ def catalog() -> Iterator[Feature]:
     yield from (prog_run_feature(t) for t in _TEST_RUNS)
     yield from (helper_feature(ProgramType.SOCKET_FILTER, h) for h in _PRODUCER_HELPERS)
     yield atomic_fetch_feature
+    yield from (link_feature(kind) for kind in LINK_KINDS)
