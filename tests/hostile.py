@@ -276,3 +276,27 @@ def closed_fd() -> int:
     except OSError as exc:
         assert exc.errno == errno.EBADF
     return fd
+
+
+def as_nobody(attempt: Callable[[], str]) -> str:
+    """Run ``attempt`` in a forked child that dropped to the user nobody (no capabilities left); returns the
+    text it returned, or ``"ExceptionName|message"`` for anything it raised."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            try:
+                message = attempt()
+            except BaseException as exc:  # report everything to the parent
+                message = f"{type(exc).__name__}|{exc}"
+            os.write(write, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return message

@@ -8,6 +8,7 @@ import os
 import struct
 
 import pytest
+from hostile import as_nobody
 
 import pybpfmap
 from pybpfmap import (
@@ -301,27 +302,15 @@ def test_eq_and_hash_are_by_kernel_map() -> None:
 
 def test_creating_without_privilege_names_the_missing_privilege() -> None:
     """Without root, map creation raises BPFPermissionError saying what privilege is needed."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: drop to nobody, try to create a map, report the outcome
-        os.close(read)
+
+    def create() -> str:
         try:
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                HashMap(key="u32", value="u32", max_entries=4)
-                message = "created"
-            except BPFPermissionError as exc:
-                message = f"BPFPermissionError|{exc.errno}|{isinstance(exc, PermissionError)}|{exc}"
-            except BaseException as exc:  # report anything else to the parent
-                message = f"{type(exc).__name__}|{exc}"
-            os.write(write, message.encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        message = pipe.read().decode()
-    os.waitpid(pid, 0)
+            HashMap(key="u32", value="u32", max_entries=4)
+        except BPFPermissionError as exc:
+            return f"BPFPermissionError|{exc.errno}|{isinstance(exc, PermissionError)}|{exc}"
+        return "created"
+
+    message = as_nobody(create)
     kind, err, is_permission_error, text = message.split("|", 3)
     assert kind == "BPFPermissionError"
     assert int(err) == errno.EPERM and is_permission_error == "True"

@@ -26,7 +26,7 @@ from typing import NamedTuple
 from .._caps import bpf_privileged
 from ..errors import ENOTSUPP, NotSupportedError, ProbeError, errno_name
 
-__all__ = ["Answer", "Feature", "answer_from_errno", "kernel_release"]
+__all__ = ["Answer", "Feature", "answer_from_errno", "answer_from_libbpf", "kernel_release", "lacking"]
 
 _ABSENT = frozenset({errno.EINVAL, errno.E2BIG, errno.EOPNOTSUPP, ENOTSUPP})
 
@@ -71,6 +71,28 @@ def answer_from_errno(err: int, what: str) -> Answer:
             "CAP_SYS_ADMIN, so it cannot tell a missing feature from a missing privilege",
         )
     raise ProbeError(err, f"cannot probe {what}: {os.strerror(err).lower()} ({errno_name(err)})")
+
+
+def answer_from_libbpf(rc: int, what: str) -> Answer:
+    """Read what one of libbpf's ``libbpf_probe_bpf_*`` functions returned: 1 yes, 0 no (errno still holds the
+    kernel's answer: libbpf only closes fds after the failed call), a negative errno when libbpf cannot probe
+    the thing at all."""
+    if rc == 1:
+        return Answer(True)
+    if rc < 0:
+        raise ProbeError(-rc, f"cannot probe {what}: the linked libbpf does not know how")
+    from .._bindings import ffi
+
+    return answer_from_errno(ffi.errno or errno.EINVAL, what)
+
+
+def lacking(feature: Feature) -> Answer | None:
+    """For a probe that builds on ``feature``: the answer "no, since the kernel lacks it", or None when the
+    kernel has it and the probe goes on."""
+    found = feature.answer()
+    if found.available:
+        return None
+    return Answer(False, f"the kernel lacks {feature.description} ({found.reason})", found.refused)
 
 
 # One lock for every probe: each runs once per process even when threads ask together. Reentrant, as a probe

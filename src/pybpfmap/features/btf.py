@@ -11,12 +11,14 @@ import errno
 import functools
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import _bindings as b
 from ._core import Feature, answer_from_errno
 
-__all__ = ["BTF_KINDS", "btf_kind_feature", "have_btf", "have_btf_kind"]
+__all__ = ["BTF_KINDS", "btf_kind_feature", "have_btf", "have_btf_kind", "load_btf"]
+
+T = TypeVar("T")
 
 _ffi = b.ffi
 _lib = b.lib
@@ -75,23 +77,32 @@ _KINDS: dict[str, tuple[Callable[[Any, int], None], str, str]] = {
 BTF_KINDS = tuple(_KINDS)
 
 
-def _load(add: Callable[[Any, int], None]) -> int:
-    """Build ``int`` plus what ``add`` adds and load it; 0 or the kernel's errno."""
+def load_btf(add: Callable[[Any, int], T]) -> tuple[int, T | None]:
+    """Build an ``unsigned int`` (type id 1) plus what ``add(btf, 1)`` adds, and load it into the kernel.
+
+    Returns ``(fd, what add returned)``, or ``(-errno, None)`` when the kernel (or libbpf's writer) refused.
+    """
     btf = _lib.btf__new_empty()
     if btf == b.NULL:
-        return errno.ENOMEM
+        return -errno.ENOMEM, None
     try:
         u32 = _lib.btf__add_int(btf, b"unsigned int", 4, 0)
-        add(btf, u32)
+        added = add(btf, u32)
         size = _ffi.new("__u32 *")
         raw = _lib.btf__raw_data(btf, size)
-        if raw == b.NULL:
-            return errno.ENOMEM
-        fd = _lib.bpf_btf_load(raw, size[0], b.NULL)
+        if u32 < 0 or raw == b.NULL:
+            return -errno.ENOMEM, None
+        fd = int(_lib.bpf_btf_load(raw, size[0], b.NULL))
     finally:
         _lib.btf__free(btf)
+    return (fd, added) if fd >= 0 else (fd, None)
+
+
+def _loads(add: Callable[[Any, int], None]) -> int:
+    """0 when BTF with what ``add`` adds loads, else the kernel's errno."""
+    fd, _ = load_btf(add)
     if fd < 0:
-        return -int(fd)
+        return -fd
     os.close(fd)
     return 0
 
@@ -102,7 +113,7 @@ def btf_kind_feature(kind: str) -> Feature:
     if kind not in _KINDS:
         raise ValueError(f"BTF kind must be one of {', '.join(BTF_KINDS)}, got {kind!r}")
     add, since, what = _KINDS[kind]
-    return Feature(f"btf.{kind}", what, since, "BTF", lambda: answer_from_errno(_load(add), what))
+    return Feature(f"btf.{kind}", what, since, "BTF", lambda: answer_from_errno(_loads(add), what))
 
 
 def have_btf() -> bool:

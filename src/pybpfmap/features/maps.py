@@ -13,12 +13,13 @@ import mmap
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal
+from typing import Any, Literal
 
 from .. import _bindings as b
 from ..enums import MapFlags, MapType
 from ..errors import BPFError, ProbeError
-from ._core import Answer, Feature, answer_from_errno
+from ._core import Answer, Feature, answer_from_errno, answer_from_libbpf, lacking
+from .btf import load_btf
 
 __all__ = [
     "BATCH_COMMANDS",
@@ -102,10 +103,7 @@ def _tried(what: str, attempt: Callable[[], int]) -> Answer:
 
 def _needs_type(map_type: MapType) -> Answer | None:
     """The answer when ``map_type`` itself is missing, else None (the probe goes on)."""
-    found = map_type_feature(map_type).answer()
-    if found.available:
-        return None
-    return Answer(False, f"the kernel lacks {map_type.label} maps ({found.reason})")
+    return lacking(map_type_feature(map_type))
 
 
 # -- map types ----------------------------------------------------------------------------------------------------
@@ -118,13 +116,7 @@ def map_type_feature(map_type: MapType) -> Feature:
     what = f"{map_type.label} maps"
 
     def probe() -> Answer:
-        rc = _lib.libbpf_probe_bpf_map_type(int(map_type), b.NULL)
-        if rc == 1:
-            return Answer(True)
-        if rc < 0:
-            raise ProbeError(-rc, f"cannot probe {what}: libbpf {b.LIBBPF_VERSION} cannot create one")
-        # 0: the creation failed, and errno still holds the kernel's answer (libbpf only closed fds after it).
-        return answer_from_errno(_ffi.errno or errno.EINVAL, what)
+        return answer_from_libbpf(_lib.libbpf_probe_bpf_map_type(int(map_type), b.NULL), what)
 
     return Feature(f"map_type.{map_type.name.lower()}", what, map_type.since, "map types", probe)
 
@@ -245,31 +237,25 @@ def _map_extra_attempt() -> int:
         return 0
 
 
+def _spin_locked_value(btf: Any, u32: int) -> int:
+    """``struct locked { struct bpf_spin_lock lock; unsigned int count; }``: returns its type id."""
+    lock = _lib.btf__add_struct(btf, b"bpf_spin_lock", 4)
+    _lib.btf__add_field(btf, b"val", u32, 0, 0)
+    value = int(_lib.btf__add_struct(btf, b"locked", 8))
+    _lib.btf__add_field(btf, b"lock", lock, 0, 0)
+    _lib.btf__add_field(btf, b"count", u32, 32, 0)
+    return value
+
+
 def _lock_attempt() -> int:
     """A hash map whose value holds a ``struct bpf_spin_lock`` (declared in BTF), read with BPF_F_LOCK."""
-    btf = _lib.btf__new_empty()
-    if btf == b.NULL:
-        return errno.ENOMEM
-    try:
-        u32 = _lib.btf__add_int(btf, b"unsigned int", 4, 0)
-        lock = _lib.btf__add_struct(btf, b"bpf_spin_lock", 4)
-        _lib.btf__add_field(btf, b"val", u32, 0, 0)
-        value = _lib.btf__add_struct(btf, b"locked", 8)
-        _lib.btf__add_field(btf, b"lock", lock, 0, 0)
-        _lib.btf__add_field(btf, b"count", u32, 32, 0)
-        size = _ffi.new("__u32 *")
-        raw = _lib.btf__raw_data(btf, size)
-        if u32 < 0 or value < 0 or raw == b.NULL:
-            return errno.ENOMEM
-        btf_fd = _lib.bpf_btf_load(raw, size[0], b.NULL)
-    finally:
-        _lib.btf__free(btf)
-    if btf_fd < 0:
-        return -int(btf_fd)
+    btf_fd, value = load_btf(_spin_locked_value)
+    if btf_fd < 0 or value is None:
+        return -btf_fd
     try:
         fd = b.map_create(
             int(MapType.HASH), None, 4, 8, 1, target="probe spin-locked map",
-            btf_fd=btf_fd, btf_key_type_id=u32, btf_value_type_id=value,
+            btf_fd=btf_fd, btf_key_type_id=1, btf_value_type_id=value,
         )  # fmt: skip
     finally:
         os.close(btf_fd)
@@ -278,7 +264,7 @@ def _lock_attempt() -> int:
         rc = _lib.bpf_map_lookup_elem_flags(fd, buf, buf, _BPF_F_LOCK)
     finally:
         os.close(fd)
-    return 0 if rc in (0, -errno.ENOENT) else -rc
+    return 0 if rc in (0, -errno.ENOENT) else -int(rc)
 
 
 _BPF_F_LOCK = 4

@@ -11,13 +11,13 @@ from __future__ import annotations
 import errno
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .. import _bindings as b
 from .._caps import bpf_privileged
 from ..errors import BPFError, ProbeError
 from ..program import Helper, ProgramType
-from ._core import Answer, Feature, answer_from_errno
+from ._core import Answer, Feature, answer_from_errno, answer_from_libbpf, lacking
 
 __all__ = [
     "LINK_KINDS",
@@ -52,12 +52,7 @@ def program_type_feature(prog_type: ProgramType) -> Feature:
     what = f"{prog_type.label} programs"
 
     def probe() -> Answer:
-        rc = _lib.libbpf_probe_bpf_prog_type(int(prog_type), b.NULL)
-        if rc == 1:
-            return Answer(True)
-        if rc < 0:
-            raise ProbeError(-rc, f"cannot probe {what}: libbpf {b.LIBBPF_VERSION} cannot load one")
-        return answer_from_errno(_ffi.errno or errno.EINVAL, what)
+        return answer_from_libbpf(_lib.libbpf_probe_bpf_prog_type(int(prog_type), b.NULL), what)
 
     return Feature(f"program_type.{prog_type.name.lower()}", what, prog_type.since, "program types", probe)
 
@@ -76,9 +71,9 @@ def helper_feature(prog_type: ProgramType, helper: Helper | int) -> Feature:
     since = Helper(helper).since if helper in Helper._value2member_map_ else None
 
     def probe() -> Answer:
-        found = program_type_feature(prog_type).answer()
-        if not found.available:
-            return Answer(False, f"the kernel lacks {prog_type.label} programs ({found.reason})")
+        missing = lacking(program_type_feature(prog_type))
+        if missing:
+            return missing
         if not bpf_privileged():
             raise ProbeError(errno.EPERM, f"cannot probe {what}: loading a program needs CAP_BPF or CAP_SYS_ADMIN")
         rc = _lib.libbpf_probe_bpf_helper(int(prog_type), int(helper), b.NULL)
@@ -106,6 +101,21 @@ def _load(prog_type: ProgramType, code: bytes) -> int:
     return b.check(fd, "load", f"probe program of type {prog_type.name}")
 
 
+def _with_program(prog_type: ProgramType, what: str, use: Callable[[int], int]) -> Answer:
+    """Load the smallest program of ``prog_type`` and answer by what ``use(fd)`` returns: 0 or an errno."""
+    missing = lacking(program_type_feature(prog_type))
+    if missing:
+        return missing
+    try:
+        fd = _load(prog_type, _RETURN_ZERO)
+    except BPFError as exc:
+        return answer_from_errno(exc.errno or errno.EINVAL, what)
+    try:
+        return answer_from_errno(use(fd), what)
+    finally:
+        os.close(fd)
+
+
 # What BPF_PROG_TEST_RUN wants as input, by type: packet types a packet (at least an Ethernet header), the
 # others a context of u64 arguments and no packet.
 _CONTEXT_RUNS = frozenset({ProgramType.RAW_TRACEPOINT, ProgramType.SYSCALL, ProgramType.TRACING})
@@ -117,29 +127,19 @@ def prog_run_feature(prog_type: ProgramType) -> Feature:
     prog_type = ProgramType(prog_type)
     what = f"test runs of {prog_type.label} programs"
 
-    def probe() -> Answer:
-        found = program_type_feature(prog_type).answer()
-        if not found.available:
-            return Answer(False, f"the kernel lacks {prog_type.label} programs ({found.reason})")
-        try:
-            fd = _load(prog_type, _RETURN_ZERO)
-        except BPFError as exc:
-            return answer_from_errno(exc.errno or errno.EINVAL, what)
-        try:
-            opts = _ffi.new("struct bpf_test_run_opts *")
-            opts.sz = _ffi.sizeof("struct bpf_test_run_opts")
-            data = _ffi.new("unsigned char[]", 64)
-            if prog_type in _CONTEXT_RUNS:
-                opts.ctx_in = data
-                opts.ctx_size_in = 8
-            else:
-                opts.data_in = data
-                opts.data_size_in = 64
-            rc = _lib.bpf_prog_test_run_opts(fd, opts)
-        finally:
-            os.close(fd)
-        return answer_from_errno(-rc, what)
+    def run(fd: int) -> int:
+        opts = _ffi.new("struct bpf_test_run_opts *")
+        opts.sz = _ffi.sizeof("struct bpf_test_run_opts")
+        data = _ffi.new("unsigned char[]", 64)
+        if prog_type in _CONTEXT_RUNS:
+            opts.ctx_in = data
+            opts.ctx_size_in = 8
+        else:
+            opts.data_in = data
+            opts.data_size_in = 64
+        return -int(_lib.bpf_prog_test_run_opts(fd, opts))
 
+    probe = functools.partial(_with_program, prog_type, what, run)
     return Feature(f"test_run.{prog_type.name.lower()}", what, prog_type.test_run_since, "program test runs", probe)
 
 
@@ -189,23 +189,13 @@ def link_feature(kind: str) -> Feature:
     prog_type, attach, target, since = _LINKS[kind]
     what = f"{kind.replace('_', ' ')} bpf_links (BPF_LINK_CREATE)"
 
-    def probe() -> Answer:
-        found = program_type_feature(prog_type).answer()
-        if not found.available:
-            return Answer(False, f"the kernel lacks {prog_type.label} programs ({found.reason})")
-        try:
-            fd = _load(prog_type, _RETURN_ZERO)
-        except BPFError as exc:
-            return answer_from_errno(exc.errno or errno.EINVAL, what)
-        try:
-            rc = _lib.bpf_link_create(fd, target, getattr(_lib, attach), b.NULL)
-        finally:
-            os.close(fd)
+    def link(fd: int) -> int:
+        rc = int(_lib.bpf_link_create(fd, target, getattr(_lib, attach), b.NULL))
         if rc >= 0:
             os.close(rc)
-            return Answer(True)
-        return Answer(True) if -rc in (errno.EBADF, errno.ENODEV) else answer_from_errno(-rc, what)
+        return 0 if rc >= 0 or -rc in (errno.EBADF, errno.ENODEV) else -rc
 
+    probe = functools.partial(_with_program, prog_type, what, link)
     return Feature(f"link.{kind}", what, since, "bpf_links", probe)
 
 
