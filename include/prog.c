@@ -1,7 +1,9 @@
-/* BTF for hand-assembled programs; see prog.h. */
+/* BTF for hand-assembled programs, and test runs that signals cannot cut short; see prog.h. */
 #include <errno.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
@@ -32,4 +34,22 @@ int pbm_load_func_btf(const char **names, int count, __u32 *type_ids)
 		fd = -errno;
 	btf__free(btf);
 	return fd;
+}
+
+int pbm_test_run_whole(int prog_fd, struct bpf_test_run_opts *opts, __u64 *done)
+{
+	sigset_t all, old;
+	int rc, err;
+
+	sigfillset(&all);
+	rc = pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (rc)
+		return -rc;
+	rc = bpf_prog_test_run_opts(prog_fd, opts);
+	err = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		return -err;
+	*done += opts->repeat;
+	return 0;
 }
