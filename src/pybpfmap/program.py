@@ -9,7 +9,6 @@ message ends with the last lines of the kernel verifier's log.
 from __future__ import annotations
 
 import enum
-import errno
 import os
 import socket
 from collections.abc import Sequence
