@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
 import signal
+import struct
 from typing import Any
 
 import pytest
 
-from pybpfmap import HashMap
+from pybpfmap import Codec, HashMap
 from pybpfmap.program import TEST_RUN_SLICE
 from pybpfmap.testing import Counter
 
@@ -55,3 +57,54 @@ def test_an_exception_from_a_handler_says_how_many_runs_were_made() -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class Flow(ctypes.Structure):
+    """The README's ctypes key: instances are not hashable."""
+
+    _fields_ = [("saddr", ctypes.c_uint32), ("daddr", ctypes.c_uint32), ("sport", ctypes.c_uint16),
+                ("dport", ctypes.c_uint16), ("proto", ctypes.c_uint8), ("pad", ctypes.c_uint8 * 3)]  # fmt: skip
+
+
+def test_reads_into_a_dict_refuse_unhashable_keys_before_touching_the_map() -> None:
+    with HashMap(key=Flow, value="u64", max_entries=16) as m:
+        for port in range(5):
+            m[Flow(1, 2, port, 80, 6)] = port
+        for read in (m.drain, m.snapshot):
+            with pytest.raises(TypeError, match=r"keys decoded by .*Flow.* cannot be dict keys: use items\(\)"):
+                read()
+        assert len(m) == 5  # nothing was deleted
+        assert sorted(v for _, v in m.items()) == list(range(5))  # the way the message names works
+        keys, values = m.drain_arrays()
+        assert len(keys) == 5 and sorted(values.tolist()) == list(range(5)) and len(m) == 0
+
+
+class FailsOn13(Codec[int]):
+    """A u64 codec whose decoding fails on the value 13, as a buggy codec of a user's would."""
+
+    size = 8
+
+    def encode(self, obj: int) -> bytes:
+        return struct.pack("Q", obj)
+
+    def decode(self, data: Any) -> int:
+        value = int(struct.unpack_from("Q", data)[0])
+        if value == 13:
+            raise ValueError("13 is unlucky")
+        return value
+
+
+def test_a_drain_whose_decoding_fails_hands_over_what_it_deleted() -> None:
+    with HashMap(key="u32", value=FailsOn13(), max_entries=64) as m:
+        m.update_batch(list(range(40)), [10, 11, 12, 13] * 10)
+        with pytest.raises(ValueError, match="unlucky") as info:
+            m.drain()
+        taken, taken_raw = info.value.taken, info.value.taken_raw  # type: ignore[attr-defined]
+        remaining = m.snapshot_bytes()[2]
+        # Every entry is in the map, in taken, or in taken_raw: nothing lost, nothing twice.
+        assert len(taken) + len(taken_raw) + remaining == 40
+        assert set(taken).isdisjoint(struct.unpack("I", k)[0] for k in taken_raw)
+        with pytest.raises(ValueError, match="unlucky") as one:
+            m[99] = 13
+            m.pop(99)
+        assert one.value.taken_raw == struct.pack("Q", 13) and 99 not in m  # type: ignore[attr-defined]

@@ -70,6 +70,7 @@ class Elements:
         "_scratch",
         "batch_buffers",
         "batch_supported",
+        "dict_keys_error",
         "drain_supported",
         "fd",
         "key",
@@ -92,6 +93,8 @@ class Elements:
         #: until a batch read tells. False sends every whole-map read through the get_next_key walk.
         self.batch_supported: bool | None = None
         self.drain_supported: bool | None = None
+        #: Why decoded keys cannot be dict keys ("" when they can; None until pybpfmap.batch first asks).
+        self.dict_keys_error: str | None = None
 
     def encode_key(self, key: Any) -> Any:
         """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""
@@ -176,9 +179,19 @@ class Elements:
         return self.delete_raw(self.encode_key(key), key)
 
     def pop(self, key: Any, default: Any = MISSING) -> Any:
-        """Look up and delete ``key`` in one step where the map type allows it, else in two."""
+        """Look up and delete ``key`` in one step where the map type allows it, else in two.
+
+        The value is gone from the map once read: should decoding it fail, the exception carries its bytes as
+        ``taken_raw``.
+        """
         raw = self.take_raw(self.encode_key(key), key)
-        return default if raw is None else self.value.decode(raw)
+        if raw is None:
+            return default
+        try:
+            return self.value.decode(raw)
+        except Exception as exc:
+            exc.taken_raw = raw  # type: ignore[attr-defined]
+            raise
 
     # -- by encoded key (for callers that already hold the key's bytes: pop, clear) ---------------------------
 

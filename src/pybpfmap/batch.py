@@ -188,13 +188,49 @@ def _walk_chunks(
 # -- whole-map reads --------------------------------------------------------------------------------------------
 
 
+def check_dict_keys(elements: Elements, operation: str) -> None:
+    """Refuse, before any syscall, a read into a dict whose keys decode to unhashable objects (ctypes
+    structures, for one): a drain would have deleted the entries before failing. Decided once per map."""
+    if elements.dict_keys_error is None:
+        elements.dict_keys_error = ""
+        try:
+            sample = elements.key.decode(bytes(elements.key.size))
+        except Exception:
+            sample = None  # a codec that cannot decode zeros says nothing about hashing
+        try:
+            hash(sample)
+        except TypeError:
+            elements.dict_keys_error = (
+                f"keys decoded by {elements.key!r} cannot be dict keys: use items() or iter_batches() for decoded "
+                "pairs, snapshot_arrays()/drain_arrays() for arrays, or a key codec whose values are hashable (a "
+                "struct format gives tuples)"
+            )
+    if elements.dict_keys_error:
+        raise TypeError(f"{operation}() returns a dict, and {elements.dict_keys_error}")
+
+
 def snapshot(elements: Elements, max_entries: int, *, delete: bool = False) -> dict[Any, Any]:
-    """Every entry, decoded, in a dict; with ``delete`` every entry read is removed from the map."""
+    """Every entry, decoded, in a dict; with ``delete`` every entry read is removed from the map.
+
+    A drain delivers what it deleted: should decoding fail after the kernel deleted a chunk, the exception
+    carries ``taken`` (the entries decoded so far) and ``taken_raw`` (the deleted entries not decoded, as
+    ``{key bytes: value bytes}``); the entries of chunks not read yet stay in the map.
+    """
+    check_dict_keys(elements, "drain" if delete else "snapshot")
     decode_keys, decode_values = elements.key.decode_all, elements.value.decode_all
     out: dict[Any, Any] = {}
     with gc_paused():
         for keys, values, n in read_chunks(elements, max_entries, delete=delete):
-            out.update(zip(decode_keys(keys, n), decode_values(values, n), strict=True))
+            try:
+                out.update(zip(decode_keys(keys, n), decode_values(values, n), strict=True))
+            except Exception as exc:
+                if delete:
+                    key_size, value_size = elements.key.size, elements.value.size
+                    exc.taken = out  # type: ignore[attr-defined]
+                    raw_keys = (bytes(keys[i * key_size : (i + 1) * key_size]) for i in range(n))
+                    raw_values = (bytes(values[i * value_size : (i + 1) * value_size]) for i in range(n))
+                    exc.taken_raw = dict(zip(raw_keys, raw_values, strict=True))  # type: ignore[attr-defined]
+                raise
     return out
 
 
