@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import ctypes
+import gc
+import os
 import signal
 import struct
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -108,3 +113,63 @@ def test_a_drain_whose_decoding_fails_hands_over_what_it_deleted() -> None:
             m[99] = 13
             m.pop(99)
         assert one.value.taken_raw == struct.pack("Q", 13) and 99 not in m  # type: ignore[attr-defined]
+
+
+def _child(report: Callable[[], str]) -> str:
+    """Fork; the child runs ``report`` and sends back what it returns (or the exception's name and text)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        try:
+            try:
+                message = report()
+            except BaseException as exc:
+                message = f"{type(exc).__name__}: {exc}"
+            os.write(write, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode()
+    os.waitpid(pid, 0)
+    return message
+
+
+def test_fork_while_another_thread_snapshots_leaves_the_child_whole() -> None:
+    """Forks while a thread keeps snapshotting: in each child the collector is back on, the map reads, and
+    close() releases the fd at once (a read of the parent's other thread never ends in the child)."""
+    with HashMap(key="u32", value="u64", max_entries=65536) as m:
+        m.update_batch(list(range(65536)), list(range(65536)))
+        stop = threading.Event()
+
+        def snapshots() -> None:
+            while not stop.is_set():
+                m.snapshot()
+                for _ in m.iter_batches(batch_size=1024):
+                    pass
+
+        thread = threading.Thread(target=snapshots)
+        thread.start()
+        results = []
+        try:
+            for _ in range(10):
+                time.sleep(0.01)
+
+                def report() -> str:
+                    fd = m.fd
+                    readable = len(m.snapshot()) == 65536
+                    m.close()
+                    try:
+                        os.fstat(fd)
+                        closed = False
+                    except OSError:
+                        closed = True
+                    return f"{gc.isenabled()} {readable} {closed}"
+
+                results.append(_child(report))
+        finally:
+            stop.set()
+            thread.join()
+    assert gc.isenabled()
+    assert results == ["True True True"] * 10, results

@@ -21,6 +21,7 @@ import errno
 import os
 import struct
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, cast
@@ -60,10 +61,30 @@ class _Scratch(threading.local):
         self.view = memoryview(_ffi.buffer(self.cdata))
 
 
+def _after_fork_in_child() -> None:
+    """The child of a fork has only the forking thread: reads that other threads of the parent had in progress
+    never end here, so they are forgotten, and a close() that waited for them happens now. Locks that those
+    threads held are replaced. (The forking thread's own reads go on as in the parent.)"""
+    me = threading.get_ident()
+    for elements in list(_live):
+        elements._lock = threading.Lock()
+        mine = elements._readers.get(me)
+        elements._readers = {me: mine} if mine else {}
+        if not elements._readers and elements._pending_close >= 0:
+            fd, elements._pending_close = elements._pending_close, -1
+            os.close(fd)
+
+
+#: Every Elements still alive, for the fork hook.
+_live: weakref.WeakSet[Elements] = weakref.WeakSet()
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Elements:
     """Element operations of one open map, through the codecs, for any key and value layout."""
 
     __slots__ = (
+        "__weakref__",
         "_lock",
         "_pending_close",
         "_readers",
@@ -85,8 +106,10 @@ class Elements:
         self.target = target
         self._scratch = _Scratch(value.size)
         self._lock = threading.Lock()
-        self._readers = 0
+        # Reads in progress, per thread: after a fork only the forking thread's go on (see _after_fork_in_child).
+        self._readers: dict[int, int] = {}
         self._pending_close = -1
+        _live.add(self)
         #: Per-thread buffers of batch reads, kept from call to call (managed by pybpfmap.batch).
         self.batch_buffers = threading.local()
         #: Whether the kernel has BPF_MAP_LOOKUP_BATCH (and BPF_MAP_LOOKUP_AND_DELETE_BATCH) for this map: None
@@ -125,17 +148,21 @@ class Elements:
 
         The read should call :meth:`still_open` between its calls to stop once the map was closed.
         """
+        me = threading.get_ident()
         with self._lock:
             fd = self.fd
             if fd < 0:
                 raise closed_error()
-            self._readers += 1
+            self._readers[me] = self._readers.get(me, 0) + 1
         try:
             yield fd
         finally:
             with self._lock:
-                self._readers -= 1
-                fd, close_now = self._pending_close, self._readers == 0 and self._pending_close >= 0
+                left = self._readers.pop(me, 1) - 1
+                if left > 0:
+                    self._readers[me] = left
+                fd = self._pending_close
+                close_now = not self._readers and fd >= 0
                 if close_now:
                     self._pending_close = -1
             if close_now:

@@ -9,11 +9,16 @@ Reference counting frees everything meanwhile, as always.
 
 The pause is process-wide (``gc.disable()``), so it is counted: reads in several threads overlap their pauses,
 and the collector comes back on when the last one ends, only if it was on when the first began.
+
+A child forked while another thread of the parent was inside a read has only the forking thread: no read of
+the child's will end the parent's pauses, so the child starts with none, and with the collector as it was
+before the first of them (``os.register_at_fork``).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +28,17 @@ __all__ = ["gc_paused"]
 _lock = threading.Lock()
 _depth = 0
 _was_enabled = False
+
+
+def _after_fork_in_child() -> None:
+    global _lock, _depth
+    _lock = threading.Lock()  # may have been held by a thread that does not exist here
+    if _depth and _was_enabled:
+        gc.enable()
+    _depth = 0
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @contextmanager
