@@ -7,6 +7,8 @@ import gc
 import os
 import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -173,3 +175,34 @@ def test_fork_while_another_thread_snapshots_leaves_the_child_whole() -> None:
             thread.join()
     assert gc.isenabled()
     assert results == ["True True True"] * 10, results
+
+
+IMPORT_RACE = """
+import threading
+from pybpfmap import HashMap
+m = HashMap(key="u32", value="u64", max_entries=1024)
+errors, started, stop = [], threading.Event(), threading.Event()
+def calls():
+    while not stop.is_set():
+        try:
+            m.update_batch([1, 2, 3], [4, 5, 6])
+            m.get_many([1, 2])
+        except Exception as exc:
+            errors.append(repr(exc))
+            break
+        started.set()
+thread = threading.Thread(target=calls)
+thread.start()
+started.wait()
+import numpy
+stop.set()
+thread.join()
+print(len(errors), errors[:1])
+"""
+
+
+def test_batch_calls_while_another_thread_imports_numpy() -> None:
+    """numpy half imported by one thread is never seen by batch calls in another (it was, every run)."""
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", IMPORT_RACE], capture_output=True, text=True, check=True)
+        assert done.stdout.split()[0] == "0", done.stdout

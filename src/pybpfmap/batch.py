@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import errno
 import itertools
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -32,7 +31,7 @@ from typing import Any
 from . import _bindings as b
 from ._elements import Elements
 from ._gcpause import gc_paused
-from ._numpy import numpy
+from ._numpy import loaded_numpy, numpy
 from .codec import Codec, exact, exact_many
 from .enums import UpdateFlags
 from .errors import ENOTSUPP, IterationAborted
@@ -347,7 +346,7 @@ def encode_all(objs: Any, codec: Codec[Any], role: str) -> tuple[Any, int]:
     protocol (raw encoded objects back to back: bytes, bytearray, array.array, memoryview) or a sequence of
     objects for the codec.
     """
-    np = sys.modules.get("numpy")
+    np = loaded_numpy()
     if np is not None and isinstance(objs, np.ndarray):
         data = _from_numpy(np, objs, codec, role)
         return exact_many(data, len(objs), codec, role), len(objs)
