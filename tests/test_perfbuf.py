@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import selectors
 import struct
 from collections.abc import Iterator
@@ -60,17 +61,24 @@ def test_lost_samples_are_counted(events: PerfEventArrayMap) -> None:
     def on_lost(cpu: int, count: int) -> None:
         lost_calls.append((cpu, count))
 
-    with PerfBuffer(events, callback=received.append, lost=on_lost, pages=1) as pb, PerfEmitter(events) as em:
-        em.emit(10_000)
-        pb.consume()
-        # The kernel reports a loss with the next sample that fits, once the consumer made room.
-        em.emit(1)
-        pb.consume()
-        assert em.dropped == pb.lost > 0
-        assert len(received) + pb.lost == em.sent == 10_001
-        assert sum(n for _, n in lost_calls) == pb.lost
-        assert {cpu for cpu, _ in lost_calls} <= set(range(pybpfmap.possible_cpus()))
-        assert seqs(received)[-1] == 10_000
+    # The kernel reports a CPU's losses with the next sample written on that CPU: keep every run on one CPU
+    # (a long test run may otherwise move to another between runs, as it does on slow machines).
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(affinity)})
+    try:
+        with PerfBuffer(events, callback=received.append, lost=on_lost, pages=1) as pb, PerfEmitter(events) as em:
+            em.emit(10_000)
+            pb.consume()
+            # The loss comes with the next sample that fits, once the consumer made room.
+            em.emit(1)
+            pb.consume()
+            assert em.dropped == pb.lost > 0
+            assert len(received) + pb.lost == em.sent == 10_001
+            assert sum(n for _, n in lost_calls) == pb.lost
+            assert {cpu for cpu, _ in lost_calls} <= set(range(pybpfmap.possible_cpus()))
+            assert seqs(received)[-1] == 10_000
+    finally:
+        os.sched_setaffinity(0, affinity)
 
 
 def test_exception_in_callback_surfaces_and_nothing_is_lost(events: PerfEventArrayMap) -> None:

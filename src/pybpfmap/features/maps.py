@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from .. import _bindings as b
 from ..enums import MapFlags, MapType
-from ..errors import BPFError, ProbeError
+from ..errors import ENOTSUPP, BPFError, ProbeError
 from ._core import Answer, Feature, answer_from_errno, answer_from_libbpf, lacking
 from .btf import load_btf
 
@@ -109,6 +109,19 @@ def _needs_type(map_type: MapType) -> Answer | None:
 # -- map types ----------------------------------------------------------------------------------------------------
 
 
+def _struct_ops_probe(what: str) -> Answer:
+    """A struct_ops map of a vmlinux type id that names no struct_ops: ENOTSUPP from a kernel that has them.
+
+    libbpf 1.5's own probe also sets value_type_btf_obj_fd, an attribute kernels before 6.9 do not know, so it
+    answers no on them (seen on Debian's 6.1, whose kernel creates struct_ops maps).
+    """
+    try:
+        os.close(b.map_create(int(MapType.STRUCT_OPS), None, 4, 4, 1, target="probe", btf_vmlinux_value_type_id=1))
+    except BPFError as exc:
+        return Answer(True) if exc.errno == ENOTSUPP else answer_from_errno(exc.errno or errno.EINVAL, what)
+    return Answer(True)
+
+
 @functools.cache
 def map_type_feature(map_type: MapType) -> Feature:
     """The :class:`Feature` "maps of ``map_type``"."""
@@ -116,6 +129,8 @@ def map_type_feature(map_type: MapType) -> Feature:
     what = f"{map_type.label} maps"
 
     def probe() -> Answer:
+        if map_type is MapType.STRUCT_OPS:
+            return _struct_ops_probe(what)
         return answer_from_libbpf(_lib.libbpf_probe_bpf_map_type(int(map_type), b.NULL), what)
 
     return Feature(f"map_type.{map_type.name.lower()}", what, map_type.since, "map types", probe)
