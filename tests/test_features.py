@@ -367,6 +367,9 @@ def test_exact_lpm_lookups_walk_the_trie_where_get_next_key_cannot_tell(monkeypa
         ]  # fmt: skip
         with pytest.raises(KeyError):
             trie["10.2.0.0/16"]
+        # A key stored with host bits set (as a program may store it) is found by its network.
+        lib.bpf_map_update_elem(trie.fd, struct.pack("=I", 24) + bytes([172, 16, 0, 9]), struct.pack("=I", 24), 0)
+        assert trie["172.16.0.0/24"] == 24 and trie.get("172.16.0.0/25") is None
 
 
 LINK_SCRIPT = """

@@ -399,7 +399,10 @@ class LpmTrieMap(Map[Any, Any]):
         # that is not stored it returns the first key of the trie, which never follows a stored node. Kernels
         # without the fix of its exact-match test mistake a same-length prefix for the key: walk the trie there.
         if not features.have_lpm_exact_next_key():
-            return value if any(stored == raw for stored, _ in walk(elements, self.max_entries)) else default
+            # Compared as prefixes: a program may have stored the key with host bits set (10.0.0.1/8).
+            wanted = self._lpm.decode(raw)
+            stored = (self._lpm.decode(key) for key, _ in walk(elements, self.max_entries))
+            return value if wanted in stored else default
         following = elements.next_key_raw(raw)
         if following is not None and following == elements.next_key_raw(None):
             return default
