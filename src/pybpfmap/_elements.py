@@ -95,6 +95,7 @@ class Elements:
         "drain_supported",
         "fd",
         "key",
+        "key_cursor",
         "target",
         "value",
     )
@@ -118,6 +119,8 @@ class Elements:
         self.drain_supported: bool | None = None
         #: Why decoded keys cannot be dict keys ("" when they can; None until pybpfmap.batch first asks).
         self.dict_keys_error: str | None = None
+        #: Whether batch reads can hand a key out twice (MapType.batch_cursor_restarts), set by the map.
+        self.key_cursor = False
 
     def encode_key(self, key: Any) -> Any:
         """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""

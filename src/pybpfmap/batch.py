@@ -35,7 +35,7 @@ from ._numpy import loaded_numpy, numpy
 from .codec import Codec, exact, exact_many
 from .enums import UpdateFlags
 from .errors import ENOTSUPP, IterationAborted
-from .iteration import walk
+from .iteration import Seen, walk
 from .percpu import PerCpuCodec
 
 __all__ = [
@@ -125,6 +125,8 @@ def read_chunks(
             return
         cursor = _ffi.new("unsigned char[]", max(key_size, 4))
         from_start = _ffi.new("int *", 1)
+        # An LPM trie's batch cursor is its last key: deleted meanwhile, the kernel starts again from the first.
+        seen = Seen(max_entries, elements.target) if elements.key_cursor else None
         err = _ffi.new("int *")
         while True:
             elements.still_open()  # closed by another thread: stop rather than read on (see Elements.reading)
@@ -137,9 +139,15 @@ def read_chunks(
                 return
             if n:
                 setattr(elements, flag, True)
-                yield buf.key_view[: n * key_size], buf.value_view[: n * value_size], n
+                if seen is None:
+                    yield buf.key_view[: n * key_size], buf.value_view[: n * value_size], n
+                else:
+                    yield _fresh_only(seen, buf, n, key_size, value_size)
             if error == errno.ENOENT:
                 return
+            if seen is not None:
+                seen.step(n)
+                seen.check()
             if error == errno.ENOSPC:
                 # A bucket holds more entries than the chunk: a larger one, from the same cursor.
                 capacity *= 2
@@ -152,6 +160,19 @@ def read_chunks(
             capacity = min(2 * capacity, largest) if grow else wanted
             if capacity > lent[0].capacity:
                 lent[0] = _Buffers(capacity, key_size, value_size)
+
+
+def _fresh_only(
+    seen: Seen, buf: _Buffers, n: int, key_size: int, value_size: int
+) -> tuple[memoryview, memoryview, int]:
+    """The entries of a chunk whose keys were not handed out before (see :class:`~pybpfmap.iteration.Seen`)."""
+    keys, values = bytearray(), bytearray()
+    for i in range(n):
+        key = bytes(buf.key_view[i * key_size : (i + 1) * key_size])
+        if seen.fresh(key):
+            keys += key
+            values += buf.value_view[i * value_size : (i + 1) * value_size]
+    return memoryview(keys), memoryview(values), len(keys) // key_size if key_size else 0
 
 
 def _walk_chunks(

@@ -73,6 +73,13 @@ class MapType(enum.IntEnum):
         return facts.batch
 
     @property
+    def batch_cursor_restarts(self) -> bool:
+        """Whether a batch read of the type resumes from the last key it returned (generic_map_lookup_batch)
+        in a map whose keys can vanish, so that the kernel restarts from the first key when that key was
+        deleted meanwhile: such reads must drop keys already returned."""
+        return self is MapType.LPM_TRIE
+
+    @property
     def lookup_and_delete_since(self) -> str | None:
         """The first Linux release whose BPF_MAP_LOOKUP_AND_DELETE_ELEM serves the type, or None."""
         return _FACTS[self].lookup_and_delete

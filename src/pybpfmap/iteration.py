@@ -24,7 +24,7 @@ from . import _bindings as b
 from ._elements import Elements
 from .errors import IterationAborted
 
-__all__ = ["step_limit", "walk"]
+__all__ = ["Seen", "step_limit", "walk"]
 
 _lib = b.lib
 _ffi = b.ffi
@@ -38,6 +38,40 @@ _CHUNK_BYTES = 1 << 20
 def step_limit(max_entries: int) -> int:
     """How many get_next_key steps a walk of a map of ``max_entries`` may take before it is aborted."""
     return 2 * max_entries + 64
+
+
+class Seen:
+    """The one de-duplication rule and bound of every iteration whose kernel cursor is a key (the walk, and
+    batch reads of LPM tries): a key handed out is not handed out again after the kernel restarted from the
+    first key, and a read that took more than :func:`step_limit` steps ends in IterationAborted."""
+
+    __slots__ = ("keys", "limit", "steps", "target")
+
+    def __init__(self, max_entries: int, target: str) -> None:
+        """Start a read of a map of ``max_entries`` named ``target`` (for the error)."""
+        self.keys: set[bytes] = set()
+        self.limit = step_limit(max_entries)
+        self.steps = 0
+        self.target = target
+
+    def step(self, count: int) -> None:
+        """Count ``count`` more kernel steps."""
+        self.steps += count
+
+    def check(self) -> None:
+        """IterationAborted when the steps counted went past the bound."""
+        if self.steps > self.limit:
+            raise IterationAborted(
+                f"iterate {self.target}: no end after {self.limit} steps; the map keeps changing under the walk "
+                "(entries deleted while it runs make the kernel restart from the first key)"
+            )
+
+    def fresh(self, key: bytes) -> bool:
+        """Whether ``key`` was not handed out yet (it counts as handed out from now on)."""
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        return True
 
 
 def walk(elements: Elements, max_entries: int, with_values: bool = False) -> Iterator[tuple[bytes, bytes]]:
@@ -57,40 +91,33 @@ def walk(elements: Elements, max_entries: int, with_values: bool = False) -> Ite
         cursor = _ffi.new("unsigned char[]", max(key_size, 1))
         walked = _ffi.new("__u32 *")
         err = _ffi.new("int *")
-        limit = step_limit(max_entries)
-        chunk, from_start, steps = 1, 1, 0
+        seen = Seen(max_entries, elements.target)
+        chunk, from_start = 1, 1
 
         def fetch() -> tuple[bytes, bytes, int, int]:
-            nonlocal chunk, from_start, steps
+            nonlocal chunk, from_start
             elements.still_open()  # closed by another thread: stop rather than read on
             n = _lib.pbm_walk_chunk(
                 fd, cursor, from_start, keys, key_size, values, value_size, chunk, walked, err
             )
             from_start = 0
-            steps += walked[0]
+            seen.step(walked[0])
             chunk = min(2 * chunk, largest)
             found_values = value_view[: n * value_size] if value_view is not None else b""
             return key_view[: n * key_size], found_values, n, err[0]
 
-        seen: set[bytes] = set()
         key_data, value_data, count, error = fetch()
         while True:
             if error not in (0, errno.ENOENT):
                 b.fail(error, "iterate", elements.target)
-            if steps > limit:
-                raise IterationAborted(
-                    f"iterate {elements.target}: no end after {limit} steps; the map keeps changing under "
-                    "the walk (entries deleted while it runs make the kernel restart from the first key)"
-                )
+            seen.check()
             following = None
             for i in range(count):
                 if i == count - 1 and error == 0:
                     following = fetch()  # before the caller may delete the cursor key (see the module doc)
                 key = key_data[i * key_size : (i + 1) * key_size]
-                if key in seen:
-                    continue
-                seen.add(key)
-                yield key, value_data[i * value_size : (i + 1) * value_size]
+                if seen.fresh(key):
+                    yield key, value_data[i * value_size : (i + 1) * value_size]
             if error:
                 return
             key_data, value_data, count, error = following if following is not None else fetch()

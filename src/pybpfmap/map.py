@@ -261,6 +261,7 @@ class Map(MutableMapping[K, V]):
         if isinstance(self._info.type, MapType) and self._info.type.is_per_cpu:
             value_codec = PerCpuCodec(value_codec, b.possible_cpus())
         self._elements = elements_for(fd, key_codec, value_codec, _target(self._info.name, self._info.id))
+        self._elements.key_cursor = isinstance(self._info.type, MapType) and self._info.type.batch_cursor_restarts
         self._elements = _btf.with_spin_lock(self._elements)  # BTF hook: lookups under a bpf_spin_lock
 
     # -- identity and lifetime --------------------------------------------------------------------------------
