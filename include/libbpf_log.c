@@ -8,6 +8,9 @@
 
 #include "libbpf_log.h"
 
+/* Defined by CFFI from log_cdef.h (extern "Python+C"): a message for the logger pybpfmap.libbpf. */
+void pbm_libbpf_message(int level, const char *line);
+
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static int capturing;
 static char *log_buf;
@@ -28,8 +31,8 @@ static int pbm_log_print(enum libbpf_print_level level, const char *fmt, va_list
 	pthread_mutex_lock(&log_lock);
 	if (!capturing) {
 		pthread_mutex_unlock(&log_lock);
-		if (level == LIBBPF_WARN)
-			fputs(line, stderr);
+		line[n] = '\0';
+		pbm_libbpf_message(level, line);
 		return n;
 	}
 	if (log_len + n + 1 > log_cap) {

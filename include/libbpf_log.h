@@ -5,7 +5,7 @@
  */
 
 /* Route libbpf's messages into the capture buffer from now on (idempotent). Messages printed while no
- * capture is active go to stderr at warning level, as libbpf's default printer does. */
+ * capture is active go to Python's logging (the logger "pybpfmap.libbpf"), never straight to stderr. */
 void pbm_log_install(void);
 /* Start capturing on the calling thread's behalf: the buffer is emptied and collects every message. */
 void pbm_log_begin(void);

@@ -244,3 +244,51 @@ def test_lpm_iteration_under_churn_never_yields_a_key_twice() -> None:
         finally:
             stop.set()
             thread.join()
+
+
+def test_without_privilege_nothing_is_printed_before_the_error() -> None:
+    """No libbpf line and no warning on stderr: only the permission error (both were printed before it)."""
+    script = (
+        "import os\nos.setgid(65534)\nos.setuid(65534)\nfrom pybpfmap import HashMap\n"
+        "try:\n    HashMap(key='u32', value='u32', max_entries=4)\nexcept PermissionError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stderr == ""
+    assert done.stdout.startswith("create map of type HASH: operation not permitted (EPERM)")
+
+
+def test_libbpf_messages_go_to_logging(caplog: pytest.LogCaptureFixture) -> None:
+    """A BTF the kernel refuses makes libbpf print a warning: it reaches the logger pybpfmap.libbpf."""
+    from pybpfmap._bindings import ffi, lib
+
+    btf = lib.btf__new_empty()
+    lib.btf__add_int(btf, b"wrong", 3, 0)  # a 3-byte int: libbpf writes it, the kernel refuses it
+    with caplog.at_level("DEBUG", logger="pybpfmap.libbpf"):
+        assert lib.btf__load_into_kernel(btf) < 0
+    lib.btf__free(btf)
+    assert ffi is not None
+    assert any(r.name == "pybpfmap.libbpf" and r.levelname == "WARNING" for r in caplog.records), caplog.text
+
+
+FD_EXHAUSTION = """
+import os, resource, sys, warnings
+from pybpfmap import BPFError, Map
+warnings.simplefilter("error")
+used = len(os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (used, used))  # listdir counted its own fd: room for one
+try:
+    opened = Map.from_id(int(sys.argv[1]))
+    print("opened", repr(opened[1]))
+except BPFError as exc:
+    print("error", exc.errno, exc)
+"""
+
+
+def test_fd_exhaustion_is_an_error_not_a_map_of_bytes() -> None:
+    with HashMap(key="u32", value="u64", max_entries=4) as m:
+        m[1] = 2
+        done = subprocess.run(
+            [sys.executable, "-c", FD_EXHAUSTION, str(m.id)], capture_output=True, text=True, check=True
+        )
+    assert done.stdout.startswith("error 24 "), done.stdout + done.stderr  # EMFILE
+    assert "btf=False" in done.stdout

@@ -12,6 +12,7 @@ import os
 import stat
 from typing import NoReturn
 
+from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks: libbpf's logger)
 from ._libbpf import ffi, lib
 from .errors import error_from_errno
 
@@ -50,6 +51,10 @@ def _linked_version() -> str:
 
 #: The version of the libbpf statically linked into the extension, e.g. ``"1.5.0"``.
 LIBBPF_VERSION = _linked_version()
+
+# libbpf prints its warnings to stderr unless given a printer: from here on they go to the logger
+# "pybpfmap.libbpf" (or into the log of the BPFObject load that captures them). A library prints nothing.
+lib.pbm_log_install()
 
 
 def fail(

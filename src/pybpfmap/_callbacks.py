@@ -8,6 +8,7 @@ an exception cannot cross libbpf's C frames.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ._libbpf import ffi
@@ -31,3 +32,16 @@ def pbm_perfbuf_sample(ctx: Any, cpu: int, data: Any, size: int) -> None:
 def pbm_perfbuf_lost(ctx: Any, cpu: int, count: int) -> None:
     """The kernel dropped ``count`` samples on ``cpu`` because its perf ring was full."""
     ffi.from_handle(ctx)._on_lost(cpu, count)
+
+
+# A library's loggers stay silent until the application configures logging (no "last resort" stderr output).
+logging.getLogger("pybpfmap").addHandler(logging.NullHandler())
+_libbpf_logger = logging.getLogger("pybpfmap.libbpf")
+_LEVELS = {0: logging.WARNING, 1: logging.INFO}
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def pbm_libbpf_message(level: int, line: Any) -> None:
+    """A message libbpf printed outside a capture: to the logger ``pybpfmap.libbpf`` (stderr stays quiet)."""
+    text = ffi.string(line).decode(errors="replace").rstrip("\n")
+    _libbpf_logger.log(_LEVELS.get(level, logging.DEBUG), "%s", text)

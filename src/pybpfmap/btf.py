@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 from . import _bindings as b
 from ._elements import MISSING, Elements
 from .codec import Buffer, Codec, IntCodec
+from .errors import error_from_errno
 
 __all__ = [
     "BTF",
@@ -1225,7 +1226,15 @@ def codecs_for_map(info: Any, default_key: Any = None) -> tuple[Any, Any]:
         if (isinstance(key, Codec) and key.size != info.key_size) or value.size != info.value_size:
             raise ValueError("the BTF types' sizes differ from the map's key and value sizes")
         return key, value
-    except (OSError, ValueError, KeyError) as exc:
+    except OSError as exc:
+        if exc.errno in _RESOURCE_ERRNOS:
+            # Out of fds or memory is no reason to hand out bytes where the caller expects typed values.
+            detail = f"cannot read its BTF ({exc}); pass btf=False for bytes"
+            target = f"map {info.name!r} (id {info.id})"
+            raise error_from_errno(exc.errno or errno.ENOMEM, "open", target, detail) from exc
+        warnings.warn(f"map {info.name!r} (id {info.id}): BTF not used, values are bytes: {exc}", stacklevel=4)
+        return None, None
+    except (ValueError, KeyError) as exc:
         warnings.warn(f"map {info.name!r} (id {info.id}): BTF not used, values are bytes: {exc}", stacklevel=4)
         return None, None
 
@@ -1457,6 +1466,9 @@ _C_INT_NAMES = {(1, True): "signed char", (2, True): "short", (4, True): "int", 
                 (1, False): "unsigned char", (2, False): "unsigned short", (4, False): "unsigned int",
                 (8, False): "unsigned long long"}  # fmt: skip
 _FLOAT_NAMES = {4: "float", 8: "double", 16: "long double"}
+# Errors of the process's resources rather than of the BTF: raised, never turned into an untyped map.
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+
 _FOREIGN_ORDER = ctypes.BigEndianStructure if _LITTLE else ctypes.LittleEndianStructure
 
 
@@ -1475,7 +1487,14 @@ def btf_for(key: Codec[Any], value: Codec[Any], map_type: int) -> tuple[Generate
         if key_id is None or value_id is None:
             return None
         gen.load()
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            return None  # the creation that follows is refused too, and its error says why
+        if exc.errno in _RESOURCE_ERRNOS:
+            raise
+        warnings.warn(f"map created without BTF: {exc}", stacklevel=4)
+        return None
+    except ValueError as exc:
         warnings.warn(f"map created without BTF: {exc}", stacklevel=4)
         return None
     return gen, key_id, value_id
