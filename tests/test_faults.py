@@ -292,3 +292,24 @@ def test_fd_exhaustion_is_an_error_not_a_map_of_bytes() -> None:
         )
     assert done.stdout.startswith("error 24 "), done.stdout + done.stderr  # EMFILE
     assert "btf=False" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["watch", "id", "1", "--interval", "inf"], "--interval takes seconds from 0 to 86400, got inf"),
+        (["watch", "id", "1", "--interval", "nan"], "--interval takes seconds from 0 to 86400, got nan"),
+        (["export", "--listen", "127.0.0.1:99999", "id", "1"], "a port from 1 to 65535, got '127.0.0.1:99999'"),
+        (["set", "MAP", "1", "[" * 50_000 + "]" * 50_000], "the JSON is nested too deeply for any map value"),
+    ],
+    ids=["interval-inf", "interval-nan", "port", "deep-json"],
+)
+def test_the_cli_answers_hostile_arguments_in_one_line(args: list[str], message: str) -> None:
+    with HashMap(key="u32", value="u32", max_entries=4) as m:
+        args = [w if w != "MAP" else "id" for w in args]
+        if args[0] == "set":
+            args.insert(2, str(m.id))
+        done = subprocess.run([sys.executable, "-m", "pybpfmap", *args], capture_output=True, text=True)
+        assert done.returncode in (1, 2) and "Traceback" not in done.stderr
+        assert message in done.stderr.strip().splitlines()[-1]
+        assert dict(m.items()) == {}  # nothing was written

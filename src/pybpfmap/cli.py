@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -142,6 +143,10 @@ def _tuples(obj: Any) -> Any:
     return obj
 
 
+# A JSON word longer than this cannot describe a map value (the kernel caps values well below it).
+_MAX_JSON = 1 << 20
+
+
 def _encode_json(obj: Any, codec: Codec[Any], size: int, what: str) -> bytes:
     if isinstance(codec, PerCpuCodec):
         # A list with one item per CPU that each encode is per-CPU; anything else is one value for every CPU.
@@ -189,14 +194,20 @@ def _take_element(words: list[str], codec: Codec[Any], size: int, what: str) -> 
     parsed = [_parse_byte(w) for w in words[:size]]
     if size and len(parsed) == size and all(n is not None for n in parsed):
         return bytes(n for n in parsed if n is not None), words[size:]
+    if len(words[0]) > _MAX_JSON:
+        raise CommandError(f"{what}: {len(words[0])} characters of JSON, more than the {_MAX_JSON} a value can need")
     try:
         obj = json.loads(words[0])
-    except ValueError:
+        full_size = codec.size if isinstance(codec, PerCpuCodec) else size
+        data = _encode_json(obj, codec, size, what)
+    except RecursionError:
+        raise CommandError(f"{what}: the JSON is nested too deeply for any map value") from None
+    except ValueError as exc:
+        if not isinstance(exc, json.JSONDecodeError):
+            raise
         raise CommandError(
             f"{what}: {words[0]!r} is neither {size} bytes nor JSON (bytes: hex 01 02 ..., or 1 2 ...)"
         ) from None
-    full_size = codec.size if isinstance(codec, PerCpuCodec) else size
-    data = _encode_json(obj, codec, size, what)
     if len(data) != full_size:
         raise CommandError(f"{what}: encoded to {len(data)} bytes, the map's {what} is {full_size}")
     return data, words[1:]
@@ -441,8 +452,8 @@ def cmd_export(args: argparse.Namespace) -> None:
     from .prometheus import serve
 
     host, _, port_text = args.listen.rpartition(":")
-    if not port_text.isdigit():
-        raise CommandError(f"--listen takes HOST:PORT, got {args.listen!r}")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"--listen takes HOST:PORT with a port from 1 to 65535, got {args.listen!r}")
     host = host.strip("[]") or "0.0.0.0"
     if args.config and args.maps:
         raise CommandError("give --config FILE or MAP..., not both")
@@ -501,6 +512,10 @@ def _map_argument(parser: argparse.ArgumentParser) -> None:
 def _codec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--key", metavar="CODEC", help="decode keys as CODEC (u32, u64, i32, a struct format)")
     parser.add_argument("--value", metavar="CODEC", help="decode values as CODEC (u32, u64, a struct format)")
+
+
+# A day: longer intervals overflow the timers underneath (inf did), and no one watches a map that slowly.
+_MAX_INTERVAL = 86400.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -590,6 +605,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         value = getattr(args, option, None)
         if value is not None and (value < 0 or (option == "interval" and value <= 0)):
             parser.error(f"--{option} must be positive")
+    interval = getattr(args, "interval", None)
+    if interval is not None and not (math.isfinite(interval) and interval <= _MAX_INTERVAL):
+        parser.error(f"--interval takes seconds from 0 to {_MAX_INTERVAL:g}, got {interval!r}")
     if getattr(args, "words", None) is not None and len(args.words) < 2:
         parser.error("MAP is two words: id N, pinned PATH or name NAME")
     if getattr(args, "words", None) is not None and args.words[0] not in MAP_FORMS:
