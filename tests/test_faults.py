@@ -299,7 +299,7 @@ def test_fd_exhaustion_is_an_error_not_a_map_of_bytes() -> None:
     [
         (["watch", "id", "1", "--interval", "inf"], "--interval takes seconds from 0 to 86400, got inf"),
         (["watch", "id", "1", "--interval", "nan"], "--interval takes seconds from 0 to 86400, got nan"),
-        (["export", "--listen", "127.0.0.1:99999", "id", "1"], "a port from 1 to 65535, got '127.0.0.1:99999'"),
+        (["export", "--listen", "127.0.0.1:99999", "id", "1"], "a port from 0 to 65535, got '127.0.0.1:99999'"),
         (["set", "MAP", "1", "[" * 50_000 + "]" * 50_000], "the JSON is nested too deeply for any map value"),
     ],
     ids=["interval-inf", "interval-nan", "port", "deep-json"],

@@ -452,8 +452,8 @@ def cmd_export(args: argparse.Namespace) -> None:
     from .prometheus import serve
 
     host, _, port_text = args.listen.rpartition(":")
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"--listen takes HOST:PORT with a port from 1 to 65535, got {args.listen!r}")
+    if not port_text.isdigit() or int(port_text) > 65535:  # 0: any free port
+        raise UsageError(f"--listen takes HOST:PORT with a port from 0 to 65535, got {args.listen!r}")
     host = host.strip("[]") or "0.0.0.0"
     if args.config and args.maps:
         raise CommandError("give --config FILE or MAP..., not both")
