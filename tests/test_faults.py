@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 import pybpfmap
-from pybpfmap import Codec, HashMap, LpmTrieMap
+from pybpfmap import BTF, BTFCodec, Codec, HashMap, LpmTrieMap
+from pybpfmap.errors import BTFError
 from pybpfmap.program import TEST_RUN_SLICE
 from pybpfmap.testing import Counter
 
@@ -313,3 +314,41 @@ def test_the_cli_answers_hostile_arguments_in_one_line(args: list[str], message:
         assert done.returncode in (1, 2) and "Traceback" not in done.stderr
         assert message in done.stderr.strip().splitlines()[-1]
         assert dict(m.items()) == {}  # nothing was written
+
+
+def _raw_btf(types: bytes, strings: bytes) -> bytes:
+    return struct.pack("<HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings)) + types + strings
+
+
+def test_a_typedef_of_itself_is_a_btf_error_not_a_hang() -> None:
+    loop = BTF.from_raw(bytes.fromhex(
+        "9feb010018000000000000000c0000000c000000120000000d000000000000080100000000706c616365686f6c646572006c6f6f7000"
+    ))  # fmt: skip
+    t = loop.type(1)
+    assert str(t) == "typedef loop loop"  # a declaration names the target without following it
+    for use in (t.resolved, lambda: t.size, lambda: BTFCodec(loop, t)):
+        with pytest.raises(BTFError, match="type 1") as info:
+            use()
+        assert info.value.type_id == 1 and isinstance(info.value, ValueError)
+
+
+def test_a_huge_array_is_refused_with_the_bound() -> None:
+    # [1] struct s { int a; } (4 bytes), [2] int, [3] struct s[2**28]
+    strings = b"\0s\0a\0int\0"
+    types = struct.pack("<III", 1, 4 << 24 | 1, 4) + struct.pack("<III", 3, 2, 0)
+    types += struct.pack("<IIII", 5, 1 << 24, 4, 32)  # [2] int: 32 bits
+    types += struct.pack("<III III", 0, 3 << 24, 0, 1, 2, 1 << 28)  # [3] array of 2**28 struct s
+    btf = BTF.from_raw(_raw_btf(types, strings))
+    with pytest.raises(BTFError, match=r"type 3: 1073741824 bytes, more than the 1073741824|more than 65536 fields"):
+        BTFCodec(btf, 3)
+
+
+def test_decoding_a_short_record_is_a_value_error_naming_the_size() -> None:
+    strings = b"\0int\0"
+    btf = BTF.from_raw(_raw_btf(struct.pack("<IIII", 1, 1 << 24, 4, 32), strings))
+    codec = BTFCodec(btf, 1)
+    assert codec.decode(struct.pack("i", 7)) == 7
+    with pytest.raises(ValueError, match=r"'int' is 4 bytes, got 2 at offset 0"):
+        codec.decode(b"\x01\x02")
+    with pytest.raises(ValueError, match=r"got 1 at offset 3"):
+        codec.decode_from(b"\0\0\0\0", 3)

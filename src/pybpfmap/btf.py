@@ -28,12 +28,12 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from . import _bindings as b
 from ._elements import MISSING, Elements
 from .codec import Buffer, Codec, IntCodec
-from .errors import error_from_errno
+from .errors import BTFError, error_from_errno
 
 __all__ = [
     "BTF",
@@ -63,8 +63,12 @@ _KINDS = (
 _INT_SIGNED = 1
 _INT_CHAR = 2
 _INT_BOOL = 4
+T = TypeVar("T")
 # Kinds that only qualify or rename another type: a value of one is a value of the type it refers to.
 _TRANSPARENT = frozenset({"typedef", "volatile", "const", "restrict", "type_tag"})
+# Bounds on BTF from outside: the largest value pybpfmap lays out, and the most fields one layout may have.
+MAX_VALUE_SIZE = 1 << 30
+MAX_FIELDS = 1 << 16
 # Modifiers that bpftool skips (but not typedefs) when it decides whether an array holds characters.
 _MODIFIERS = frozenset({"volatile", "const", "restrict", "type_tag"})
 _LITTLE = sys.byteorder == "little"
@@ -210,26 +214,40 @@ class BTFType:
         return self._btf.type(self.ref)
 
     def resolved(self) -> BTFType:
-        """This type with typedefs and modifiers stripped: what its values really are."""
-        t = self
-        while t.kind in _TRANSPARENT:
-            t = t._btf.type(t.ref)
-        return t
+        """This type with typedefs and modifiers stripped: what its values really are (BTFError when the chain
+        of typedefs and modifiers loops)."""
+        return _strip(self, _TRANSPARENT)
 
     @property
     def size(self) -> int:
         """The size of a value of this type in bytes (0 for void, functions and forward declarations)."""
         if self._size is None:
-            kind = self.kind
-            if kind == "ptr":
-                self._size = 8
-            elif kind == "array" and self.array is not None:
-                self._size = self._btf.type(self.array[0]).size * self.array[2]
-            elif kind in _TRANSPARENT or kind == "var":
-                self._size = self._btf.type(self.ref).size
-            else:
-                self._size = 0
+            self._size = -1  # being computed: met again below, the type contains itself
+            try:
+                self._size = self._computed_size()
+            except BaseException:
+                self._size = None
+                raise
+        elif self._size < 0:
+            raise BTFError(f"{self._btf.source} type {self.id}: its size depends on itself", self.id)
         return self._size
+
+    def _computed_size(self) -> int:
+        kind = self.kind
+        if kind == "ptr":
+            return 8
+        if kind == "array" and self.array is not None:
+            size = _strip(self._btf.type(self.array[0]), _TRANSPARENT).size * self.array[2]
+        elif kind in _TRANSPARENT or kind == "var":
+            size = _strip(self._btf.type(self.ref), _TRANSPARENT).size
+        else:
+            return 0
+        if size > MAX_VALUE_SIZE:
+            raise BTFError(
+                f"{self._btf.source} type {self.id}: {size} bytes, more than the {MAX_VALUE_SIZE} pybpfmap lays out",
+                self.id,
+            )
+        return size
 
     @property
     def signed(self) -> bool:
@@ -242,6 +260,9 @@ class BTFType:
 
     def c_name(self, declarator: str = "") -> str:
         """How C names this type in a declaration of ``declarator`` (``"char comm[16]"``, ``"struct k *p"``)."""
+        return _untrusted(self, lambda: self._c_name(declarator))
+
+    def _c_name(self, declarator: str = "") -> str:
         kind = self.kind
         space = f" {declarator}" if declarator else ""
         if kind in ("struct", "union", "enum", "enum64", "fwd"):
@@ -259,18 +280,18 @@ class BTFType:
             inner = f"*{declarator}"
             if target.kind in ("array", "func_proto"):
                 inner = f"(*{declarator})"
-            return target.c_name(inner)
+            return target._c_name(inner)
         if kind in ("const", "volatile", "restrict"):
             if target.kind == "ptr":
-                return target.c_name(f"{kind} {declarator}".strip())
-            return f"{kind} {target.c_name(declarator)}"
+                return target._c_name(f"{kind} {declarator}".strip())
+            return f"{kind} {target._c_name(declarator)}"
         if kind == "array" and self.array is not None:
-            return target.c_name(f"{declarator}[{self.array[2]}]")
+            return target._c_name(f"{declarator}[{self.array[2]}]")
         if kind == "func_proto":
-            params = ", ".join(self._btf.type(t).c_name(n) for n, t in self.params) or "void"
-            return target.c_name(f"{declarator}({params})")
+            params = ", ".join(self._btf.type(t)._c_name(n) for n, t in self.params) or "void"
+            return target._c_name(f"{declarator}({params})")
         if kind in ("var", "func", "type_tag", "decl_tag"):
-            return target.c_name(declarator)
+            return target._c_name(declarator)
         return f"{kind}{space}"
 
     def _definition(self, depth: int = 1) -> str:
@@ -284,16 +305,19 @@ class BTFType:
                 if not mt.name and mt.kind in ("struct", "union"):
                     decl = mt._definition(depth + 1) + (f" {m.name}" if m.name else "")
                 else:
-                    decl = mt.c_name(m.name)
+                    decl = mt._c_name(m.name)
                 lines.append(f"{pad}{decl}{f' : {m.bitfield_size}' if m.bitfield_size else ''};")
             body = "\n".join(lines)
             return f"{kind}{name} {{\n{body}\n{chr(9) * (depth - 1)}}}" if lines else f"{kind}{name} {{}}"
         if kind in ("enum", "enum64"):
             body = ",\n".join(f"{pad}{n} = {v}" for n, v in self.enumerators)
             return f"enum{name} {{\n{body}\n{chr(9) * (depth - 1)}}}"
-        return self.c_name()
+        return self._c_name()
 
     def __str__(self) -> str:
+        return _untrusted(self, self._declaration)
+
+    def _declaration(self) -> str:
         if self.kind in ("struct", "union", "enum", "enum64"):
             return self._definition()
         if self.kind == "typedef":
@@ -570,6 +594,8 @@ class _Compiler:
         return name
 
     def leaf(self, offset: int, size: int, fmt: str, defaults: list[Any]) -> int:
+        if len(self.leaves) >= MAX_FIELDS:
+            raise BTFError(f"more than {MAX_FIELDS} fields in one layout (an array too long to decode item by item)")
         index = len(self.defaults)
         self.leaves.append((offset, size, fmt))
         self.defaults.extend(defaults)
@@ -912,12 +938,33 @@ def _plain_format(r: BTFType) -> tuple[str, int, int, str] | None:
     return None
 
 
+def _strip(t: BTFType, kinds: frozenset[str]) -> BTFType:
+    """Follow ``t`` through types of ``kinds`` (typedefs, modifiers) to the first of another kind. A chain
+    longer than the BTF has types loops: BTFError."""
+    start = t
+    for _ in range(len(t.btf) + 1):
+        if t.kind not in kinds:
+            return t
+        t = t.btf.type(t.ref)
+    raise BTFError(f"{start.btf.source} type {start.id}: its chain of typedefs and modifiers loops", start.id)
+
+
+def _untrusted(t: BTFType, work: Callable[[], T]) -> T:
+    """Run ``work``, which walks ``t``'s type graph, turning what a hostile graph makes Python raise deep
+    inside (RecursionError of a cycle through members or pointers, SyntaxError or UnicodeError of names no
+    class can have, IndexError and struct.error of records that do not add up) into a BTFError naming ``t``."""
+    try:
+        return work()
+    except BTFError:
+        raise
+    except (RecursionError, SyntaxError, UnicodeError, IndexError, struct.error, OverflowError, MemoryError) as exc:
+        raise BTFError(f"{t.btf.source} type {t.id}: cannot be used ({type(exc).__name__}: {exc})", t.id) from exc
+
+
 def _is_char(elem: BTFType) -> bool:
     """bpftool's test for a string array's element: an int of one byte, CHAR-encoded or named ``char``,
     after modifiers (typedefs are not skipped)."""
-    t = elem
-    while t.kind in _MODIFIERS:
-        t = t.btf.type(t.ref)
+    t = _strip(elem, _MODIFIERS)
     return t.kind == "int" and t.size == 1 and (bool(t.encoding & _INT_CHAR) or t.name == "char")
 
 
@@ -954,9 +1001,15 @@ class _Compiled:
         identity = "((" + ", ".join(f"t[{k}]" for k in range(n)) + ",))"
         if n and expr.startswith("_C") and expr.endswith(identity) and expr.count("(") == 2:
             expr = expr[: -len(identity)] + "(t)"
+        # A buffer shorter than the type (a variable-length record, a truncated read) is a ValueError that
+        # says how many bytes were expected; the try costs nothing until it raises.
+        ns["_short"] = _short_buffer(self.size, t)
+        ns["_struct_error"] = struct.error
         self.source = (
-            f"def decode(data):\n    t = _unpack(data)\n    return {expr}\n"
-            f"def decode_from(data, offset):\n    t = _unpack(data, offset)\n    return {expr}\n"
+            f"def decode(data):\n    try:\n        t = _unpack(data)\n"
+            f"    except _struct_error:\n        raise _short(data, 0) from None\n    return {expr}\n"
+            f"def decode_from(data, offset):\n    try:\n        t = _unpack(data, offset)\n"
+            f"    except _struct_error:\n        raise _short(data, offset) from None\n    return {expr}\n"
             f"def decode_all(data, count):\n"
             f"    return [{expr} for t in _iter(memoryview(data)[: count * {self.size}])]\n"
         )
@@ -979,11 +1032,19 @@ class _Compiled:
         return self.struct.pack(*out)
 
 
+def _short_buffer(size: int, t: BTFType) -> Callable[[Any, int], ValueError]:
+    def short(data: Any, offset: int) -> ValueError:
+        have = max(len(memoryview(data).cast("B")) - offset, 0)
+        return ValueError(f"{t.c_name()!r} is {size} bytes, got {have} at offset {offset}")
+
+    return short
+
+
 def _compiled(btf: BTF, t: BTFType) -> _Compiled:
     key = (t.id, 0, 0)
     c = btf._compiled.get(key)
     if c is None:
-        c = btf._compiled[key] = _Compiled(btf, t)
+        c = btf._compiled[key] = _untrusted(t, lambda: _Compiled(btf, t))
     return c
 
 
@@ -1046,7 +1107,7 @@ def bpftool_json(btf_type: BTFType, data: bytes | bytearray | memoryview) -> Any
     buf = bytes(data)
     if len(buf) < btf_type.size:
         raise ValueError(f"{btf_type.c_name()!r} is {btf_type.size} bytes, got {len(buf)}")
-    return _render(btf_type, buf, 0, 0)
+    return _untrusted(btf_type, lambda: _render(btf_type, buf, 0, 0))
 
 
 def _hex_bits(buf: bytes, offset: int, bit_offset: int, nbits: int) -> str:
@@ -1056,8 +1117,7 @@ def _hex_bits(buf: bytes, offset: int, bit_offset: int, nbits: int) -> str:
 
 
 def _render(t: BTFType, buf: bytes, offset: int, bit_offset: int) -> Any:
-    while t.kind in _TRANSPARENT:
-        t = t.btf.type(t.ref)
+    t = _strip(t, _TRANSPARENT)
     kind = t.kind
     if kind == "int":
         bits = t.int_bits
@@ -1132,7 +1192,7 @@ def numpy_dtype(btf_type: BTFType) -> Any:
     """
     import numpy as np
 
-    return np.dtype(_dtype_spec(btf_type))
+    return _untrusted(btf_type, lambda: np.dtype(_dtype_spec(btf_type)))
 
 
 def _dtype_spec(t: BTFType) -> Any:

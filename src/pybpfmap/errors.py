@@ -15,6 +15,7 @@ __all__ = [
     "ENOTSUPP",
     "BPFError",
     "BPFPermissionError",
+    "BTFError",
     "IterationAborted",
     "KeyExistsError",
     "KeyNotFoundError",
@@ -98,6 +99,17 @@ class NotSupportedError(BPFError):
 class ProbeError(BPFError):
     """A feature probe could not decide whether the kernel has the feature (for instance: refused without the
     privilege to tell, or out of memory). Nothing is cached: the next call probes again."""
+
+
+class BTFError(ValueError):
+    """BTF that pybpfmap cannot use: a type graph with a cycle, a size or element count past pybpfmap's bounds,
+    or a type it cannot lay out. BTF from outside (files, other programs' maps) is untrusted input: every such
+    failure is a BTFError, whose message names the type id (``type_id``) and what is wrong."""
+
+    def __init__(self, message: str, type_id: int | None = None) -> None:
+        super().__init__(message)
+        #: The id of the type at fault, when one is.
+        self.type_id = type_id
 
 
 class IterationAborted(BPFError):
