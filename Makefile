@@ -13,7 +13,7 @@ SYSTEM_DEPS := gcc make pkg-config patch libelf-dev zlib1g-dev libffi-dev python
 STAMP := $(VENV)/.installed
 RUFF_PATHS := src tests examples build_ffi.py $(wildcard benchmarks)
 
-.PHONY: all setup system-deps libbpf test lint demo bench fuzz clean distclean
+.PHONY: all setup system-deps libbpf test lint demo bench fuzz clean distclean test-kernels
 
 all: setup
 
@@ -48,6 +48,21 @@ test: lint
 lint: setup
 	$(PY) -m ruff check $(RUFF_PATHS)
 	$(PY) -m mypy
+
+# The kernel matrix (tests/kernels/): the kernel-facing tests on Debian's 5.10, 6.1 and 6.12 under qemu (TCG)
+# with virtme-ng, and on the host; prints one matrix, fails if any kernel fails. KERNELS picks a subset
+# ("host" is the host kernel), FULL=1 runs the whole suite, PYTEST_ARGS goes to every pytest, JOBS is the
+# number of guests at once. Kernels and tools are cached in .kernels/.
+KERNELS ?= 5.10 6.1 6.12 host
+# Debian packages the matrix needs: qemu, a static busybox for virtme-ng's initramfs, depmod.
+KERNEL_DEPS := qemu-system-x86 busybox-static kmod
+PYTEST_ARGS ?=
+JOBS ?= 3
+
+test-kernels: setup
+	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(KERNEL_DEPS)"
+	$(if $(filter-out host,$(KERNELS)),tests/kernels/fetch.sh $(filter-out host,$(KERNELS)))
+	$(PYTHON) tests/kernels/matrix.py --kernels "$(KERNELS)" --jobs $(JOBS) $(if $(FULL),--full) -- $(PYTEST_ARGS)
 
 # The property suite with the "fuzz" hypothesis profile, then >= 100,000 examples of the crash-prone target in
 # subprocess batches; prints "fuzz: N examples, F failures" and fails if F > 0.
