@@ -13,7 +13,7 @@ SYSTEM_DEPS := gcc make pkg-config patch libelf-dev zlib1g-dev libffi-dev python
 STAMP := $(VENV)/.installed
 RUFF_PATHS := src tests examples build_ffi.py $(wildcard benchmarks)
 
-.PHONY: all setup system-deps libbpf test lint demo bench fuzz clean distclean test-kernels
+.PHONY: all setup system-deps libbpf test lint demo bench fuzz stress clean distclean test-kernels
 
 all: setup
 
@@ -63,6 +63,11 @@ test-kernels: setup
 	@$(MAKE) --no-print-directory system-deps SYSTEM_DEPS="$(KERNEL_DEPS)"
 	$(if $(filter-out host,$(KERNELS)),tests/kernels/fetch.sh $(filter-out host,$(KERNELS)))
 	$(PYTHON) tests/kernels/matrix.py --kernels "$(KERNELS)" --jobs $(JOBS) $(if $(FULL),--full) -- $(PYTEST_ARGS)
+
+# pybpfmap under load and faults (threads and processes with kernel producers, signal timers, forks, ring
+# buffer overload, drains under inserts), about a minute; prints one table and fails on any loss.
+stress: setup
+	$(PY) tests/stress/run.py
 
 # The property suite with the "fuzz" hypothesis profile, then >= 100,000 examples of the crash-prone target in
 # subprocess batches; prints "fuzz: N examples, F failures" and fails if F > 0.

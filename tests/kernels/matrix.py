@@ -66,6 +66,8 @@ SELECTION = (
     "tests/test_lpm_properties.py",
     "tests/test_mmap.py",
     "tests/test_features.py",
+    "tests/test_kernel_errors.py",
+    "tests/test_faults.py",
 )
 KNOWN = ("5.10", "6.1", "6.12")
 DEFAULT_KERNELS = (*KNOWN, "host")
