@@ -69,8 +69,8 @@ test-kernels: setup
 stress: setup
 	$(PY) tests/stress/run.py
 
-# The property suite with the "fuzz" hypothesis profile, then >= 100,000 examples of the crash-prone target in
-# subprocess batches; prints "fuzz: N examples, F failures" and fails if F > 0.
+# The property suite with the "fuzz" hypothesis profile, >= 100,000 examples of the crash-prone target and
+# 10,000 mutated BTF and ELF inputs, in subprocess batches; prints "fuzz: N examples, F failures", fails if F > 0.
 fuzz: setup
 	$(PY) tests/fuzz/run.py
 

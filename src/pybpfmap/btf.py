@@ -1192,7 +1192,13 @@ def numpy_dtype(btf_type: BTFType) -> Any:
     """
     import numpy as np
 
-    return _untrusted(btf_type, lambda: np.dtype(_dtype_spec(btf_type)))
+    def make() -> Any:
+        try:
+            return np.dtype(_dtype_spec(btf_type))
+        except TypeError as exc:  # numpy refuses the sizes and shapes a hostile BTF describes
+            raise BTFError(f"{btf_type.btf.source} type {btf_type.id}: no numpy dtype: {exc}", btf_type.id) from exc
+
+    return _untrusted(btf_type, make)
 
 
 def _dtype_spec(t: BTFType) -> Any:

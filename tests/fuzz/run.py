@@ -25,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 TARGET = HERE / "target.py"
+BTF_TARGET = HERE / "btf_target.py"
 
 
 @dataclass
@@ -37,9 +38,11 @@ class Result:
     signal: int | None = None
 
 
-def run_batch(seed: int, examples: int, *, crash: bool = False, timeout: float = 1800) -> Result:
-    """One batch of the target in a subprocess; a death by signal or a timeout is a failure."""
-    command = [sys.executable, str(TARGET), "--seed", str(seed), "--examples", str(examples)]
+def run_batch(
+    seed: int, examples: int, *, crash: bool = False, timeout: float = 1800, target: Path = TARGET
+) -> Result:
+    """One batch of a target in a subprocess; a death by signal or a timeout is a failure."""
+    command = [sys.executable, str(target), "--seed", str(seed), "--examples", str(examples)]
     if crash:
         command.append("--crash")
     try:
@@ -95,6 +98,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Run the fuzz suite and print the number of examples and failures.")
     parser.add_argument("--target-examples", type=int, default=100_000, help="examples of the crash-prone target")
     parser.add_argument("--batch", type=int, default=10_000, help="examples per subprocess")
+    parser.add_argument("--btf-examples", type=int, default=10_000, help="mutated BTF and ELF inputs")
     parser.add_argument("--seed", type=int, default=None, help="first batch's seed (default: random)")
     parser.add_argument("--no-properties", action="store_true", help="skip the property suite")
     parser.add_argument("pytest_args", nargs="*", help="extra arguments for pytest (after --)")
@@ -115,6 +119,18 @@ def main() -> int:
         count = min(args.batch, remaining)
         part = run_batch(batch_seed, count)
         print(f"fuzz: target batch seed {batch_seed}: {part.examples} examples, {part.failures} failures")
+        for message in part.messages[:40]:
+            print(f"  {message}")
+        total.examples += part.examples
+        total.failures += part.failures
+        remaining -= count
+        batch_seed += 1
+
+    remaining, batch_seed = args.btf_examples, seed
+    while remaining > 0:
+        count = min(2000, remaining)
+        part = run_batch(batch_seed, count, target=BTF_TARGET)
+        print(f"fuzz: BTF batch seed {batch_seed}: {part.examples} inputs, {part.failures} failures")
         for message in part.messages[:40]:
             print(f"  {message}")
         total.examples += part.examples
