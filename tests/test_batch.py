@@ -849,8 +849,9 @@ def test_exception_from_a_signal_handler_mid_read_leaves_the_map_usable() -> Non
     interrupted = 0
     try:
         for _ in range(200):
-            signal.setitimer(signal.ITIMER_REAL, 0.0005)
             try:
+                # Armed inside the try: on a slow machine (a TCG guest) 0.5 ms pass before the next line.
+                signal.setitimer(signal.ITIMER_REAL, 0.0005)
                 for _ in range(4):
                     m.snapshot()
                     m.snapshot_arrays()
@@ -1338,6 +1339,7 @@ def test_close_during_a_read_never_yields_another_maps_entries(how: str) -> None
 def test_iteration_paused_across_a_close() -> None:
     """An iterator paused in the middle while the map is closed and another map created: it never reads the
     new map (it raises ValueError or yields only the old map's entries)."""
+    gc.collect()  # objects earlier tests left to the collector would close their fds during this one
     before = open_fds()
     a = HashMap(key="u32", value="u64", max_entries=4096)
     a.update_batch(list(range(4000)), [1] * 4000)
