@@ -359,3 +359,25 @@ def test_decoding_a_short_record_is_a_value_error_naming_the_size() -> None:
         codec.decode(b"\x01\x02")
     with pytest.raises(ValueError, match=r"got 1 at offset 3"):
         codec.decode_from(b"\0\0\0\0", 3)
+
+
+PROGRAM_FD_EXHAUSTION = """
+import os, resource
+from pybpfmap import BPFError, Program, ProgramLoadError
+from pybpfmap.program import ProgramType
+code = bytes.fromhex("b700000000000000" "9500000000000000")
+used = len(os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (used - 1, used - 1))  # listdir counted its own fd: no room at all
+try:
+    Program.load(ProgramType.SOCKET_FILTER, code, "full")
+    print("loaded")
+except ProgramLoadError as exc:
+    print("ProgramLoadError", exc)
+except BPFError as exc:
+    print("BPFError", exc.errno, exc)
+"""
+
+
+def test_a_program_load_out_of_fds_says_so_not_the_verifier_log() -> None:
+    done = subprocess.run([sys.executable, "-c", PROGRAM_FD_EXHAUSTION], capture_output=True, text=True, check=True)
+    assert done.stdout.startswith("BPFError 24 load program 'full': too many open files"), done.stdout
