@@ -114,7 +114,7 @@ _PROGRAM_SINCE: dict[ProgramType, tuple[str, str | None]] = {
     ProgramType.LWT_SEG6LOCAL: ("4.18", None),
     ProgramType.LIRC_MODE2: ("4.18", None),
     ProgramType.SK_REUSEPORT: ("4.19", None),
-    ProgramType.FLOW_DISSECTOR: ("4.20", "4.20"),
+    ProgramType.FLOW_DISSECTOR: ("4.20", "5.0"),
     ProgramType.CGROUP_SYSCTL: ("5.2", None),
     ProgramType.RAW_TRACEPOINT_WRITABLE: ("5.2", None),
     ProgramType.CGROUP_SOCKOPT: ("5.3", None),
