@@ -278,17 +278,18 @@ def closed_fd() -> int:
     return fd
 
 
-def as_nobody(attempt: Callable[[], str]) -> str:
-    """Run ``attempt`` in a forked child that dropped to the user nobody (no capabilities left); returns the
-    text it returned, or ``"ExceptionName|message"`` for anything it raised."""
+def in_child(attempt: Callable[[], str], *, nobody: bool = False) -> str:
+    """Run ``attempt`` in a forked child (dropped to the user nobody, with no capabilities left, if asked);
+    returns the text it returned, or ``"ExceptionName|message"`` for anything it raised."""
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(read)
         try:
-            os.setgid(65534)
-            os.setuid(65534)
             try:
+                if nobody:
+                    os.setgid(65534)
+                    os.setuid(65534)
                 message = attempt()
             except BaseException as exc:  # report everything to the parent
                 message = f"{type(exc).__name__}|{exc}"
@@ -300,3 +301,23 @@ def as_nobody(attempt: Callable[[], str]) -> str:
         message = pipe.read().decode()
     os.waitpid(pid, 0)
     return message
+
+
+def as_nobody(attempt: Callable[[], str]) -> str:
+    """:func:`in_child` as the user nobody."""
+    return in_child(attempt, nobody=True)
+
+
+def lpm_churn(trie: Any, prefixes: list[str], extra: list[str], stop: Any) -> None:
+    """Until ``stop`` is set: delete, add and put back prefixes of ``trie`` in small groups, so that an iteration
+    keeps meeting deleted cursor keys (a thread's target in the LPM churn tests and ``make stress``)."""
+    while not stop.is_set():
+        for i in range(0, len(prefixes), 50):
+            for p in prefixes[i : i + 25]:
+                trie.pop(p, None)
+            for p in extra[i : i + 25]:
+                trie[p] = 2
+            for p in prefixes[i : i + 25]:
+                trie[p] = 1
+            for p in extra[i : i + 25]:
+                trie.pop(p, None)

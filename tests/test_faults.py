@@ -11,10 +11,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hostile import in_child, lpm_churn
 
 import pybpfmap
 from pybpfmap import BTF, BTFCodec, Codec, HashMap, LpmTrieMap
@@ -126,27 +126,6 @@ def test_a_drain_whose_decoding_fails_hands_over_what_it_deleted() -> None:
         assert one.value.taken_raw == struct.pack("Q", 13) and 99 not in m  # type: ignore[attr-defined]
 
 
-def _child(report: Callable[[], str]) -> str:
-    """Fork; the child runs ``report`` and sends back what it returns (or the exception's name and text)."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        try:
-            try:
-                message = report()
-            except BaseException as exc:
-                message = f"{type(exc).__name__}: {exc}"
-            os.write(write, message.encode())
-        finally:
-            os._exit(0)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        message = pipe.read().decode()
-    os.waitpid(pid, 0)
-    return message
-
-
 def test_fork_while_another_thread_snapshots_leaves_the_child_whole() -> None:
     """Forks while a thread keeps snapshotting: in each child the collector is back on, the map reads, and
     close() releases the fd at once (a read of the parent's other thread never ends in the child)."""
@@ -178,7 +157,7 @@ def test_fork_while_another_thread_snapshots_leaves_the_child_whole() -> None:
                         closed = True
                     return f"{gc.isenabled()} {readable} {closed}"
 
-                results.append(_child(report))
+                results.append(in_child(report))
         finally:
             stop.set()
             thread.join()
@@ -225,20 +204,8 @@ def test_lpm_iteration_under_churn_never_yields_a_key_twice() -> None:
         trie.update(dict.fromkeys(prefixes, 1))
         stop = threading.Event()
 
-        def churn() -> None:
-            extra = [f"11.{i // 256}.{i % 256}.0/24" for i in range(3000)]
-            while not stop.is_set():
-                for i in range(0, 3000, 50):
-                    for p in prefixes[i : i + 25]:
-                        trie.pop(p, None)
-                    for p in extra[i : i + 25]:
-                        trie[p] = 2
-                    for p in prefixes[i : i + 25]:
-                        trie[p] = 1
-                    for p in extra[i : i + 25]:
-                        trie.pop(p, None)
-
-        thread = threading.Thread(target=churn)
+        extra = [f"11.{i // 256}.{i % 256}.0/24" for i in range(3000)]
+        thread = threading.Thread(target=lpm_churn, args=(trie, prefixes, extra, stop))
         thread.start()
         try:
             for _ in range(40):

@@ -114,29 +114,21 @@ def main() -> int:
         total.examples += part.examples
         total.failures += part.failures
 
-    remaining, batch_seed = args.target_examples, seed
-    while remaining > 0:
-        count = min(args.batch, remaining)
-        part = run_batch(batch_seed, count)
-        print(f"fuzz: target batch seed {batch_seed}: {part.examples} examples, {part.failures} failures")
-        for message in part.messages[:40]:
-            print(f"  {message}")
-        total.examples += part.examples
-        total.failures += part.failures
-        remaining -= count
-        batch_seed += 1
-
-    remaining, batch_seed = args.btf_examples, seed
-    while remaining > 0:
-        count = min(2000, remaining)
-        part = run_batch(batch_seed, count, target=BTF_TARGET)
-        print(f"fuzz: BTF batch seed {batch_seed}: {part.examples} inputs, {part.failures} failures")
-        for message in part.messages[:40]:
-            print(f"  {message}")
-        total.examples += part.examples
-        total.failures += part.failures
-        remaining -= count
-        batch_seed += 1
+    for label, target, examples, batch in (
+        ("target", TARGET, args.target_examples, args.batch),
+        ("BTF", BTF_TARGET, args.btf_examples, 2000),
+    ):
+        remaining, batch_seed = examples, seed
+        while remaining > 0:
+            count = min(batch, remaining)
+            part = run_batch(batch_seed, count, target=target)
+            print(f"fuzz: {label} batch seed {batch_seed}: {part.examples} examples, {part.failures} failures")
+            for message in part.messages[:40]:
+                print(f"  {message}")
+            total.examples += part.examples
+            total.failures += part.failures
+            remaining -= count
+            batch_seed += 1
 
     print(f"fuzz: {total.examples} examples, {total.failures} failures")
     return 1 if total.failures else 0

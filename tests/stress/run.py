@@ -28,7 +28,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/, for hostile
+
+from hostile import lpm_churn
 
 from pybpfmap import ArrayMap, HashMap, LpmTrieMap, LruHashMap, MapFullError, PerCpuHashMap, RingBuffer, RingBufMap
 from pybpfmap.testing import Counter, RingBufEmitter
@@ -202,19 +207,7 @@ def lpm(seconds: float) -> tuple[int, int, int, int]:
         trie.update(dict.fromkeys(prefixes, 1))
         stop = threading.Event()
 
-        def churn() -> None:
-            while not stop.is_set():
-                for i in range(0, 3000, 50):
-                    for p in prefixes[i : i + 25]:
-                        trie.pop(p, None)
-                    for p in extra[i : i + 25]:
-                        trie[p] = 2
-                    for p in prefixes[i : i + 25]:
-                        trie[p] = 1
-                    for p in extra[i : i + 25]:
-                        trie.pop(p, None)
-
-        thread = threading.Thread(target=churn)
+        thread = threading.Thread(target=lpm_churn, args=(trie, prefixes, extra, stop))
         thread.start()
         deadline = time.monotonic() + seconds
         try:
