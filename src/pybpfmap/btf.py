@@ -66,9 +66,12 @@ _INT_BOOL = 4
 T = TypeVar("T")
 # Kinds that only qualify or rename another type: a value of one is a value of the type it refers to.
 _TRANSPARENT = frozenset({"typedef", "volatile", "const", "restrict", "type_tag"})
-# Bounds on BTF from outside: the largest value pybpfmap lays out, and the most fields one layout may have.
-MAX_VALUE_SIZE = 1 << 30
+# Bounds on BTF from outside: the largest value pybpfmap lays out (the kernel refuses map values past
+# KMALLOC_MAX_SIZE, 4 MiB on x86-64: 32 MiB leaves room for any architecture), and the most fields one
+# layout (or one rendering) may have.
+MAX_VALUE_SIZE = 1 << 25
 MAX_FIELDS = 1 << 16
+_MAX_RENDERED = 1 << 20
 # Modifiers that bpftool skips (but not typedefs) when it decides whether an array holds characters.
 _MODIFIERS = frozenset({"volatile", "const", "restrict", "type_tag"})
 _LITTLE = sys.byteorder == "little"
@@ -230,6 +233,12 @@ class BTFType:
                 raise
         elif self._size < 0:
             raise BTFError(f"{self._btf.source} type {self.id}: its size depends on itself", self.id)
+        if self._size > MAX_VALUE_SIZE:
+            raise BTFError(
+                f"{self._btf.source} type {self.id}: {self._size} bytes, more than the {MAX_VALUE_SIZE} pybpfmap "
+                "lays out",
+                self.id,
+            )
         return self._size
 
     def _computed_size(self) -> int:
@@ -242,11 +251,6 @@ class BTFType:
             size = _strip(self._btf.type(self.ref), _TRANSPARENT).size
         else:
             return 0
-        if size > MAX_VALUE_SIZE:
-            raise BTFError(
-                f"{self._btf.source} type {self.id}: {size} bytes, more than the {MAX_VALUE_SIZE} pybpfmap lays out",
-                self.id,
-            )
         return size
 
     @property
@@ -1157,6 +1161,8 @@ def _render(t: BTFType, buf: bytes, offset: int, bit_offset: int) -> Any:
             nul = chars.find(b"\0")
             if nul >= 0 and all(0x20 <= c <= 0x7E for c in chars[:nul]):
                 return chars[:nul].decode("ascii")
+        if n > _MAX_RENDERED:
+            raise BTFError(f"{t.btf.source} type {t.id}: {n} elements, more than the {_MAX_RENDERED} rendered", t.id)
         esize = elem.size
         return [_render(elem, buf, offset + k * esize, 0) for k in range(n)]
     if kind in ("struct", "union"):

@@ -5,12 +5,15 @@ seed:
 
     .venv/bin/python tests/fuzz/btf_target.py --seed 7 --examples 2000
 
-Seeds are the BTF of the test programs' objects (tests/bpf, compiled by clang) and small blobs built here.
+Seeds are the BTF of the test programs' objects (tests/bpf, compiled by clang), mutated: bit flips, words
+overwritten with ids, sizes and counts, truncation, duplication.
 Each input goes through ``BTF.from_raw`` (or ``BTF.from_file`` and ``BPFObject`` for ELF objects), then every
 type's ``resolved()``, ``size``, ``str()``, a ``BTFCodec`` decoding zeros, ``numpy_dtype`` and
 ``bpftool_json``, under a 10-second alarm each. Allowed outcomes: success, or the documented exceptions
 (BPFError, BTFError and other ValueErrors, KeyError for a type that is not there). Anything else, or an input
-that takes longer, is a failure. Prints one JSON line, ``{"examples": n, "failures": f, "messages": [...]}``.
+that takes longer, or more than 2 GiB of address space, is a failure. Prints one JSON line,
+``{"examples": n, "failures": f, "messages": [...]}``; a failing input is named by its number in the batch, and
+``--seed S --only N`` replays it alone.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import contextlib
 import json
 import random
+import resource
 import signal
 import struct
 import sys
@@ -35,6 +39,7 @@ from pybpfmap import BPFError, BPFObject
 from pybpfmap.btf import BTF, BTFCodec, bpftool_json, numpy_dtype
 
 DOCUMENTED = (BPFError, ValueError, KeyError)
+MEMORY_LIMIT = 2 << 30  # bytes of address space for the whole batch
 ALARM = 10  # seconds: far above what an input needs on an idle machine (under 0.1 s)
 
 
@@ -120,30 +125,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--examples", type=int, default=1000)
+    parser.add_argument("--only", type=int, default=None, help="replay input number N of the batch alone")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     signal.signal(signal.SIGALRM, _on_alarm)
+    # An input that makes pybpfmap allocate without bound must fail here (MemoryError), not take the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     failures, messages = 0, []
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         objects = [compile_bpf(src, scratch).read_bytes() for src in sorted(SOURCES.glob("*.bpf.c"))]
         raw_seeds = [btf_section(elf) for elf in objects]
         examples = 0
-        for _ in range(args.examples):
+        for number in range(args.examples):
             elf = rng.random() < 0.1
             seed = rng.choice(objects if elf else raw_seeds)
             data = mutate(rng, seed)
+            if args.only is not None and number != args.only:
+                continue
             examples += 1
             signal.alarm(ALARM)
             try:
                 one("elf" if elf else "raw", data, scratch)
             except Hang:
                 failures += 1
-                messages.append(f"{'elf' if elf else 'raw'} input {data.hex()[:200]}...: no end after {ALARM} s")
+                messages.append(f"input {number} ({'elf' if elf else 'raw'}): no end after {ALARM} s")
             except Exception as exc:
                 failures += 1
                 tail = traceback.format_exception(exc)[-1].strip()
-                messages.append(f"{'elf' if elf else 'raw'} input {data.hex()[:200]}...: {tail}")
+                messages.append(f"input {number} ({'elf' if elf else 'raw'}): {tail}")
             finally:
                 signal.alarm(0)
     print(json.dumps({"examples": examples, "failures": failures, "messages": messages[:40]}))
