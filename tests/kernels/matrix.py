@@ -27,14 +27,14 @@ Why it is done this way (kernel, qemu and virtme-ng quirks):
   not to the memory cgroup, so map creation would fail with EPERM.
 - 2 host CPUs: each guest's emulation is mostly one busy host thread (pytest is single-threaded), so a few
   guests in parallel use both CPUs; --jobs sets how many (default 3, all of them).
-- The host row runs first, alone: it takes seconds and it leaves pytest's rewritten test modules in
-  tests/__pycache__, which the guests (read-only root, same interpreter) then load instead of rewriting.
+- The host row runs first, alone: it takes seconds, and its time is not disturbed by the guests.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -210,6 +210,7 @@ def run_host(row: Row, paths: Sequence[str], extra: Sequence[str]) -> None:
     with row.log.open("w") as log:
         rc = subprocess.run(pytest_argv(out, paths, extra), cwd=TOP, stdout=log, stderr=subprocess.STDOUT).returncode
     row.wall = time.monotonic() - start
+    (out / "wall").write_text(f"{row.wall:.1f}\n")
     (out / "rc").write_text(f"{rc}\n")
     collect(row, out)
     print(f"matrix: host done in {fmt_time(row.wall)}", flush=True)
@@ -217,7 +218,7 @@ def run_host(row: Row, paths: Sequence[str], extra: Sequence[str]) -> None:
 
 def fresh(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("uname", "rc", "junit.xml", "pytest.out", "run.sh"):
+    for name in ("uname", "rc", "wall", "junit.xml", "pytest.out", "run.sh"):
         (out / name).unlink(missing_ok=True)
     (KERNELS_DIR / "logs").mkdir(parents=True, exist_ok=True)
 
@@ -235,7 +236,7 @@ def run_guest(row: Row, paths: Sequence[str], extra: Sequence[str], args: argpar
     vng = [
         str(KERNELS_DIR / "venv" / "bin" / "vng"), "--run", str(vmlinuz), "--disable-kvm", "--verbose",
         "--cpus", str(args.cpus), "--memory", args.memory, "--rwdir", str(out), "--cwd", str(TOP),
-        "--exec", f"bash {shlex.quote(str(script))}",
+        *(f"--append={arg}" for arg in args.append), "--exec", f"bash {shlex.quote(str(script))}",
     ]  # fmt: skip
     env = dict(os.environ, PATH=f"{KERNELS_DIR / 'shim'}:{KERNELS_DIR / 'venv' / 'bin'}:{os.environ['PATH']}")
     print(f"matrix: {row.label} ({release}): booting", flush=True)
@@ -255,6 +256,7 @@ def run_guest(row: Row, paths: Sequence[str], extra: Sequence[str], args: argpar
             log.write(f"\n# matrix: killed after {args.timeout} minutes\n")
             row.problem = f"timed out after {args.timeout} minutes"
     row.wall = time.monotonic() - start
+    (out / "wall").write_text(f"{row.wall:.1f}\n")
     problem = row.problem
     collect(row, out)
     row.problem = problem or row.problem
@@ -273,6 +275,16 @@ def tail(path: Path | None, lines: int = 25) -> str:
         return "    (no console log)"
     text = path.read_text(errors="replace").splitlines()[-lines:]
     return "\n".join("    " + line for line in text)
+
+
+def normalise(reason: str, release: str) -> str:
+    """A skip reason with the kernel's own release spelled <kernel>, so that reasons group across kernels."""
+    if release:
+        reason = reason.replace(release, "<kernel>")
+        short = re.match(r"\d+\.\d+", release)
+        if short:
+            reason = re.sub(rf"\bkernel {re.escape(short.group())}\b(?!\.)", "kernel <kernel>", reason)
+    return reason
 
 
 def report(rows: list[Row], total: float, mode: str) -> bool:
@@ -310,7 +322,7 @@ def report(rows: list[Row], total: float, mode: str) -> bool:
     for row in rows:
         for c in row.cases:
             if c.outcome == "skipped":
-                reason = c.message.replace(row.release, "<kernel>") if row.release else c.message
+                reason = normalise(c.message, row.release)
                 skips.setdefault(reason, Counter())[row.label] += 1
     if skips:
         print()
@@ -340,6 +352,8 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--jobs", type=int, default=3, help="guests at once (default 3)")
     parser.add_argument("--cpus", type=int, default=2, help="vCPUs per guest (default 2)")
     parser.add_argument("--memory", default="3G", help="memory per guest (default 3G)")
+    parser.add_argument("--append", action="append", default=[], help="a guest kernel argument (repeatable)")
+    parser.add_argument("--report", action="store_true", help="only print the matrix of the last run's results")
     parser.add_argument("--timeout", type=float, default=None, help="minutes per guest (default 40, FULL 150)")
     args = parser.parse_args(argv)
     if args.timeout is None:
@@ -358,6 +372,15 @@ def main(argv: Sequence[str]) -> int:
     mode = "whole suite" if args.full else f"{len(paths)} kernel-facing modules"
     if extra:
         mode += f", pytest {shlex.join(extra)}"
+
+    if args.report:
+        for row in rows:
+            out = KERNELS_DIR / "results" / row.label
+            row.log = KERNELS_DIR / "logs" / f"{row.label}.log"
+            wall = out / "wall"
+            row.wall = float(wall.read_text()) if wall.exists() else 0.0
+            collect(row, out)
+        return 0 if report(rows, max(row.wall for row in rows), mode + ", last run") else 1
 
     start = time.monotonic()
     for row in rows:
