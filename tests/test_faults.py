@@ -348,3 +348,43 @@ except BPFError as exc:
 def test_a_program_load_out_of_fds_says_so_not_the_verifier_log() -> None:
     done = subprocess.run([sys.executable, "-c", PROGRAM_FD_EXHAUSTION], capture_output=True, text=True, check=True)
     assert done.stdout.startswith("BPFError 24 load program 'full': too many open files"), done.stdout
+
+
+CHURNED_KINDS = {
+    "HASH": lambda: HashMap(key="u32", value="u64", max_entries=4096),
+    "LRU_HASH": lambda: pybpfmap.LruHashMap(key="u32", value="u64", max_entries=4096),
+    "PERCPU_HASH": lambda: pybpfmap.PerCpuHashMap(key="u32", value="u64", max_entries=4096),
+    "ARRAY": lambda: pybpfmap.ArrayMap(value="u64", max_entries=4096),
+}
+
+
+@pytest.mark.parametrize("kind", list(CHURNED_KINDS))
+def test_iteration_under_churn_never_yields_a_key_twice(kind: str) -> None:
+    """Every kind with batch lookup (LPM tries above): a thread deletes and inserts (arrays: overwrites) while
+    the map is iterated, snapshotted and counted; no read holds a key twice or more keys than the map can."""
+    with CHURNED_KINDS[kind]() as m:
+        m.update_batch(list(range(3000)), [1] * 3000)
+        stop = threading.Event()
+
+        def churn() -> None:
+            keys = list(range(4096))
+            while not stop.is_set():
+                for i in range(0, 4096, 64):
+                    group = keys[i : i + 64]
+                    if kind != "ARRAY":
+                        for k in group:
+                            m.pop(k, None)
+                    m.update_batch(group, [2] * len(group))
+
+        thread = threading.Thread(target=churn)
+        thread.start()
+        try:
+            for _ in range(20):
+                keys = list(m)
+                assert len(keys) == len(set(keys)) and len(keys) <= 4096
+                assert len(m.snapshot()) <= 4096
+                batches = [k for chunk, _ in m.iter_batches(batch_size=100) for k in chunk]
+                assert len(batches) == len(set(batches))
+        finally:
+            stop.set()
+            thread.join()
