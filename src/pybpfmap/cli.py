@@ -348,21 +348,10 @@ def cmd_features(args: argparse.Namespace) -> None:
 
     if args.table:
         print(features.table())
-        return
-    rows = features.report()
-    if args.json:
-        _dump_json({"kernel": os.uname().release, "features": rows})
-        return
-    print(f"Linux {os.uname().release}")
-    group = None
-    for row in rows:
-        if row["group"] != group:
-            group = row["group"]
-            print(f"\n{group}:")
-        answer = {True: "yes", False: "no", None: "unknown"}[row["available"]]
-        since = f"Linux {row['since']}+" if row["since"] else "no release"
-        why = f" ({row['reason']})" if row["available"] is not True and row["reason"] else ""
-        print(f"  {row['description']:<62} {since:<12} {answer}{why}")
+    elif args.json:
+        _dump_json({"kernel": os.uname().release, "features": features.report()})
+    else:
+        print(features.report_text(features.report()))
 
 
 def _describe(m: Map[Any, Any]) -> str:

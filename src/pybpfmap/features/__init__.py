@@ -109,6 +109,7 @@ __all__ = [
     "prog_run_feature",
     "program_type_feature",
     "report",
+    "report_text",
     "table",
 ]
 
@@ -144,6 +145,24 @@ def report() -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def report_text(rows: list[dict[str, Any]]) -> str:
+    """:func:`report`'s rows as ``pybpfmap features`` prints them: by group, one line per feature with its
+    first release and the answer (and why not)."""
+    import os
+
+    lines = [f"Linux {os.uname().release}"]
+    group = None
+    for row in rows:
+        if row["group"] != group:
+            group = row["group"]
+            lines.append(f"\n{group}:")
+        answer = {True: "yes", False: "no", None: "unknown"}[row["available"]]
+        since = f"Linux {row['since']}+" if row["since"] else "no release"
+        why = f" ({row['reason']})" if row["available"] is not True and row["reason"] else ""
+        lines.append(f"  {row['description']:<62} {since:<12} {answer}{why}")
+    return "\n".join(lines)
 
 
 def table() -> str:
