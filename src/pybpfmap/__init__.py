@@ -14,6 +14,7 @@ from .enums import MapFlags, MapType, UpdateFlags
 from .errors import (
     BPFError,
     BPFPermissionError,
+    BTFError,
     IterationAborted,
     KeyExistsError,
     KeyNotFoundError,
@@ -21,6 +22,7 @@ from .errors import (
     MapNotFoundError,
     NotSupportedError,
     PinExistsError,
+    ProbeError,
     ProgramLoadError,
 )
 from .family import (
@@ -73,6 +75,7 @@ __all__ = [
     "BPFObject",
     "BPFPermissionError",
     "BTFCodec",
+    "BTFError",
     "BTFType",
     "BloomFilterMap",
     "BytesCodec",
@@ -110,6 +113,7 @@ __all__ = [
     "PerfBuffer",
     "PerfEventArrayMap",
     "PinExistsError",
+    "ProbeError",
     "ProgArray",
     "Program",
     "ProgramLoadError",
