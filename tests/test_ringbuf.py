@@ -382,14 +382,20 @@ def test_user_ring_buffer_records_reach_the_kernel() -> None:
 def test_blocking_poll_is_interrupted_by_ctrl_c(ring: RingBufMap) -> None:
     main = threading.get_ident()
     timer = threading.Timer(0.2, signal.pthread_kill, (main, signal.SIGINT))
-    with RingBuffer(ring) as rb:
-        timer.start()
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                rb.poll()  # blocks in epoll_wait with the GIL released
-        finally:
-            timer.join()
-        assert rb.consume() == []
+    # Python's Ctrl-C handler, whatever this process inherited: a shell starts its background jobs with SIGINT
+    # ignored, and Python then leaves it ignored, so the signal would never end the wait.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with RingBuffer(ring) as rb:
+            timer.start()
+            try:
+                with pytest.raises(KeyboardInterrupt):
+                    rb.poll()  # blocks in epoll_wait with the GIL released
+            finally:
+                timer.join()
+            assert rb.consume() == []
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_signal_handler_that_returns_does_not_end_the_wait(ring: RingBufMap, emitter: RingBufEmitter) -> None:
