@@ -694,3 +694,25 @@ def test_closed_family_maps_refuse_everything_with_value_error() -> None:
     for call in calls:
         with pytest.raises(ValueError, match="closed"):
             call()
+
+
+def test_setdefault_fills_an_empty_slot_and_then_keeps_it() -> None:
+    """Slot arrays answer BPF_NOEXIST with EEXIST on every slot: setdefault once looped for ever on them."""
+    with pybpfmap.DevMap(max_entries=2) as m:
+        assert m.setdefault(0, 1) == 1  # ifindex 1: the loopback device of any network namespace
+        assert m.setdefault(0, 2) == 1
+        with pybpfmap.Map.from_id(m.id) as other:
+            assert other[0] == 1 and 1 not in other
+
+
+def test_get_many_leaves_empty_slots_of_a_map_of_maps_undecoded() -> None:
+    """An empty slot reads as zeros; decoding them as an inner map id once raised MapNotFoundError (id 0)."""
+    with (
+        pybpfmap.HashMap(key="u32", value="u32", max_entries=1) as inner,
+        pybpfmap.ArrayOfMaps(inner, max_entries=3) as outer,
+    ):
+        outer[1] = inner
+        empty, found, also_empty = outer.get_many([0, 1, 2], default="none")
+        assert empty == also_empty == "none"
+        with found:
+            assert found.id == inner.id

@@ -475,9 +475,17 @@ def get_many(elements: Elements, keys: Iterable[Any], default: Any) -> list[Any]
     if err[0]:
         failed = bytes(memoryview(raw_keys)[done * key_size : (done + 1) * key_size])
         b.fail(err[0], "lookup many", elements.target, f"lookup of key {failed!r} failed", done=done)
+    hits = bytes(_ffi.buffer(found, n))
+    buffer = _ffi.buffer(values)
     with gc_paused():
-        decoded = elements.value.decode_all(_ffi.buffer(values), n)
-        return [value if hit else default for value, hit in zip(decoded, bytes(_ffi.buffer(found, n)), strict=True)]
+        if not hits.count(0):
+            return list(elements.value.decode_all(buffer, n))
+        # Only what was found is decoded: the zeros where a key was missing may not be a value at all (an
+        # inner map's id 0 cannot be opened) and decoding them would cost time or, for fds, open things.
+        view = memoryview(buffer)
+        packed = b"".join([view[i * value_size : (i + 1) * value_size] for i, hit in enumerate(hits) if hit])
+        decoded = iter(elements.value.decode_all(packed, n - hits.count(0)))
+        return [next(decoded) if hit else default for hit in hits]
 
 
 def _batch_opts(elem_flags: int) -> Any:

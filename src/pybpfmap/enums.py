@@ -5,7 +5,18 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
-__all__ = ["MapFlags", "MapType", "UpdateFlags"]
+__all__ = ["Ability", "MapFlags", "MapType", "UpdateFlags"]
+
+
+class Ability(enum.Flag):
+    """What a map type lets user space do with its elements by key (the bpf() element commands)."""
+
+    NONE = 0
+    READ = enum.auto()  #: look one element up by key (BPF_MAP_LOOKUP_ELEM)
+    WRITE = enum.auto()  #: create or replace one element by key (BPF_MAP_UPDATE_ELEM)
+    DELETE = enum.auto()  #: delete one element by key (BPF_MAP_DELETE_ELEM)
+    LIST = enum.auto()  #: walk the keys (BPF_MAP_GET_NEXT_KEY, batch lookup): iterate, count, read whole
+    ALL = READ | WRITE | DELETE | LIST
 
 
 class MapType(enum.IntEnum):
@@ -85,6 +96,11 @@ class MapType(enum.IntEnum):
         return _FACTS[self].lookup_and_delete
 
     @property
+    def abilities(self) -> Ability:
+        """What user space can do with the type's elements by key; the map kinds refuse the rest up front."""
+        return _FACTS[self].abilities
+
+    @property
     def label(self) -> str:
         """The type in words, as messages name it (``"bloom filter"``, ``"per-CPU hash"``)."""
         words = (_WORDS.get(word, word.lower()) for word in self.name.split("_"))
@@ -106,21 +122,29 @@ class _Facts(NamedTuple):
     batch_delete: bool = False  # ... and BPF_MAP_DELETE_BATCH, from the same release
     batch_drain: bool = False  # ... and BPF_MAP_LOOKUP_AND_DELETE_BATCH, from the same release
     lookup_and_delete: str | None = None
+    abilities: Ability = Ability.ALL  # what the element commands do for user space (the kernel's map ops)
 
 
 # Releases from the kernel's history (the commit adding each map type or its ops); see the README's table of
 # features, which pybpfmap.features generates from these.
+# What the element commands do for user space, by the kernel's map ops: arrays (and cgroup storage) cannot
+# delete; fd arrays of perf events, cgroups and AF_XDP sockets answer lookups with EOPNOTSUPP (so cannot be
+# listed with their values either); local storage has no get_next_key; queues, stacks and bloom filters have
+# no keys (push, pop, peek instead); ring buffers and arenas have no elements at all.
+_ARRAYS = Ability.READ | Ability.WRITE | Ability.LIST
+_FD_SLOTS_UNREADABLE = Ability.WRITE | Ability.DELETE
+_STORAGE = Ability.READ | Ability.WRITE | Ability.DELETE
 _HASHES = _Facts("", batch="5.6", batch_delete=True, batch_drain=True, lookup_and_delete="5.14")
 _FACTS: dict[MapType, _Facts] = {
     MapType.UNSPEC: _Facts("3.18"),
     MapType.HASH: _HASHES._replace(since="3.19"),
-    MapType.ARRAY: _Facts("3.19", batch="5.6"),
+    MapType.ARRAY: _Facts("3.19", batch="5.6", abilities=_ARRAYS),
     MapType.PROG_ARRAY: _Facts("4.2"),
-    MapType.PERF_EVENT_ARRAY: _Facts("4.3"),
+    MapType.PERF_EVENT_ARRAY: _Facts("4.3", abilities=_FD_SLOTS_UNREADABLE),
     MapType.PERCPU_HASH: _HASHES._replace(since="4.6", per_cpu=True),
-    MapType.PERCPU_ARRAY: _Facts("4.6", per_cpu=True, batch="5.13"),
-    MapType.STACK_TRACE: _Facts("4.6"),
-    MapType.CGROUP_ARRAY: _Facts("4.8"),
+    MapType.PERCPU_ARRAY: _Facts("4.6", per_cpu=True, batch="5.13", abilities=_ARRAYS),
+    MapType.STACK_TRACE: _Facts("4.6", abilities=Ability.READ | Ability.DELETE | Ability.LIST),
+    MapType.CGROUP_ARRAY: _Facts("4.8", abilities=_FD_SLOTS_UNREADABLE),
     MapType.LRU_HASH: _HASHES._replace(since="4.10"),
     MapType.LRU_PERCPU_HASH: _HASHES._replace(since="4.10", per_cpu=True),
     MapType.LPM_TRIE: _Facts("4.11", batch="5.13", batch_delete=True),
@@ -129,23 +153,23 @@ _FACTS: dict[MapType, _Facts] = {
     MapType.DEVMAP: _Facts("4.14"),
     MapType.SOCKMAP: _Facts("4.14"),
     MapType.CPUMAP: _Facts("4.15"),
-    MapType.XSKMAP: _Facts("4.18"),
+    MapType.XSKMAP: _Facts("4.18", abilities=_FD_SLOTS_UNREADABLE),
     MapType.SOCKHASH: _Facts("4.18"),
-    MapType.CGROUP_STORAGE: _Facts("4.19"),
+    MapType.CGROUP_STORAGE: _Facts("4.19", abilities=_ARRAYS),
     MapType.REUSEPORT_SOCKARRAY: _Facts("4.19"),
-    MapType.PERCPU_CGROUP_STORAGE: _Facts("4.20", per_cpu=True),
-    MapType.QUEUE: _Facts("4.20", lookup_and_delete="4.20"),
-    MapType.STACK: _Facts("4.20", lookup_and_delete="4.20"),
-    MapType.SK_STORAGE: _Facts("5.2"),
+    MapType.PERCPU_CGROUP_STORAGE: _Facts("4.20", per_cpu=True, abilities=_ARRAYS),
+    MapType.QUEUE: _Facts("4.20", lookup_and_delete="4.20", abilities=Ability.NONE),
+    MapType.STACK: _Facts("4.20", lookup_and_delete="4.20", abilities=Ability.NONE),
+    MapType.SK_STORAGE: _Facts("5.2", abilities=_STORAGE),
     MapType.DEVMAP_HASH: _Facts("5.4"),
     MapType.STRUCT_OPS: _Facts("5.6"),
-    MapType.RINGBUF: _Facts("5.8"),
-    MapType.INODE_STORAGE: _Facts("5.10"),
-    MapType.TASK_STORAGE: _Facts("5.11"),
-    MapType.BLOOM_FILTER: _Facts("5.16"),
-    MapType.USER_RINGBUF: _Facts("6.1"),
-    MapType.CGRP_STORAGE: _Facts("6.2"),
-    MapType.ARENA: _Facts("6.9"),
+    MapType.RINGBUF: _Facts("5.8", abilities=Ability.NONE),
+    MapType.INODE_STORAGE: _Facts("5.10", abilities=_STORAGE),
+    MapType.TASK_STORAGE: _Facts("5.11", abilities=_STORAGE),
+    MapType.BLOOM_FILTER: _Facts("5.16", abilities=Ability.NONE),
+    MapType.USER_RINGBUF: _Facts("6.1", abilities=Ability.NONE),
+    MapType.CGRP_STORAGE: _Facts("6.2", abilities=_STORAGE),
+    MapType.ARENA: _Facts("6.9", abilities=Ability.NONE),
 }
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import errno
 import operator
 import struct
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar, NoReturn, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar, TypeVar
 
-from . import batch, features
+from . import _refusal, batch, features
 from ._args import FileLike, check_fd
 from ._elements import MISSING
 from .codec import Buffer, Codec, CodecSpec
@@ -108,54 +108,10 @@ class InnerMapCodec(_FdEncoder[Map[Any, Any]]):
         return f"InnerMapCodec(key={self.key!r}, value={self.value!r})"
 
 
-def _refuse(m: Map[Any, Any], why: str) -> NoReturn:
-    """TypeError for an operation the map's type cannot do; ValueError first if the map is closed."""
-    m._elements.live_fd()
-    raise TypeError(why)
-
-
-def _refusal(name: str, doc: str) -> Callable[..., NoReturn]:
-    """A method ``name`` that refuses with the class's :meth:`_why` (ValueError first on a closed map)."""
-
-    def refused(self: Any, *args: Any, **kwargs: Any) -> NoReturn:
-        _refuse(self, self._why())
-
-    refused.__name__ = refused.__qualname__ = name
-    refused.__doc__ = doc
-    return refused
-
-
-class _Unlisted(Map[Any, Any]):
-    """Maps that cannot be listed, counted or read whole from user space: every such method raises TypeError
-    with the subclass's :meth:`_why`, before any syscall."""
-
-    def _why(self) -> str:
-        raise NotImplementedError
-
-
-class _Keyless(_Unlisted):
-    """Maps without keys (queues, stacks, bloom filters): every keyed operation raises TypeError too."""
-
-
-# Every whole-map read of Map, and (for key-less maps) every keyed operation, in one table each.
-_WHOLE_MAP = (
-    "__iter__", "__len__", "_iter_items", "keys", "values", "items", "popitem", "snapshot", "snapshot_arrays",
-    "snapshot_bytes", "drain", "drain_arrays", "iter_batches",
-)  # fmt: skip
-_KEYED = (
-    "__getitem__", "__setitem__", "__delitem__", "get", "set", "setdefault", "get_many", "update_batch",
-    "delete_batch",
-)  # fmt: skip
-for _name in _WHOLE_MAP:
-    setattr(_Unlisted, _name, _refusal(_name, "Refused: see the class documentation."))
-for _name in _KEYED:
-    setattr(_Keyless, _name, _refusal(_name, "Refused: the map has no keys."))
-
-
 # -- queues and stacks ------------------------------------------------------------------------------------------
 
 
-class _PushPopMap(_Keyless):
+class _PushPopMap(Map[Any, Any]):
     """What queues and stacks share: values without keys, pushed and popped, never walked."""
 
     _order: ClassVar[str] = ""
@@ -176,14 +132,14 @@ class _PushPopMap(_Keyless):
     def _why(self) -> str:
         kind = type(self).__name__
         return (
-            f"a {kind} has no keys and cannot be read without popping it ({self._order}); "
-            f"use push(), pop() and peek()"
+            f"a {kind} has no keys and cannot be read without popping it ({self._order}); use push(), pop() and peek()"
         )
 
     def push(self, value: Any, overwrite: bool = False) -> None:
         """Add ``value``. On a full map: MapFullError, or with ``overwrite`` the oldest value makes room."""
         self._elements.update(None, value, int(UpdateFlags.EXIST if overwrite else UpdateFlags.ANY))
 
+    @_refusal.own
     def pop(self) -> Any:  # type: ignore[override]
         """Remove and return the next value (KeyNotFoundError when the map is empty)."""
         value = self._elements.pop(None)
@@ -202,6 +158,7 @@ class _PushPopMap(_Keyless):
         """Whether anything is waiting (one peek: the kernel cannot count without popping)."""
         return self._elements.find(None) is not MISSING
 
+    @_refusal.own
     def clear(self) -> None:
         """Pop until empty, at most ``max_entries`` times (so it ends even while a program keeps pushing)."""
         pop = self._elements.pop
@@ -209,8 +166,6 @@ class _PushPopMap(_Keyless):
             if pop(None) is MISSING:
                 return
 
-    def __contains__(self, key: object) -> bool:
-        _refuse(self, self._why())
 
 class QueueMap(_PushPopMap):
     """``BPF_MAP_TYPE_QUEUE``: first in, first out. ``QueueMap(value="u32", max_entries=64)``.
@@ -243,7 +198,7 @@ _BLOOM_HASH_MASK = 0xF
 _BLOOM_DEFAULT_HASHES = 5
 
 
-class BloomFilterMap(_Keyless):
+class BloomFilterMap(Map[Any, Any]):
     """``BPF_MAP_TYPE_BLOOM_FILTER``: ``BloomFilterMap(value="u64", max_entries=10_000, hashes=3)``.
 
     ``b.add(v)`` records a value, ``v in b`` is False when ``v`` was certainly never added and True when it
@@ -286,6 +241,7 @@ class BloomFilterMap(_Keyless):
         """Record ``value``."""
         self._elements.update(None, value, 0)
 
+    @_refusal.own
     def __contains__(self, value: object) -> bool:
         """False when ``value`` was never added; True when it probably was."""
         return self._elements.contains_value(value)
@@ -296,13 +252,6 @@ class BloomFilterMap(_Keyless):
             "it stores no keys and cannot delete, list or count values"
         )
 
-    def pop(self, key: Any, default: Any = MISSING) -> Any:
-        """Refused: nothing can be removed from a bloom filter."""
-        _refuse(self, self._why())
-
-    def clear(self) -> None:
-        """Refused: nothing can be removed from a bloom filter (create a new one)."""
-        _refuse(self, self._why())
 
 # -- LPM tries --------------------------------------------------------------------------------------------------
 
@@ -482,6 +431,18 @@ class _SlotArray(Map[int, Any]):
             return default
         return super().get(index, default)
 
+    def setdefault(self, index: int, default: Any = None) -> Any:
+        """The value in slot ``index``, filling the empty slot with ``default`` first.
+
+        Not atomic: these arrays have no insert-if-empty (the kernel answers BPF_NOEXIST with EEXIST on every
+        slot, or EINVAL for program and map arrays), so a program that fills the slot in between is overwritten.
+        """
+        value = self.get(index, MISSING)
+        if value is not MISSING:
+            return value
+        self[index] = default
+        return self[index]
+
     def __iter__(self) -> Iterator[int]:
         decode_keys = self._elements.key.decode_all
         for keys, _, n in batch.read_chunks(self._elements, self._info.max_entries):
@@ -638,7 +599,7 @@ class ProgArray(_FdSlots):
     map_type: ClassVar[MapType | None] = MapType.PROG_ARRAY
 
 
-class _WriteOnlySlots(_Unlisted, _FdSlots):
+class _WriteOnlySlots(_FdSlots):
     """Arrays whose slots user space may fill and empty but never read (the kernel answers ENOTSUPP)."""
 
     _why_unreadable: ClassVar[str] = ""
@@ -646,24 +607,7 @@ class _WriteOnlySlots(_Unlisted, _FdSlots):
     def _why(self) -> str:
         return f"a {type(self).__name__} cannot be read from user space ({self._why_unreadable}); only set and delete"
 
-    def __getitem__(self, index: int) -> Any:
-        _refuse(self, self._why())
-
-    def get(self, index: int, default: Any = None) -> Any:
-        """Refused: the kernel does not report these slots to user space."""
-        _refuse(self, self._why())
-
-    def __contains__(self, index: object) -> bool:
-        _refuse(self, self._why())
-
-    def pop(self, index: int, default: Any = MISSING) -> Any:
-        """Refused: the slot's content cannot be read; use ``del``."""
-        _refuse(self, self._why())
-
-    def setdefault(self, index: int, default: Any = None) -> Any:
-        """Refused: the slots cannot be read."""
-        _refuse(self, self._why())
-
+    @_refusal.own
     def clear(self) -> None:
         """Empty every slot (one delete per slot)."""
         delete = self._elements.delete
@@ -754,14 +698,3 @@ class StackTraceMap(Map[int, tuple[int, ...]]):
 
     def _why(self) -> str:
         return "stack traces are written by bpf_get_stackid() in programs; user space can read and delete them"
-
-    def __setitem__(self, key: int, value: tuple[int, ...]) -> None:
-        _refuse(self, self._why())
-
-    def set(self, key: int, value: tuple[int, ...], flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
-        """Refused: only programs write stack traces."""
-        _refuse(self, self._why())
-
-    def setdefault(self, key: int, default: Any = None) -> Any:
-        """Refused: only programs write stack traces."""
-        _refuse(self, self._why())

@@ -17,7 +17,7 @@ from ._args import check_int, check_update_flags
 from ._numpy import numpy
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
-from .errors import ENOTSUPP, error_from_errno
+from .errors import error_from_errno
 from .map import FileLike, Map
 
 __all__ = [
@@ -128,15 +128,6 @@ class ArrayMap(Map[int, Any]):
         """Write one slot; ``flags`` as for :meth:`Map.set` (``NOEXIST`` always fails on arrays)."""
         self._elements.update(self._index(index), value, check_update_flags(flags))
 
-    def __delitem__(self, index: int) -> None:
-        self._elements.live_fd()
-        raise TypeError(_NO_DELETE)
-
-    def pop(self, index: int, default: Any = None) -> Any:
-        """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
-        self._elements.live_fd()
-        raise TypeError(_NO_DELETE)
-
     def __contains__(self, index: object) -> bool:
         # Answered without a syscall (every slot exists), but a closed map still refuses, like any call.
         self._elements.live_fd()
@@ -161,25 +152,8 @@ class ArrayMap(Map[int, Any]):
         self._elements.live_fd()
         return self._info.max_entries
 
-    def clear(self) -> None:
-        """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
-        self._elements.live_fd()
-        raise TypeError(_NO_DELETE)
-
-    def drain(self) -> dict[int, Any]:
-        """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
-        self._elements.live_fd()
-        raise TypeError(_NO_DELETE)
-
-    def drain_arrays(self) -> tuple[Any, Any]:
-        """Array slots cannot be deleted: TypeError, like ``del a[i]``."""
-        self._elements.live_fd()
-        raise TypeError(_NO_DELETE)
-
-    def delete_batch(self, keys: Any) -> int:
-        """Array slots cannot be deleted: NotSupportedError, as the kernel answers (ENOTSUPP)."""
-        self._elements.live_fd()
-        raise error_from_errno(ENOTSUPP, "delete batch", self._elements.target, "array slots cannot be deleted")
+    def _why(self) -> str:
+        return _NO_DELETE
 
     # -- BPF_F_MMAPABLE arrays --------------------------------------------------------------------------------
 
@@ -245,5 +219,3 @@ class PerCpuArrayMap(ArrayMap):
     """``BPF_MAP_TYPE_PERCPU_ARRAY``: an array whose values are :class:`~pybpfmap.PerCpuValues`."""
 
     map_type = MapType.PERCPU_ARRAY
-
-

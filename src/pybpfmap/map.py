@@ -16,12 +16,12 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from . import _bindings as b
-from . import batch, features
+from . import _refusal, batch, features
 from . import btf as _btf  # BTF: typed codecs for maps that carry it, BTF for maps created from typed codecs
 from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, check_update_flags, optional_fd
 from ._elements import MISSING, Elements, elements_for
 from .codec import Codec, CodecSpec, as_codec
-from .enums import MapFlags, MapType, UpdateFlags
+from .enums import Ability, MapFlags, MapType, UpdateFlags
 from .errors import ENOTSUPP, BPFError, error_from_errno
 from .info import MapInfo, maps
 from .percpu import PerCpuCodec
@@ -50,9 +50,7 @@ def _check_name(name: str | None) -> bytes | None:
     if not isinstance(name, str):
         raise TypeError(f"a map name is a str, got {type(name).__name__}")
     if not _NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid map name {name!r}: the kernel takes at most 15 characters of A-Z a-z 0-9 _ ."
-        )
+        raise ValueError(f"invalid map name {name!r}: the kernel takes at most 15 characters of A-Z a-z 0-9 _ .")
     return name.encode()
 
 
@@ -87,6 +85,7 @@ class Map(MutableMapping[K, V]):
         super().__init_subclass__(**kwargs)
         if "map_type" in cls.__dict__ and cls.map_type is not None:
             _KINDS[cls.map_type] = cls
+            _refusal.install(cls)
 
     def __init__(
         self,
@@ -182,9 +181,7 @@ class Map(MutableMapping[K, V]):
         return cls._open(fd, key_codec, value_codec)
 
     @classmethod
-    def from_fd(
-        cls: type[M], fd: FileLike, *, key: CodecSpec = None, value: CodecSpec = None, btf: bool = True
-    ) -> M:
+    def from_fd(cls: type[M], fd: FileLike, *, key: CodecSpec = None, value: CodecSpec = None, btf: bool = True) -> M:
         """Open the map behind ``fd``. The fd is duplicated: the caller keeps, and closes, its own.
 
         TypeError when ``fd`` is open but not a BPF map (a program, BTF, a pipe...), BPFError (EBADF) when it
@@ -220,9 +217,7 @@ class Map(MutableMapping[K, V]):
         return cls._open(fd, key, value, f"pinned path {path!r}", btf=btf)
 
     @classmethod
-    def from_name(
-        cls: type[M], name: str, *, key: CodecSpec = None, value: CodecSpec = None, btf: bool = True
-    ) -> M:
+    def from_name(cls: type[M], name: str, *, key: CodecSpec = None, value: CodecSpec = None, btf: bool = True) -> M:
         """Open the one map on the system called ``name``; LookupError when there is none or several."""
         found = [info.id for info in maps() if info.name == name]
         if len(found) != 1:
@@ -405,6 +400,11 @@ class Map(MutableMapping[K, V]):
         return hash(("bpf map", self._info.id))
 
     # -- element operations -----------------------------------------------------------------------------------
+
+    def _why(self) -> str:
+        """What the kind offers instead of the element methods its map type cannot do (the refusals' message)."""
+        what = _refusal.words(Ability.ALL & ~self.type.abilities)
+        return f"a {type(self).__name__} ({self.type.label} map) cannot {what} its elements from user space"
 
     def _missing(self, key: Any, operation: str = "lookup") -> BPFError:
         # A KeyNotFoundError, built by the one place that maps errnos to exceptions.
@@ -687,4 +687,3 @@ def _create_fd(
             raise
         raise explained from exc
     return fd, key_codec, value_codec
-

@@ -30,8 +30,8 @@ class PerfEventArrayMap(Map[Any, Any]):
     """``BPF_MAP_TYPE_PERF_EVENT_ARRAY``: one perf event fd per CPU, ``max_entries`` defaulting to the
     number of possible CPUs. Read it with :class:`PerfBuffer`, which fills in the fds.
 
-    Keys are u32 CPU numbers and values u32 perf event fds, so ``m[cpu] = fd`` and ``del m[cpu]`` work; the
-    kernel refuses to read an entry back (:class:`~pybpfmap.NotSupportedError`, errno 524).
+    Keys are u32 CPU numbers and values u32 perf event fds, so ``m[cpu] = fd`` and ``del m[cpu]`` work; reading
+    an entry back, iterating and counting raise TypeError: the kernel answers every lookup with ENOTSUPP.
     """
 
     map_type: ClassVar[MapType | None] = MapType.PERF_EVENT_ARRAY
@@ -41,6 +41,12 @@ class PerfEventArrayMap(Map[Any, Any]):
         if max_entries is None:
             max_entries = b.possible_cpus()
         super().__init__("u32", "u32", max_entries, name)
+
+    def _why(self) -> str:
+        return (
+            "a PerfEventArrayMap cannot be read from user space (the kernel answers every lookup with ENOTSUPP); "
+            "set and delete its fds, or let PerfBuffer(map) fill it"
+        )
 
 
 class PerfBuffer(Consumer):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import mmap
 from array import array
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, NoReturn
+from typing import Any, ClassVar
 
 from . import _bindings as b
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
@@ -32,35 +32,16 @@ _ffi = b.ffi
 _lib = b.lib
 
 
-def _no_elements(self: StreamMap, *args: Any, **kwargs: Any) -> NoReturn:
-    raise TypeError(
-        f"{type(self).__name__} has no keys or values to read or write: its records are read by a consumer "
-        f"({self._consumer_hint})"
-    )
-
-
 class StreamMap(Map[Any, Any]):
     """Base of the maps that carry a stream of records instead of key/value pairs: element access is refused."""
 
     _consumer_hint: ClassVar[str] = ""
 
-    __getitem__ = _no_elements
-    __setitem__ = _no_elements
-    __delitem__ = _no_elements
-    __contains__ = _no_elements
-    __iter__ = _no_elements
-    __len__ = _no_elements
-    get = _no_elements
-    set = _no_elements
-    pop = _no_elements
-    popitem = _no_elements
-    setdefault = _no_elements
-    update = _no_elements
-    keys = _no_elements
-    items = _no_elements
-    values = _no_elements
-    snapshot = _no_elements
-    clear = _no_elements
+    def _why(self) -> str:
+        return (
+            f"{type(self).__name__} has no keys or values to read or write: its records are read by a consumer "
+            f"({self._consumer_hint})"
+        )
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"id={self.id}"

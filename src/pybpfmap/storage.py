@@ -22,8 +22,8 @@ from . import features
 from .codec import CodecSpec, as_codec
 from .enums import MapFlags, MapType
 from .errors import ProbeError
-from .family import FdCodec, _refuse, _Unlisted
-from .map import FileLike, _closed_on_error, _create_fd
+from .family import FdCodec
+from .map import FileLike, Map, _closed_on_error, _create_fd
 
 __all__ = ["CgrpStorageMap", "InodeStorageMap", "SkStorageMap", "TaskStorageMap"]
 
@@ -47,7 +47,7 @@ def _storage_btf(value_size: int) -> Iterator[tuple[int, int, int]]:
         b.lib.btf__free(btf)
 
 
-class _StorageMap(_Unlisted):
+class _StorageMap(Map[Any, Any]):
     """What the four local storage maps share: creation with BTF, fd keys, no iteration."""
 
     _default_key: ClassVar[CodecSpec] = FdCodec()
@@ -101,9 +101,6 @@ class _StorageMap(_Unlisted):
             f"maps); look values up by the fd of a {self._holder}"
         )
 
-    def clear(self) -> None:
-        """Refused: storage maps cannot be iterated (delete each object's value by its fd)."""
-        _refuse(self, self._why())
 
 class SkStorageMap(_StorageMap):
     """``BPF_MAP_TYPE_SK_STORAGE``: a value per socket. ``SkStorageMap(value="u64")``; ``m[sock] = 1``."""
