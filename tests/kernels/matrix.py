@@ -84,6 +84,7 @@ SELECTION = (
     "tests/test_features.py",
     "tests/test_kernel_errors.py",
     "tests/test_faults.py",
+    "tests/test_refusals.py",
 )
 KNOWN = ("5.10", "6.1", "6.12")
 DEFAULT_KERNELS = (*KNOWN, "host")
