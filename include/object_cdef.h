@@ -50,6 +50,7 @@ bool bpf_map__is_pinned(const struct bpf_map *map);
 const char *bpf_program__name(const struct bpf_program *prog);
 const char *bpf_program__section_name(const struct bpf_program *prog);
 int bpf_program__fd(const struct bpf_program *prog);
+int bpf_program__type(const struct bpf_program *prog);  /* enum bpf_prog_type, declared in prog_cdef.h after this header */
 struct bpf_link *bpf_program__attach(const struct bpf_program *prog);
 int bpf_link__fd(const struct bpf_link *link);
 int bpf_link__destroy(struct bpf_link *link);

@@ -145,3 +145,27 @@ def test_socket_filter_counts_tcp() -> None:
         packets, nbytes = pc.totals()[TCP]
         # Segmentation and acknowledgements vary; every payload byte arrived in a counted packet.
         assert packets >= 2 and nbytes >= len(payload) + 40 * packets
+
+
+def test_a_program_loaded_by_hand_keeps_the_contract_of_an_objects_program() -> None:
+    """One Program: test_run gives a TestRun (an int that also carries the packet and the time per run) and
+    attach_socket a Link whose close detaches, whether the program was loaded by hand or by a BPFObject."""
+    keep = Asm().mov(R0, imm=58).exit().assemble()  # a socket filter keeping 58 bytes of each datagram
+    with Program.load(ProgramType.SOCKET_FILTER, keep, "keep58") as prog:
+        run = prog.test_run(bytes(64), repeat=3)
+        assert isinstance(run, pybpfmap.object.TestRun) and run == run.retval == 58
+        assert run.data == bytes(64) and run.duration_ns >= 0
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with rx, tx:
+            rx.bind(("127.0.0.1", 0))
+            link = prog.attach_socket(rx)
+            assert isinstance(link, pybpfmap.object.Link)
+            tx.sendto(bytes(100), rx.getsockname())
+            assert len(rx.recv(1000)) == 58 - 8  # the UDP header counts
+            link.close()
+            tx.sendto(bytes(100), rx.getsockname())
+            assert len(rx.recv(1000)) == 100
+        with pytest.raises(TypeError, match=r"loaded by hand.*attach_socket"):
+            prog.attach()
+    assert pybpfmap.object.Program is Program

@@ -17,27 +17,20 @@ from __future__ import annotations
 import errno
 import os
 import re
-import socket
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from . import _bindings as b
 from .btf import BTF, BTFCodec, BTFType
 from .errors import ProgramLoadError, errno_name
 from .map import Map
-from .program import test_run as prog_test_run
+from .program import Link, Program, TestRun
 
 __all__ = ["BPFObject", "Globals", "Link", "Program", "TestRun"]
 
 _ffi = b.ffi
 _lib = b.lib
 
-# XDP attach modes (include/uapi/linux/if_link.h, XDP_FLAGS_*).
-_XDP_MODES = {None: 0, "skb": 1 << 1, "generic": 1 << 1, "native": 1 << 2, "driver": 1 << 2, "hw": 1 << 3}
-# SO_ATTACH_BPF / SO_DETACH_BPF (include/uapi/asm-generic/socket.h); Python's socket module lacks them.
-_SO_ATTACH_BPF = 50
-_SO_DETACH_BPF = 27
 _LOG_LIMIT = 1 << 22
 _log_installed = False
 
@@ -71,123 +64,6 @@ def _load_failure(log: str, err: int) -> str:
     if match:
         return f"the verifier rejected program {match.group(1)!r} ({errno_name(err)}):\n{_verifier_tail(log)}"
     return _verifier_tail(log, 3) or os.strerror(err)
-
-
-class Link:
-    """An attachment of a program; :meth:`close` detaches it. A context manager."""
-
-    def __init__(self, program: Program, ptr: Any = None, fd: int = -1, detach: Any = None) -> None:
-        """Wrap a libbpf ``bpf_link`` (``ptr``), a kernel link fd, or a ``detach`` callable."""
-        self.program = program
-        self._ptr = ptr
-        self._fd = fd
-        self._detach = detach
-        self.closed = False
-        program._object._links.append(self)
-
-    @property
-    def fd(self) -> int:
-        """The link's fd (-1 for attachments that are not kernel links, such as a socket filter)."""
-        if self.closed:
-            raise ValueError("I/O operation on a closed link")
-        if self._ptr is not None:
-            return int(_lib.bpf_link__fd(self._ptr))
-        return self._fd
-
-    def close(self) -> None:
-        """Detach (idempotent)."""
-        if self.closed:
-            return
-        self.closed = True
-        if self._ptr is not None:
-            _lib.bpf_link__destroy(self._ptr)
-            self._ptr = None
-        elif self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        elif self._detach is not None:
-            self._detach()
-        links = self.program._object._links
-        if self in links:
-            links.remove(self)
-
-    def __enter__(self) -> Link:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"<Link {self.program.name!r} {'closed' if self.closed else 'attached'}>"
-
-
-@dataclass(frozen=True)
-class TestRun:
-    """What ``BPF_PROG_TEST_RUN`` returned: the program's return value, its output packet, ns per run."""
-
-    __test__ = False  # not a pytest test class
-
-    retval: int
-    data: bytes
-    duration_ns: int
-
-
-class Program:
-    """One program of a loaded :class:`BPFObject`."""
-
-    def __init__(self, obj: BPFObject, ptr: Any) -> None:
-        """Wrap a libbpf ``bpf_program`` of ``obj``."""
-        self._object = obj
-        self._ptr = ptr
-        self.name = str(_ffi.string(_lib.bpf_program__name(ptr)).decode())
-        self.section = str(_ffi.string(_lib.bpf_program__section_name(ptr)).decode())
-
-    @property
-    def fd(self) -> int:
-        """The program's fd (owned by the object)."""
-        self._object._check_open()
-        return int(_lib.bpf_program__fd(self._ptr))
-
-    def attach(self) -> Link:
-        """Attach as the section name says (``tp/syscalls/sys_enter_getpid``, ``raw_tracepoint/sys_enter``, ...)."""
-        self._object._check_open()
-        link = _lib.bpf_program__attach(self._ptr)
-        if link == b.NULL:
-            b.fail(_ffi.errno or errno.EINVAL, f"attach program {self.name!r} (section {self.section!r})", "")
-        return Link(self, ptr=link)
-
-    def attach_socket(self, sock: socket.socket) -> Link:
-        """Attach a socket filter to ``sock`` (SO_ATTACH_BPF); closing the link detaches it."""
-        fd = self.fd
-        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_BPF, fd)
-
-        def detach() -> None:
-            if sock.fileno() >= 0:  # a closed socket took its filter with it
-                sock.setsockopt(socket.SOL_SOCKET, _SO_DETACH_BPF, 0)
-
-        return Link(self, detach=detach)
-
-    def attach_xdp(self, ifindex: int, mode: str | None = None) -> Link:
-        """Attach an XDP program to interface ``ifindex`` as a kernel link; ``mode`` is None (the kernel's
-        choice), ``"skb"`` (generic), ``"native"`` (driver) or ``"hw"`` (offload)."""
-        if mode not in _XDP_MODES:
-            raise ValueError(f"mode must be None, 'skb', 'native' or 'hw', got {mode!r}")
-        opts = _ffi.new("struct bpf_link_create_opts *")
-        opts.sz = _ffi.sizeof("struct bpf_link_create_opts")
-        opts.flags = _XDP_MODES[mode]
-        fd = b.check(
-            _lib.bpf_link_create(self.fd, ifindex, _lib.BPF_XDP, opts),
-            f"attach XDP program {self.name!r} to",
-            str(ifindex),
-        )
-        return Link(self, fd=fd)
-
-    def test_run(self, data: bytes, repeat: int = 1) -> TestRun:
-        """Run the program on ``data`` in the kernel (BPF_PROG_TEST_RUN), ``repeat`` times."""
-        return TestRun(*prog_test_run(self.fd, data, repeat, f"program {self.name!r}"))
-
-    def __repr__(self) -> str:
-        return f"<Program {self.name!r} section={self.section!r}>"
 
 
 class Globals(Mapping[str, Any]):
@@ -384,7 +260,7 @@ class BPFObject:
         self.programs: dict[str, Program] = {}
         p = _lib.bpf_object__next_program(self._obj, b.NULL)
         while p != b.NULL:
-            program = Program(self, p)
+            program = Program._of_object(self, p)
             self.programs[program.name] = program
             p = _lib.bpf_object__next_program(self._obj, p)
 

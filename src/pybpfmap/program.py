@@ -15,13 +15,14 @@ import signal
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from . import _bindings as b
 from ._resource import Resource
 from .errors import BPFError, ProgramLoadError, errno_name, error_from_errno
 
-__all__ = ["Helper", "Program", "ProgramType"]
+__all__ = ["Helper", "Link", "Program", "ProgramType", "TestRun"]
 
 _ffi = b.ffi
 _lib = b.lib
@@ -216,18 +217,130 @@ def _func_info(opts: Any, functions: Sequence[tuple[str, int]], name: str) -> tu
     return fd, (records, names)
 
 
-class Program(Resource):
-    """A loaded BPF program; it owns its fd, closed by :meth:`close` or on leaving a ``with`` block.
+@dataclass(frozen=True)
+class _RunOutput:
+    data: bytes
+    duration_ns: int
 
-    The kernel keeps the program alive while anything holds it (a socket it is attached to, for one), so
-    closing the handle does not detach it.
+
+class TestRun(int):
+    """What BPF_PROG_TEST_RUN returned: the program's return value (this int, also :attr:`retval`), the packet
+    it left (:attr:`data`) and the kernel's time per run in ns (:attr:`duration_ns`)."""
+
+    __test__ = False  # not a pytest test class
+    _output: _RunOutput
+
+    def __new__(cls, retval: int, data: bytes = b"", duration_ns: int = 0) -> TestRun:
+        """The result of one test run."""
+        run = super().__new__(cls, retval)
+        run._output = _RunOutput(data, duration_ns)
+        return run
+
+    @property
+    def retval(self) -> int:
+        """The program's return value."""
+        return int(self)
+
+    @property
+    def data(self) -> bytes:
+        """The packet as the program left it (grown or shrunk by XDP and tc programs)."""
+        return self._output.data
+
+    @property
+    def duration_ns(self) -> int:
+        """The kernel's average time per run, in ns."""
+        return self._output.duration_ns
+
+    def __repr__(self) -> str:
+        return f"TestRun(retval={int(self)}, data=<{len(self.data)} bytes>, duration_ns={self.duration_ns})"
+
+
+class Link:
+    """An attachment of a program; :meth:`close` detaches it (a second call does nothing). A context manager.
+
+    Links of a :class:`~pybpfmap.BPFObject`'s programs are also detached when the object closes.
     """
 
-    def __init__(self, fd: int, name: str, prog_type: ProgramType | int) -> None:
+    def __init__(self, program: Program, ptr: Any = None, fd: int = -1, detach: Any = None) -> None:
+        """Wrap a libbpf ``bpf_link`` (``ptr``), a kernel link fd, or a ``detach`` callable."""
+        self.program = program
+        self._ptr = ptr
+        self._fd = fd
+        self._detach = detach
+        self.closed = False
+        if program._owner is not None:
+            program._owner._links.append(self)
+
+    @property
+    def fd(self) -> int:
+        """The link's fd (-1 for attachments that are not kernel links, such as a socket filter)."""
+        if self.closed:
+            raise ValueError("I/O operation on a closed link")
+        if self._ptr is not None:
+            return int(_lib.bpf_link__fd(self._ptr))
+        return self._fd
+
+    def close(self) -> None:
+        """Detach (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._ptr is not None:
+            _lib.bpf_link__destroy(self._ptr)
+            self._ptr = None
+        elif self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        elif self._detach is not None:
+            self._detach()
+        owner = self.program._owner
+        if owner is not None and self in owner._links:
+            owner._links.remove(self)
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Link {self.program.name!r} {'closed' if self.closed else 'attached'}>"
+
+
+# XDP attach modes (include/uapi/linux/if_link.h, XDP_FLAGS_*).
+_XDP_MODES = {None: 0, "skb": 1 << 1, "generic": 1 << 1, "native": 1 << 2, "driver": 1 << 2, "hw": 1 << 3}
+
+
+class Program(Resource):
+    """A loaded BPF program: loaded by hand with :meth:`load` (the handle owns its fd, closed by :meth:`close`
+    or on leaving a ``with`` block), or one of a :class:`~pybpfmap.BPFObject`'s programs
+    (``obj.programs[name]``: the object owns the fd, and the program closes with it).
+
+    The kernel keeps a program alive while anything holds it (a socket it is attached to, a link, a pin), so
+    closing the handle does not detach it; closing a :class:`Link` does.
+    """
+
+    def __init__(self, fd: int, name: str, prog_type: ProgramType | int, *, section: str = "") -> None:
         """Take ownership of ``fd``, a program fd; use :meth:`load` to get one."""
         self._fd = fd
         self.name = name
         self.prog_type = prog_type
+        #: The ELF section the program came from (``""`` for programs loaded by hand).
+        self.section = section
+        self._owner: Any = None  # the BPFObject that owns the fd, or None when this handle owns it
+        self._ptr: Any = None  # its libbpf bpf_program, for attach() by section name
+
+    @classmethod
+    def _of_object(cls, owner: Any, ptr: Any) -> Program:
+        """The program ``ptr`` of the loaded BPFObject ``owner``, which owns its fd."""
+        name = _ffi.string(_lib.bpf_program__name(ptr)).decode()
+        section = _ffi.string(_lib.bpf_program__section_name(ptr)).decode()
+        raw_type = int(_lib.bpf_program__type(ptr))
+        prog_type = ProgramType(raw_type) if raw_type in ProgramType._value2member_map_ else raw_type
+        program = cls(int(_lib.bpf_program__fd(ptr)), name, prog_type, section=section)
+        program._owner = owner
+        program._ptr = ptr
+        return program
 
     @classmethod
     def load(
@@ -280,7 +393,9 @@ class Program(Resource):
 
     @property
     def fd(self) -> int:
-        """The program's fd (ValueError once closed)."""
+        """The program's fd (ValueError once closed, or once its BPFObject is)."""
+        if self._owner is not None:
+            self._owner._check_open()
         if self._fd < 0:
             raise ValueError("I/O operation on a closed program")
         return self._fd
@@ -291,34 +406,75 @@ class Program(Resource):
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` has run."""
+        """True once :meth:`close` has run (for a BPFObject's program: once the object is closed)."""
+        if self._owner is not None:
+            return bool(self._owner.closed)
         return self._fd < 0
 
     def close(self) -> None:
-        """Close the program's fd."""
+        """Close the program's fd; a BPFObject's program is the object's to close, so this does nothing."""
+        if getattr(self, "_owner", None) is not None:
+            return
         fd, self._fd = getattr(self, "_fd", -1), -1
         if fd >= 0:
             os.close(fd)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
-        return f"Program(name={self.name!r}, {state})"
+        section = f", section={self.section!r}" if self.section else ""
+        return f"Program(name={self.name!r}{section}, {state})"
 
-    def test_run(self, data: bytes = bytes(64), repeat: int = 1) -> int:
-        """Run the program ``repeat`` times on ``data`` in the kernel (BPF_PROG_TEST_RUN); returns its retval.
+    def test_run(self, data: bytes = bytes(64), repeat: int = 1) -> TestRun:
+        """Run the program ``repeat`` times on ``data`` in the kernel (BPF_PROG_TEST_RUN): its return value, an
+        int that also carries the output packet and the time per run (:class:`TestRun`).
 
         Socket filter and tc programs need at least 14 bytes of ``data``: the kernel pulls an Ethernet header.
         """
-        return test_run(self.fd, data, repeat, f"program {self.name!r}")[0]
+        return TestRun(*test_run(self.fd, data, repeat, f"program {self.name!r}"))
 
-    def attach_socket(self, sock: socket.socket | Any) -> None:
-        """Attach this socket filter to ``sock`` (``SO_ATTACH_BPF``); it then sees every packet ``sock`` gets."""
+    def attach(self) -> Link:
+        """Attach as the program's section name says (``tp/syscalls/sys_enter_getpid``, ``raw_tracepoint/...``),
+        through libbpf: for programs of a :class:`~pybpfmap.BPFObject`."""
+        if self.fd >= 0 and self._ptr is None:  # the fd first: ValueError once closed
+            raise TypeError(
+                f"program {self.name!r} was loaded by hand and has no section to attach by: "
+                "use attach_socket() or attach_xdp()"
+            )
+        link = _lib.bpf_program__attach(self._ptr)
+        if link == b.NULL:
+            b.fail(_ffi.errno or errno.EINVAL, f"attach program {self.name!r} (section {self.section!r})", "")
+        return Link(self, ptr=link)
+
+    def attach_socket(self, sock: socket.socket | Any) -> Link:
+        """Attach this socket filter to ``sock`` (``SO_ATTACH_BPF``): it then sees every packet ``sock`` gets.
+        Closing the returned link detaches it (as :meth:`detach_socket` does)."""
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_BPF, self.fd)
+
+        def detach() -> None:
+            if sock.fileno() >= 0:  # a closed socket took its filter with it
+                self.detach_socket(sock)
+
+        return Link(self, detach=detach)
 
     @staticmethod
     def detach_socket(sock: socket.socket | Any) -> None:
         """Remove the socket filter attached to ``sock``."""
         sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_BPF, 0)
+
+    def attach_xdp(self, ifindex: int, mode: str | None = None) -> Link:
+        """Attach an XDP program to interface ``ifindex`` as a kernel link; ``mode`` is None (the kernel's
+        choice), ``"skb"`` (generic), ``"native"`` (driver) or ``"hw"`` (offload)."""
+        if mode not in _XDP_MODES:
+            raise ValueError(f"mode must be None, 'skb', 'native' or 'hw', got {mode!r}")
+        opts = _ffi.new("struct bpf_link_create_opts *")
+        opts.sz = _ffi.sizeof("struct bpf_link_create_opts")
+        opts.flags = _XDP_MODES[mode]
+        fd = b.check(
+            _lib.bpf_link_create(self.fd, ifindex, _lib.BPF_XDP, opts),
+            f"attach XDP program {self.name!r} to",
+            str(ifindex),
+        )
+        return Link(self, fd=fd)
 
 
 def test_run(fd: int, data: bytes, repeat: int, target: str) -> tuple[int, bytes, int]:
