@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 import pybpfmap
 from pybpfmap._bindings import NULL, ffi, lib
-from pybpfmap.exportconfig import MapRead, MapSource, gc_paused
+from pybpfmap.export import MapRead, MapSource, gc_paused
 from pybpfmap.prometheus import ConfigCollector, exposition
 
 

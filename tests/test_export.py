@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pybpfmap import ArrayMap, HashMap, PerCpuArrayMap, PerCpuHashMap, possible_cpus
-from pybpfmap.exportconfig import DECODERS, ConfigError, Exporter
+from pybpfmap.export import DECODERS, ConfigError, Exporter
 from pybpfmap.prometheus import ConfigCollector, MapCollector
 
 NCPUS = possible_cpus()

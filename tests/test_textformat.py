@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pybpfmap import HashMap, PerCpuHashMap, QueueMap, possible_cpus
-from pybpfmap._textformat import SampleLabel, SampleWriter
-from pybpfmap.exportconfig import Exporter
+from pybpfmap.export import Exporter
+from pybpfmap.export.textformat import SampleLabel, SampleWriter
 
 NCPUS = possible_cpus()
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -29,7 +29,7 @@ from ._render import element_codec, formatted, hex_bytes, jsonable, number
 from .codec import BytesCodec, Codec
 from .enums import MapType, UpdateFlags
 from .errors import BPFError
-from .exportconfig import ConfigError
+from .export import ConfigError
 from .histogram import Histogram
 from .info import MapInfo, maps
 from .map import Map
@@ -438,7 +438,7 @@ def cmd_watch(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from .prometheus import serve
+    from .export.prometheus import serve
 
     host, _, port_text = args.listen.rpartition(":")
     if not port_text.isdigit() or int(port_text) > 65535:  # 0: any free port

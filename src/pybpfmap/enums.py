@@ -101,6 +101,12 @@ class MapType(enum.IntEnum):
         return _FACTS[self].abilities
 
     @property
+    def takes_plain_btf(self) -> bool:
+        """Whether the kernel checks the type's keys and values against BTF plainly (the types' sizes are the
+        key and value sizes), so a map created from typed codecs can carry BTF generated from them."""
+        return _FACTS[self].plain_btf
+
+    @property
     def label(self) -> str:
         """The type in words, as messages name it (``"bloom filter"``, ``"per-CPU hash"``)."""
         words = (_WORDS.get(word, word.lower()) for word in self.name.split("_"))
@@ -123,6 +129,7 @@ class _Facts(NamedTuple):
     batch_drain: bool = False  # ... and BPF_MAP_LOOKUP_AND_DELETE_BATCH, from the same release
     lookup_and_delete: str | None = None
     abilities: Ability = Ability.ALL  # what the element commands do for user space (the kernel's map ops)
+    plain_btf: bool = False  # BTF key and value types taken as they are, checked against the sizes
 
 
 # Releases from the kernel's history (the commit adding each map type or its ops); see the README's table of
@@ -134,15 +141,15 @@ class _Facts(NamedTuple):
 _ARRAYS = Ability.READ | Ability.WRITE | Ability.LIST
 _FD_SLOTS_UNREADABLE = Ability.WRITE | Ability.DELETE
 _STORAGE = Ability.READ | Ability.WRITE | Ability.DELETE
-_HASHES = _Facts("", batch="5.6", batch_delete=True, batch_drain=True, lookup_and_delete="5.14")
+_HASHES = _Facts("", batch="5.6", batch_delete=True, batch_drain=True, lookup_and_delete="5.14", plain_btf=True)
 _FACTS: dict[MapType, _Facts] = {
     MapType.UNSPEC: _Facts("3.18"),
     MapType.HASH: _HASHES._replace(since="3.19"),
-    MapType.ARRAY: _Facts("3.19", batch="5.6", abilities=_ARRAYS),
+    MapType.ARRAY: _Facts("3.19", batch="5.6", abilities=_ARRAYS, plain_btf=True),
     MapType.PROG_ARRAY: _Facts("4.2"),
     MapType.PERF_EVENT_ARRAY: _Facts("4.3", abilities=_FD_SLOTS_UNREADABLE),
     MapType.PERCPU_HASH: _HASHES._replace(since="4.6", per_cpu=True),
-    MapType.PERCPU_ARRAY: _Facts("4.6", per_cpu=True, batch="5.13", abilities=_ARRAYS),
+    MapType.PERCPU_ARRAY: _Facts("4.6", per_cpu=True, batch="5.13", abilities=_ARRAYS, plain_btf=True),
     MapType.STACK_TRACE: _Facts("4.6", abilities=Ability.READ | Ability.DELETE | Ability.LIST),
     MapType.CGROUP_ARRAY: _Facts("4.8", abilities=_FD_SLOTS_UNREADABLE),
     MapType.LRU_HASH: _HASHES._replace(since="4.10"),

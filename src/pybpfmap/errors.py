@@ -135,6 +135,11 @@ class ProgramLoadError(BPFError):
         return (type(self), (int(self.errno or 0), str(self.strerror), self.log))
 
 
+#: Errnos of the process's resources (out of fds or memory) rather than of what was asked: raised as they are,
+#: never turned into a quieter result (an untyped map, a verifier log that says the program was fine).
+RESOURCE_ERRNOS = frozenset({_errno.EMFILE, _errno.ENFILE, _errno.ENOMEM})
+
+
 def errno_name(err: int) -> str:
     """The symbolic name of an errno (``"E2BIG"``), including the kernel-internal 524 (``"ENOTSUPP"``)."""
     if err == ENOTSUPP:

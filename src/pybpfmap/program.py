@@ -20,7 +20,7 @@ from typing import Any
 
 from . import _bindings as b
 from ._resource import Resource
-from .errors import BPFError, ProgramLoadError, errno_name, error_from_errno
+from .errors import RESOURCE_ERRNOS, BPFError, ProgramLoadError, errno_name, error_from_errno
 
 __all__ = ["Helper", "Link", "Program", "ProgramType", "TestRun"]
 
@@ -181,7 +181,7 @@ def _signals_blocked() -> Iterator[None]:
 
 def _refuse_for_resources(err: int, name: str) -> None:
     """Out of fds or memory: that is the error, not the verifier's log (which says the program was fine)."""
-    if err in (errno.EMFILE, errno.ENFILE, errno.ENOMEM):
+    if err in RESOURCE_ERRNOS:
         raise error_from_errno(err, "load", f"program {name!r}")
 
 

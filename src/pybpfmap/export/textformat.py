@@ -3,7 +3,7 @@
 A scrape of a large map spends more on turning entries into text than on reading them: per series, Python
 builds a label text and formats a number. When every label is an integer or hex field of the key, C can write
 the lines from the key and value buffers as the kernel filled them, with no Python object per entry. This module
-only lays out the texts and offsets for C; which metrics qualify is :mod:`pybpfmap.exportconfig`'s business.
+only lays out the texts and offsets for C; which metrics qualify is :mod:`pybpfmap.export`'s business.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import _bindings as b
+from .. import _bindings as b
 
 __all__ = ["FORMATS", "SampleLabel", "SampleWriter"]
 

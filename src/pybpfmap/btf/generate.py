@@ -1,0 +1,206 @@
+"""BTF generated for a map created from typed codecs (ints, ctypes structures and arrays), so that bpftool and
+:meth:`~pybpfmap.Map.open` show the map typed."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import warnings
+from typing import Any
+
+from .. import _bindings as b
+from ..codec import Codec, IntCodec
+from ..enums import MapType
+from ..errors import RESOURCE_ERRNOS
+from .layout import BTFCodec
+from .types import BTF, INT_BOOL, INT_SIGNED, LITTLE, BTFType
+
+__all__ = ["GeneratedBTF", "btf_for"]
+
+_ffi = b.ffi
+_lib = b.lib
+
+
+class GeneratedBTF:
+    """BTF built for a map being created, loaded into the kernel; ``fileno()`` is its fd until it is freed."""
+
+    def __init__(self) -> None:
+        """Start an empty BTF."""
+        ptr = _lib.btf__new_empty()
+        if ptr == b.NULL:
+            raise MemoryError("btf__new_empty failed")
+        self._ptr = _ffi.gc(ptr, _lib.btf__free)
+        self._ctypes: dict[Any, int] = {}
+        self._ints: dict[tuple[str, int, int], int] = {}
+
+    def as_btf(self) -> BTF:
+        """The types built so far, for reading (the BTF keeps this object alive)."""
+        return BTF(self._ptr, owner=self, source="generated BTF")
+
+    def fileno(self) -> int:
+        """The fd of the loaded BTF."""
+        return int(_lib.btf__fd(self._ptr))
+
+    def load(self) -> None:
+        """Load the BTF into the kernel (BPF_BTF_LOAD)."""
+        b.check(_lib.btf__load_into_kernel(self._ptr), "load", "generated BTF")
+
+    def _id(self, rc: int, what: str) -> int:
+        return b.check(rc, "build BTF for", what)
+
+    def integer(self, name: str, size: int, encoding: int) -> int:
+        """The id of an int type (added once)."""
+        key = (name, size, encoding)
+        if key not in self._ints:
+            self._ints[key] = self._id(_lib.btf__add_int(self._ptr, name.encode(), size, encoding), name)
+        return self._ints[key]
+
+    def codec(self, codec: Codec[Any]) -> int | None:
+        """The id of a type describing the codec's values, or None for an untyped codec."""
+        if type(codec) is IntCodec:
+            signed = codec.signed
+            return self.integer(_C_INT_NAMES[(codec.size, signed)], codec.size, INT_SIGNED if signed else 0)
+        if isinstance(codec, BTFCodec):
+            return self.btf_type(codec.type)
+        ctype = getattr(codec, "ctype", None)
+        if ctype is not None:
+            return self.ctype(ctype)
+        return None
+
+    def btf_type(self, t: BTFType) -> int:
+        """The id of a copy of ``t`` (and of the types it uses) in this BTF.
+
+        Types are rebuilt one by one rather than merged wholesale, so that an ELF object's sections, variables
+        and functions, which the kernel would refuse in a map's BTF, stay out. Modifiers are dropped and
+        pointers point to void: neither changes how a value is laid out or printed.
+        """
+        key = ("btf", id(t.btf), t.id)
+        if key in self._ctypes:
+            return self._ctypes[key]
+        kind = t.kind
+        name = t.name.encode()
+        p = self._ptr
+        if kind in ("volatile", "const", "restrict", "type_tag") and t.type is not None:
+            result = self.btf_type(t.type)
+        elif kind == "typedef" and t.type is not None:
+            result = self._id(_lib.btf__add_typedef(p, name, self.btf_type(t.type)), t.name)
+        elif kind == "int":
+            result = self._id(_lib.btf__add_int(p, name, t.size, t.encoding), t.name)
+        elif kind == "float":
+            result = self._id(_lib.btf__add_float(p, name, t.size), t.name)
+        elif kind == "ptr":
+            result = self._id(_lib.btf__add_ptr(p, 0), "pointer")
+        elif kind == "array" and t.array is not None:
+            elem = self.btf_type(t.btf.type(t.array[0]))
+            index = self.integer("unsigned int", 4, 0)
+            result = self._id(_lib.btf__add_array(p, index, elem, t.array[2]), "array")
+        elif kind in ("enum", "enum64"):
+            if kind == "enum64" or t.size > 4:
+                result = self._id(_lib.btf__add_enum64(p, name, t.size, t.signed), t.name)
+                for n, v in t.enumerators:
+                    self._id(_lib.btf__add_enum64_value(p, n.encode(), v % (1 << 64)), n)
+            else:
+                result = self._id(_lib.btf__add_enum(p, name, t.size), t.name)
+                for n, v in t.enumerators:
+                    self._id(_lib.btf__add_enum_value(p, n.encode(), v), n)
+        elif kind in ("struct", "union"):
+            fields = [(m.name, self.btf_type(m.type), m.bit_offset, m.bitfield_size) for m in t.members]
+            add = _lib.btf__add_union if kind == "union" else _lib.btf__add_struct
+            result = self._id(add(p, name, t.size), t.name)
+            for fname, fid, bit_offset, bits in fields:
+                self._id(_lib.btf__add_field(p, fname.encode(), fid, bit_offset, bits), f"{t.name}.{fname}")
+        else:
+            raise ValueError(f"a map key or value cannot be of BTF kind {kind}")
+        self._ctypes[key] = result
+        return result
+
+    def ctype(self, ctype: Any) -> int | None:
+        """The id of a type matching a ctypes type, or None when it has no BTF counterpart here."""
+        if ctype in self._ctypes:
+            return self._ctypes[ctype]
+        size = ctypes.sizeof(ctype)
+        result: int | None
+        if issubclass(ctype, ctypes._SimpleCData):
+            code = ctype._type_
+            if code in "bhilq":
+                result = self.integer(_C_INT_NAMES[(size, True)], size, INT_SIGNED)
+            elif code in "BHILQ":
+                result = self.integer(_C_INT_NAMES[(size, False)], size, 0)
+            elif code == "?":
+                result = self.integer("_Bool", size, INT_BOOL)
+            elif code == "c":
+                result = self.integer("char", 1, INT_SIGNED)
+            elif code in "fdg":
+                result = self._id(_lib.btf__add_float(self._ptr, _FLOAT_NAMES[size].encode(), size), "float")
+            elif code in "PzZO":
+                result = self._id(_lib.btf__add_ptr(self._ptr, 0), "pointer")
+            else:
+                result = None
+        elif issubclass(ctype, ctypes.Array):
+            elem = self.ctype(ctype._type_)
+            if elem is None:
+                return None
+            index = self.integer("unsigned int", 4, 0)
+            result = self._id(_lib.btf__add_array(self._ptr, index, elem, ctype._length_), "array")
+        elif issubclass(ctype, (ctypes.Structure, ctypes.Union)) and not issubclass(ctype, _FOREIGN_ORDER):
+            result = self._record(ctype, size)
+        else:
+            result = None
+        self._ctypes[ctype] = result  # type: ignore[assignment]
+        return result
+
+    def _record(self, ctype: Any, size: int) -> int | None:
+        fields = []
+        for entry in getattr(ctype, "_fields_", []):
+            name, ftype = entry[0], entry[1]
+            field_id = self.ctype(ftype)
+            if field_id is None:
+                return None
+            descriptor = getattr(ctype, name)
+            bit_offset, bits = descriptor.offset * 8, 0
+            if len(entry) > 2:  # a bitfield: CField.size packs (width << 16) | bit position in its unit
+                bits = entry[2]
+                bit_offset += descriptor.size & 0xFFFF
+            fields.append((name, field_id, bit_offset, bits))
+        name = getattr(ctype, "_btf_name_", ctype.__name__)
+        add = _lib.btf__add_union if issubclass(ctype, ctypes.Union) else _lib.btf__add_struct
+        result = self._id(add(self._ptr, name.encode(), size), name)
+        for fname, fid, bit_offset, bits in fields:
+            self._id(_lib.btf__add_field(self._ptr, fname.encode(), fid, bit_offset, bits), f"{name}.{fname}")
+        return result
+
+
+_C_INT_NAMES = {(1, True): "signed char", (2, True): "short", (4, True): "int", (8, True): "long long",
+                (1, False): "unsigned char", (2, False): "unsigned short", (4, False): "unsigned int",
+                (8, False): "unsigned long long"}  # fmt: skip
+_FLOAT_NAMES = {4: "float", 8: "double", 16: "long double"}
+
+_FOREIGN_ORDER = ctypes.BigEndianStructure if LITTLE else ctypes.LittleEndianStructure
+
+
+def btf_for(key: Codec[Any], value: Codec[Any], map_type: int) -> tuple[GeneratedBTF, int, int] | None:
+    """BTF describing a new map's key and value, loaded into the kernel, with the key and value type ids.
+
+    None when the map type does not take BTF this way or a codec is untyped (raw bytes, struct formats);
+    a BTF that fails to build or load gives a warning and None, so the map is still created, untyped.
+    """
+    if not MapType(map_type).takes_plain_btf:
+        return None
+    try:
+        gen = GeneratedBTF()
+        key_id = gen.codec(key)
+        value_id = gen.codec(value.element if hasattr(value, "element") else value)
+        if key_id is None or value_id is None:
+            return None
+        gen.load()
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EACCES):
+            return None  # the creation that follows is refused too, and its error says why
+        if exc.errno in RESOURCE_ERRNOS:
+            raise
+        warnings.warn(f"map created without BTF: {exc}", stacklevel=4)
+        return None
+    except ValueError as exc:
+        warnings.warn(f"map created without BTF: {exc}", stacklevel=4)
+        return None
+    return gen, key_id, value_id

@@ -1,0 +1,261 @@
+"""Export configs: read (TOML or a dict), checked, and resolved into metrics over open maps."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .._render import Span, field_span
+from ..map import Map
+from .decoders import DECODERS, INJECTIVE, INT_FORMATS, SIZES, Decoder
+from .model import (
+    BUCKET_TYPES,
+    ConfigError,
+    LabelSpec,
+    MapSource,
+    MetricSpec,
+)
+from .textformat import FORMATS
+
+__all__ = ["load_config", "metric_from_map", "metric_spec"]
+
+
+
+def load_config(config: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """The config as a dict: a path to a TOML file is read, a mapping is taken as it is."""
+    if isinstance(config, Mapping):
+        return dict(config)
+    import tomllib
+
+    try:
+        with open(config, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{os.fspath(config)}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {os.fspath(config)!r}: {exc.strerror}") from None
+
+
+# What the Prometheus text format allows, unescaped, as metric and label names.
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def _int_option(table: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigError(f"{where}: {key} is an integer, got {value!r}")
+    return value
+
+
+def _decoders(conf: Any, where: str, size: int | None) -> list[Decoder]:
+    if conf is None:
+        return []
+    if not isinstance(conf, list):
+        raise ConfigError(f"{where}: decoders is a list of tables like {{ name = \"uint\" }}")
+    chain: list[Decoder] = []
+    for i, table in enumerate(conf):
+        if not isinstance(table, Mapping) or "name" not in table:
+            raise ConfigError(f"{where}: decoder {i} needs a name")
+        name = table["name"]
+        factory = DECODERS.get(name)
+        if factory is None:
+            raise ConfigError(f"{where}: unknown decoder {name!r}; known: {', '.join(DECODERS)}")
+        if i == 0 and size is not None and name in SIZES and size not in SIZES[name]:
+            raise ConfigError(f"{where}: decoder {name!r} needs {' or '.join(map(str, SIZES[name]))} bytes, "
+                              f"the label has {size}")
+        try:
+            chain.append(factory(table))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: decoder {name!r}: {exc}") from None
+    return chain
+
+
+def _default_decoder(span: Span) -> str:
+    # A label without decoders shows an integer field as a number, anything else as hex.
+    if span.size in INT_FORMATS:
+        return "int" if span.signed else "uint"
+    return "hex"
+
+
+def _labels(conf: Any, metric: str, source: MapSource) -> tuple[list[LabelSpec], bool]:
+    if conf is None:
+        conf = []
+    if not isinstance(conf, list):
+        raise ConfigError(f"metric {metric!r}: labels is a list")
+    labels: list[LabelSpec] = []
+    split_cpu = False
+    running = 0
+    sequential = False
+    key_codec = source.map.key_codec
+    for i, table in enumerate(conf):
+        if isinstance(table, str):
+            table = {"name": table, "field": table}
+        if not isinstance(table, Mapping) or not isinstance(table.get("name"), str):
+            raise ConfigError(f"metric {metric!r}: label {i} needs a name")
+        name = table["name"]
+        where = f"metric {metric!r}, label {name!r}"
+        if not _LABEL_NAME.fullmatch(name) or name.startswith("__"):
+            raise ConfigError(f"{where}: a label name is letters, digits and '_', not starting with a digit or "
+                              "'__' (reserved)")
+        if any(label.name == name for label in labels):
+            raise ConfigError(f"{where}: the metric has two labels of this name")
+        has_place = any(k in table for k in ("field", "offset", "size"))
+        if name == "cpu" and not has_place:
+            if not source.per_cpu:
+                raise ConfigError(f"{where}: a 'cpu' label splits per-CPU values, but {source.spec} is not per-CPU")
+            split_cpu = True
+            labels.append(LabelSpec(name, None, []))
+            continue
+        if "field" in table:
+            span = field_span(key_codec, str(table["field"]))
+            if span is None:
+                raise ConfigError(
+                    f"{where}: the key of {source.spec} has no field {table['field']!r} "
+                    "(fields are named by the map's BTF; without BTF place the label with offset and size)"
+                )
+        elif "size" in table:
+            size = _int_option(table, "size", 0, where)
+            if "offset" in table:
+                offset = _int_option(table, "offset", 0, where)
+            else:
+                offset, sequential = running, True
+            running = offset + size + _int_option(table, "padding", 0, where)
+            span = Span(offset, size)
+        else:
+            raise ConfigError(f"{where}: place the label with field, or with size (and offset)")
+        if span.size <= 0 or span.offset < 0 or span.offset + span.size > source.key_size:
+            raise ConfigError(
+                f"{where}: bytes {span.offset}..{span.offset + span.size - 1} do not fit the "
+                f"{source.key_size}-byte key of {source.spec}"
+            )
+        chain = _decoders(table.get("decoders"), where, span.size)
+        names = [str(d["name"]) for d in table.get("decoders") or []]  # checked by _decoders
+        if not chain:
+            names = [_default_decoder(span)]
+            chain = [DECODERS[names[0]]({})]
+        text_format = names[0] if len(names) == 1 and names[0] in FORMATS else None
+        labels.append(LabelSpec(name, span, chain, all(n in INJECTIVE for n in names), text_format))
+    if sequential and running != source.key_size:
+        raise ConfigError(
+            f"metric {metric!r}: the label sizes add up to {running} bytes but the key of {source.spec} "
+            f"is {source.key_size} bytes"
+        )
+    return labels, split_cpu
+
+
+def _value_span(table: Mapping[str, Any], metric: str, source: MapSource) -> Span:
+    where = f"metric {metric!r}"
+    signed = bool(table.get("value_signed", False))
+    if "value_field" in table:
+        span = field_span(source.map.value_codec, str(table["value_field"]))
+        if span is None:
+            raise ConfigError(
+                f"{where}, value_field {table['value_field']!r}: the value of {source.spec} has no such field "
+                "(fields are named by the map's BTF; without BTF use value_offset and value_size)"
+            )
+        span = Span(span.offset, span.size, span.signed or signed)
+    elif "value_offset" in table or "value_size" in table:
+        span = Span(
+            _int_option(table, "value_offset", 0, where),
+            _int_option(table, "value_size", 8, where),
+            signed,
+        )
+    else:
+        span = Span(0, source.value_size, signed)
+    if span.size not in INT_FORMATS or span.offset < 0 or span.offset + span.size > source.value_size:
+        raise ConfigError(
+            f"{where}: the value read is {span.size} bytes at offset {span.offset} of the {source.value_size}-byte "
+            f"value of {source.spec}; a metric reads an integer of 1, 2, 4 or 8 bytes "
+            "(pick one with value_field, or value_offset and value_size)"
+        )
+    return span
+
+
+def metric_spec(
+    kind: str, table: Any, sources: dict[str, MapSource], open_source: Callable[[str], MapSource]
+) -> MetricSpec:
+    """The metric a config table of ``kind`` (``"counters"``, ...) describes, its map taken from ``sources`` or
+    opened by ``open_source`` (and added to ``sources``); :class:`ConfigError` names what does not fit."""
+    if not isinstance(table, Mapping) or not isinstance(table.get("name"), str) or not table["name"]:
+        raise ConfigError(f"every entry of metrics.{kind} needs a name")
+    name = table["name"]
+    if not _METRIC_NAME.fullmatch(name):
+        raise ConfigError(f"metric {name!r}: a metric name is letters, digits, '_' and ':', not starting with a digit")
+    if "map" not in table:
+        raise ConfigError(f"metric {name!r}: needs map = \"pinned PATH\" (or \"id N\", \"name NAME\")")
+    spec = str(table["map"])
+    if spec not in sources:
+        try:
+            sources[spec] = open_source(spec)
+        except ConfigError as exc:
+            raise ConfigError(f"metric {name!r}: {exc}") from None
+    source = sources[spec]
+    labels, split_cpu = _labels(table.get("labels"), name, source)
+    metric = MetricSpec(
+        kind=kind[:-1] if kind != "histograms" else "histogram",
+        name=name,
+        help=str(table.get("help", name)),
+        source=source,
+        labels=labels,
+        value=_value_span(table, name, source),
+        split_cpu=split_cpu,
+    )
+    source.uses(metric.value)
+    if metric.kind == "histogram":
+        _histogram_options(metric, table)
+    return metric
+
+
+def _histogram_options(metric: MetricSpec, table: Mapping[str, Any]) -> None:
+    where = f"metric {metric.name!r}"
+    if not [label for label in metric.labels if label.span is not None]:
+        raise ConfigError(f"{where}: a histogram's last label is the bucket index; it has no labels")
+    bucket_type = table.get("bucket_type", "exp2")
+    if bucket_type not in BUCKET_TYPES:
+        raise ConfigError(f"{where}: unknown bucket_type {bucket_type!r}; known: {', '.join(BUCKET_TYPES)}")
+    metric.bucket_type = bucket_type
+    multiplier = table.get("bucket_multiplier", 1)
+    if not isinstance(multiplier, (int, float)) or isinstance(multiplier, bool):
+        raise ConfigError(f"{where}: bucket_multiplier is a number, got {multiplier!r}")
+    metric.bucket_multiplier = float(multiplier) or 1.0
+    if bucket_type == "fixed":
+        keys = table.get("bucket_keys")
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, int) for k in keys):
+            raise ConfigError(f"{where}: fixed buckets need bucket_keys = [...] (integers)")
+        metric.bucket_keys = sorted(keys)
+    else:
+        metric.bucket_min = _int_option(table, "bucket_min", 0, where)
+        metric.bucket_max = _int_option(table, "bucket_max", 0, where)
+        if metric.bucket_max <= metric.bucket_min:
+            raise ConfigError(f"{where}: bucket_max ({metric.bucket_max}) must be above bucket_min "
+                              f"({metric.bucket_min})")
+
+
+def metric_from_map(
+    m: Map[Any, Any],
+    name: str,
+    help: str,
+    kind: str = "counter",
+    labels: Sequence[str | Mapping[str, Any]] = (),
+    buckets: str | Mapping[str, Any] = "exp2",
+    value_field: str | None = None,
+) -> MetricSpec:
+    """One metric over an open map (the Python API of :class:`~pybpfmap.prometheus.MapCollector`): ``labels``
+    are member names of the key (placed by the map's codec: ctypes or BTF) or label tables as in a config;
+    ``buckets`` a bucket type or a table with ``bucket_type``, ``bucket_min``, ``bucket_max``, ... ."""
+    if kind not in ("counter", "gauge", "histogram"):
+        raise ValueError(f"type is 'counter', 'gauge' or 'histogram', got {kind!r}")
+    table: dict[str, Any] = {"name": name, "help": help, "map": f"id {m.id}", "labels": list(labels)}
+    if value_field is not None:
+        table["value_field"] = value_field
+    if kind == "histogram":
+        table.update({"bucket_type": buckets} if isinstance(buckets, str) else dict(buckets))
+    source = MapSource(f"id {m.id}", m, owned=False)
+    try:
+        return metric_spec(kind + "s", table, {source.spec: source}, lambda spec: source)
+    except BaseException:
+        source.close()
+        raise
