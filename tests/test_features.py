@@ -277,7 +277,8 @@ def test_test_run_probe_agrees_with_a_run(prog_type: ProgramType) -> None:
             opts.ctx_in, opts.ctx_size_in = context, 16
             rc = lib.bpf_prog_test_run_opts(program.fd, opts)
             if rc:
-                raise pybpfmap.errors.error_from_errno(-rc, "test run", "raw tracepoint program")
+                test_run = pybpfmap.errors.Operation.TEST_RUN
+                raise pybpfmap.errors.error_from_errno(-rc, test_run, "raw tracepoint program")
 
     assert _works(run) is features.have_test_run(prog_type)
 

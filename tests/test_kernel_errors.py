@@ -12,6 +12,7 @@ from hostile import as_nobody
 import pybpfmap
 from pybpfmap import ArrayMap, BPFPermissionError, HashMap, Map, MapType, NotSupportedError, features
 from pybpfmap import _bindings as b
+from pybpfmap.errors import Operation
 from pybpfmap.features import _core
 
 
@@ -55,7 +56,7 @@ def test_a_missing_map_type_is_named_with_its_release(monkeypatch: pytest.Monkey
     """As on a kernel without bloom filters: the creation's EINVAL, then the probe's False, make the error."""
 
     def refuse(*args: object, **kwargs: object) -> int:
-        b.fail(errno.EINVAL, "create", "map of type BLOOM_FILTER")
+        b.fail(errno.EINVAL, Operation.CREATE, "map of type BLOOM_FILTER")
 
     feature = features.map_type_feature(MapType.BLOOM_FILTER)
     monkeypatch.setitem(_core._answers, feature.key, _core.Answer(False, "the kernel answers EINVAL"))
@@ -70,7 +71,7 @@ def test_a_type_refused_to_root_stays_a_permission_error(monkeypatch: pytest.Mon
     """As with the 6.18 build that refuses arena maps to root: EPERM, explained as a refusal, not privileges."""
 
     def refuse(*args: object, **kwargs: object) -> int:
-        b.fail(errno.EPERM, "create", "map of type ARENA")
+        b.fail(errno.EPERM, Operation.CREATE, "map of type ARENA")
 
     feature = features.map_type_feature(MapType.ARENA)
     refused = _core.answer_from_errno(errno.EPERM, "arena maps")  # this process is root: a refusal
@@ -94,3 +95,38 @@ def test_probes_without_privilege_cannot_decide() -> None:
     message = as_nobody(probe)
     assert message.startswith("ProbeError|cannot probe hash maps: the kernel refused (EPERM)"), message
     assert "lacks CAP_BPF and CAP_SYS_ADMIN" in message
+
+
+@pytest.mark.parametrize("operation", list(Operation))
+@pytest.mark.parametrize("err", [errno.ENOENT, errno.EEXIST, errno.E2BIG, errno.EPERM, errno.EOPNOTSUPP, 524, 22])
+def test_the_exception_class_follows_the_operation_never_its_words(operation: Operation, err: int) -> None:
+    plain = pybpfmap.errors.error_from_errno(err, operation, "map 'm' (id 1)")
+    worded = pybpfmap.errors.error_from_errno(err, operation, "map 'm' (id 1)", words="pin at 'open pinned'")
+    assert type(worded) is type(plain)
+    assert plain.operation is worded.operation is operation
+    assert str(plain).startswith(f"{operation.value} map 'm' (id 1): ")
+    assert str(worded).startswith("pin at 'open pinned' map 'm' (id 1): ")
+
+
+def test_what_each_operation_means_for_the_errno() -> None:
+    make = pybpfmap.errors.error_from_errno
+    assert type(make(errno.EEXIST, Operation.PIN, "x")) is pybpfmap.PinExistsError
+    assert type(make(errno.EEXIST, Operation.UPDATE, "x")) is pybpfmap.KeyExistsError
+    assert type(make(errno.EEXIST, Operation.CREATE, "x")) is pybpfmap.BPFError
+    assert type(make(errno.ENOENT, Operation.OPEN_PINNED, "x")) is pybpfmap.MapNotFoundError
+    assert type(make(errno.ENOENT, Operation.POP, "x")) is pybpfmap.KeyNotFoundError
+    assert "map is empty" in str(make(errno.ENOENT, Operation.POP, "x"))
+    assert type(make(errno.E2BIG, Operation.UPDATE_BATCH, "x")) is pybpfmap.MapFullError
+    assert type(make(errno.E2BIG, Operation.LOOKUP, "x")) is pybpfmap.BPFError
+
+
+def test_a_kernel_error_carries_its_operation_through_pickling() -> None:
+    import pickle
+
+    with HashMap(key="u32", value="u32", max_entries=1) as m:
+        m[1] = 1
+        with pytest.raises(pybpfmap.MapFullError) as info:
+            m[2] = 2
+    assert info.value.operation is Operation.UPDATE
+    again = pickle.loads(pickle.dumps(info.value))
+    assert type(again) is pybpfmap.MapFullError and again.operation is Operation.UPDATE

@@ -14,7 +14,7 @@ from typing import NoReturn
 
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks: libbpf's logger)
 from ._libbpf import ffi, lib
-from .errors import error_from_errno
+from .errors import Operation, error_from_errno
 
 __all__ = [
     "LIBBPF_VERSION",
@@ -58,16 +58,23 @@ lib.pbm_log_install()
 
 
 def fail(
-    rc_or_errno: int, operation: str, target: str, detail: str | None = None, *, done: int | None = None
+    rc_or_errno: int,
+    operation: Operation,
+    target: str,
+    detail: str | None = None,
+    *,
+    done: int | None = None,
+    words: str | None = None,
 ) -> NoReturn:
-    """Raise the exception for a failed call; accepts libbpf's ``-errno`` return or a positive errno."""
-    raise error_from_errno(abs(rc_or_errno), operation, target, detail, done=done)
+    """Raise the exception for a failed call (:func:`~pybpfmap.errors.error_from_errno`); accepts libbpf's
+    ``-errno`` return or a positive errno."""
+    raise error_from_errno(abs(rc_or_errno), operation, target, detail, done=done, words=words)
 
 
-def check(rc: int, operation: str, target: str) -> int:
+def check(rc: int, operation: Operation, target: str, *, words: str | None = None) -> int:
     """Return ``rc`` when it is not negative, else raise the matching :class:`~pybpfmap.BPFError`."""
     if rc < 0:
-        fail(rc, operation, target)
+        fail(rc, operation, target, words=words)
     return rc
 
 
@@ -83,7 +90,7 @@ def possible_cpus() -> int:
     global _possible_cpus
     if _possible_cpus is None:
         n = lib.libbpf_num_possible_cpus()
-        _possible_cpus = check(n, "count", "possible CPUs")
+        _possible_cpus = check(n, Operation.COUNT, "possible CPUs")
     return _possible_cpus
 
 
@@ -122,14 +129,14 @@ def map_create(
     opts.value_type_btf_obj_fd = value_type_btf_obj_fd
     opts.token_fd = token_fd
     rc = lib.bpf_map_create(map_type, name if name else NULL, key_size, value_size, max_entries, opts)
-    return check(rc, "create", target)
+    return check(rc, Operation.CREATE, target)
 
 
 def map_info(fd: int, target: str) -> object:
     """BPF_OBJ_GET_INFO_BY_FD for a map: a ``struct bpf_map_info`` cdata."""
     info = ffi.new("struct bpf_map_info *")
     size = ffi.new("__u32 *", ffi.sizeof("struct bpf_map_info"))
-    check(lib.bpf_map_get_info_by_fd(fd, info, size), "get info of", target)
+    check(lib.bpf_map_get_info_by_fd(fd, info, size), Operation.GET_INFO, target)
     return info
 
 
@@ -141,7 +148,7 @@ def prog_type_name(prog_type: int) -> str | None:
 
 def map_fd_by_id(map_id: int) -> int:
     """BPF_MAP_GET_FD_BY_ID."""
-    return check(lib.bpf_map_get_fd_by_id(map_id), "open", f"map id {map_id}")
+    return check(lib.bpf_map_get_fd_by_id(map_id), Operation.OPEN, f"map id {map_id}")
 
 
 def next_map_id(start_id: int) -> int | None:
@@ -150,7 +157,7 @@ def next_map_id(start_id: int) -> int | None:
     rc = lib.bpf_map_get_next_id(start_id, out)
     if rc == -errno.ENOENT:
         return None
-    check(rc, "list", "maps")
+    check(rc, Operation.LIST, "maps")
     return int(out[0])
 
 
@@ -180,8 +187,8 @@ def obj_get(path: str, file_flags: int) -> int:
     rc = lib.bpf_obj_get_opts(os.fsencode(path), opts)
     # Outside a bpffs the kernel refuses with EPERM, EACCES or EINVAL, which would read as a privilege problem.
     if rc in (-errno.EPERM, -errno.EACCES, -errno.EINVAL) and on_bpffs(path) is False:
-        fail(rc, "open pinned", repr(path), _not_bpffs(path))
-    return check(rc, "open pinned", repr(path))
+        fail(rc, Operation.OPEN_PINNED, repr(path), _not_bpffs(path))
+    return check(rc, Operation.OPEN_PINNED, repr(path))
 
 
 def obj_pin(fd: int, path: str, target: str) -> None:
@@ -189,13 +196,13 @@ def obj_pin(fd: int, path: str, target: str) -> None:
     rc = lib.bpf_obj_pin(fd, os.fsencode(path))
     directory = os.path.dirname(os.path.abspath(path))
     if rc in (-errno.EPERM, -errno.EACCES, -errno.EINVAL) and on_bpffs(directory) is False:
-        fail(rc, f"pin at {path!r}", target, _not_bpffs(directory))
-    check(rc, f"pin at {path!r}", target)
+        fail(rc, Operation.PIN, target, _not_bpffs(directory), words=f"pin at {path!r}")
+    check(rc, Operation.PIN, target, words=f"pin at {path!r}")
 
 
 def map_freeze(fd: int, target: str) -> None:
     """BPF_MAP_FREEZE: make the map read-only for user space."""
-    check(lib.bpf_map_freeze(fd), "freeze", target)
+    check(lib.bpf_map_freeze(fd), Operation.FREEZE, target)
 
 
 def dup_fd(fd: int) -> int:
@@ -203,7 +210,7 @@ def dup_fd(fd: int) -> int:
     try:
         return os.dup(fd)
     except OSError as exc:
-        fail(exc.errno or errno.EBADF, "duplicate", f"fd {fd}")
+        fail(exc.errno or errno.EBADF, Operation.DUPLICATE, f"fd {fd}")
 
 
 # The names the kernel gives the anonymous inodes behind bpf objects (anon_inode_getfd() in kernel/bpf/);
@@ -235,7 +242,7 @@ def object_kind(fd: int) -> str:
     try:
         mode = os.fstat(fd).st_mode
     except OSError as exc:
-        fail(exc.errno or errno.EBADF, "inspect", f"fd {fd}")
+        fail(exc.errno or errno.EBADF, Operation.INSPECT, f"fd {fd}")
     try:
         link = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:

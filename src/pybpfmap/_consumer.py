@@ -22,6 +22,7 @@ from typing import Any
 from . import _bindings as b
 from ._resource import Resource
 from .codec import Codec, CodecSpec, as_codec
+from .errors import Operation
 
 __all__ = ["Consumer", "record_codec"]
 
@@ -113,7 +114,7 @@ class Consumer(Resource):
         self.handled += 1
         return 0
 
-    def _run(self, call: Callable[[], int], operation: str, sink: deque[bytes] | None = None) -> Any:
+    def _run(self, call: Callable[[], int], operation: Operation, sink: deque[bytes] | None = None) -> Any:
         """Run one C poll/consume call, records going to the callback, into a list, or raw into ``sink``.
 
         Records left pending by an earlier call go first. Returns the list of records (no callback), or how
@@ -155,8 +156,8 @@ class Consumer(Resource):
         deadline = None if ms < 0 else time.monotonic() + ms / 1000
         while True:
             if self._pending:
-                return self._run(self._c_consume, "consume")
-            result = self._run(functools.partial(self._c_poll, ms), "poll")
+                return self._run(self._c_consume, Operation.CONSUME)
+            result = self._run(functools.partial(self._c_poll, ms), Operation.POLL)
             if result or not self._interrupted:
                 return result
             # A signal cut the wait short. Python has run its handlers by now (one that raised would have
@@ -169,7 +170,7 @@ class Consumer(Resource):
 
     def consume(self) -> Any:
         """Handle every record available now, without waiting; returns as :meth:`poll` does."""
-        return self._run(self._c_consume, "consume")
+        return self._run(self._c_consume, Operation.CONSUME)
 
     def fileno(self) -> int:
         """An epoll fd that is readable when records are waiting: for ``selectors``, ``select`` and event loops."""
@@ -220,6 +221,6 @@ class _AsyncRecords:
                 raw = consumer._pending.popleft()
                 consumer.handled += 1
                 return consumer._decode(raw)
-            consumer._run(consumer._c_consume, "consume", sink=consumer._pending)
+            consumer._run(consumer._c_consume, Operation.CONSUME, sink=consumer._pending)
             if not consumer._pending:
                 await consumer._readable()

@@ -28,11 +28,13 @@ from typing import Any, NoReturn, cast
 
 from . import _bindings as b
 from .codec import Codec, IntCodec, exact
-from .errors import ENOTSUPP
+from .errors import ENOTSUPP, Operation
 from .percpu import PerCpuCodec, PerCpuValues
 
 _lib = b.lib
 _ffi = b.ffi
+# Operations on one key the caller named: their ENOENT names the key.
+_BY_KEY = frozenset({Operation.LOOKUP, Operation.DELETE, Operation.UPDATE})
 # Looked up once: attribute access on the CFFI lib object costs more than a module global.
 _lookup = _lib.bpf_map_lookup_elem
 _update = _lib.bpf_map_update_elem
@@ -183,10 +185,10 @@ class Elements:
             raise closed_error()
         return fd
 
-    def fail(self, rc: int, operation: str, key: Any = MISSING) -> NoReturn:
+    def fail(self, rc: int, operation: Operation, key: Any = MISSING) -> NoReturn:
         """Raise the error for a failed element operation, naming the key when it was not found."""
         detail = None
-        if -rc == errno.ENOENT and operation in ("lookup", "delete", "update") and key is not MISSING:
+        if -rc == errno.ENOENT and operation in _BY_KEY and key is not MISSING:
             detail = f"key {key!r} not found"
         b.fail(rc, operation, self.target, detail)
 
@@ -202,7 +204,7 @@ class Elements:
         v = self.encode_value(value)
         rc = _update(self.live_fd(), k, v, flags)
         if rc:
-            self.fail(rc, "update", key)
+            self.fail(rc, Operation.UPDATE, key)
 
     def delete(self, key: Any) -> bool:
         """Delete ``key``; False when it was not there, an exception for any other failure."""
@@ -235,13 +237,13 @@ class Elements:
         if -rc == errno.ENOENT:
             return None
         if -rc not in (errno.EINVAL, errno.EOPNOTSUPP, ENOTSUPP):
-            self.fail(rc, "delete", key)
+            self.fail(rc, Operation.DELETE, key)
         # Only some map types implement lookup-and-delete for user space: fall back to two calls.
         rc = _lookup(self.live_fd(), raw_key, s.cdata)
         if rc:
             if -rc == errno.ENOENT:
                 return None
-            self.fail(rc, "lookup", key)
+            self.fail(rc, Operation.LOOKUP, key)
         value = bytes(s.view[:size])
         return value if self.delete_raw(raw_key, key) else None
 
@@ -256,7 +258,7 @@ class Elements:
             return self.value.decode(s.view)
         if -rc == errno.ENOENT:
             return default
-        self.fail(rc, "lookup", key)
+        self.fail(rc, Operation.LOOKUP, key)
 
     def delete_raw(self, raw_key: bytes, key: Any = MISSING) -> bool:
         """Like :meth:`delete` for a key already encoded."""
@@ -265,7 +267,7 @@ class Elements:
             return True
         if -rc == errno.ENOENT:
             return False
-        self.fail(rc, "delete", key)
+        self.fail(rc, Operation.DELETE, key)
 
     # -- operations of particular map types -------------------------------------------------------------------
 
@@ -280,7 +282,7 @@ class Elements:
             return True
         if -rc == errno.ENOENT:
             return False
-        self.fail(rc, "lookup")
+        self.fail(rc, Operation.LOOKUP)
 
     def next_key_raw(self, raw_key: bytes | None) -> bytes | None:
         """BPF_MAP_GET_NEXT_KEY from ``raw_key`` (from the first key when None); None past the last key."""
@@ -291,7 +293,7 @@ class Elements:
             return bytes(_ffi.buffer(out, self.key.size))
         if -rc == errno.ENOENT:
             return None
-        self.fail(rc, "iterate")
+        self.fail(rc, Operation.ITERATE)
 
 
 class IntElements(Elements):
@@ -333,7 +335,7 @@ class IntElements(Elements):
             if err == errno.ENOENT:
                 return default
             if err:
-                self.fail(-err, "lookup", self.key.from_unsigned(key))
+                self.fail(-err, Operation.LOOKUP, self.key.from_unsigned(key))
         if bits > self._value_max:
             bits -= self._value_wrap
         return bits
@@ -348,7 +350,7 @@ class IntElements(Elements):
             value = self.value.to_unsigned(value)
         rc = _update_int(fd, key, self._key_size, value, self._value_size, flags)
         if rc:
-            self.fail(rc, "update", self.key.from_unsigned(key))
+            self.fail(rc, Operation.UPDATE, self.key.from_unsigned(key))
 
     def delete(self, key: Any) -> bool:
         fd = self.fd
@@ -361,7 +363,7 @@ class IntElements(Elements):
             return True
         if -rc == errno.ENOENT:
             return False
-        self.fail(rc, "delete", self.key.from_unsigned(key))
+        self.fail(rc, Operation.DELETE, self.key.from_unsigned(key))
 
 
 class PerCpuIntElements(IntElements):
@@ -394,7 +396,7 @@ class PerCpuIntElements(IntElements):
             return PerCpuValues(self._unpack(s.view))
         if -rc == errno.ENOENT:
             return default
-        self.fail(rc, "lookup", self.key.from_unsigned(key))
+        self.fail(rc, Operation.LOOKUP, self.key.from_unsigned(key))
 
     def update(self, key: Any, value: Any, flags: int) -> None:
         fd = self.fd
@@ -410,7 +412,7 @@ class PerCpuIntElements(IntElements):
             # One value per CPU, or a value that needs the codec's checks (negative, out of range, not an int).
             rc = _update(fd, self.encode_key(self.key.from_unsigned(key)), self.encode_value(value), flags)
         if rc:
-            self.fail(rc, "update", self.key.from_unsigned(key))
+            self.fail(rc, Operation.UPDATE, self.key.from_unsigned(key))
 
 
 def elements_for(fd: int, key: Codec[Any], value: Codec[Any], target: str) -> Elements:

@@ -34,7 +34,7 @@ from ._gcpause import gc_paused
 from ._numpy import loaded_numpy, numpy
 from .codec import Codec, exact, exact_many
 from .enums import UpdateFlags
-from .errors import ENOTSUPP, IterationAborted
+from .errors import ENOTSUPP, IterationAborted, Operation
 from .iteration import Seen, walk
 from .percpu import PerCpuCodec
 
@@ -115,7 +115,7 @@ def read_chunks(
     largest = max(1, min(_CHUNK, _CHUNK_BYTES // max(key_size + value_size, 1), max(max_entries, 1)))
     wanted = largest if chunk is None else max(1, chunk if not grow else min(chunk, largest))
     capacity = wanted
-    operation = "drain" if delete else "read"
+    operation = Operation.DRAIN if delete else Operation.READ
     with elements.reading() as fd, _buffers(elements, capacity) as lent:
         # The kernel may have one command and not the other (an LPM trie reads in batches but cannot drain).
         flag = "drain_supported" if delete else "batch_supported"
@@ -421,14 +421,14 @@ def update_batch(elements: Elements, keys: Any, values: Any, flags: int) -> int:
     raw_values, n_values = encode_all(values, elements.value, "value")
     if n != n_values:
         raise ValueError(f"update_batch: {n} keys but {n_values} values")
-    return _write(elements, "update batch", raw_keys, raw_values, n, flags)
+    return _write(elements, Operation.UPDATE_BATCH, raw_keys, raw_values, n, flags)
 
 
 def delete_batch(elements: Elements, keys: Any) -> int:
     """Delete every key: BPF_MAP_DELETE_BATCH, or one delete per key in a C loop where the kernel lacks the
     command. Returns how many were deleted; a missing key raises KeyNotFoundError carrying ``done``."""
     raw_keys, n = encode_all(keys, elements.key, "key")
-    return _write(elements, "delete batch", raw_keys, None, n, 0)
+    return _write(elements, Operation.DELETE_BATCH, raw_keys, None, n, 0)
 
 
 # The batch update command takes no flag but BPF_F_LOCK (generic_map_update_batch() refuses the rest with
@@ -436,7 +436,7 @@ def delete_batch(elements: Elements, keys: Any) -> int:
 _PER_KEY_FLAGS = int(UpdateFlags.NOEXIST | UpdateFlags.EXIST)
 
 
-def _write(elements: Elements, operation: str, raw_keys: Any, raw_values: Any, n: int, flags: int) -> int:
+def _write(elements: Elements, operation: Operation, raw_keys: Any, raw_values: Any, n: int, flags: int) -> int:
     if n == 0:
         elements.live_fd()
         return 0
@@ -474,7 +474,7 @@ def get_many(elements: Elements, keys: Iterable[Any], default: Any) -> list[Any]
     )
     if err[0]:
         failed = bytes(memoryview(raw_keys)[done * key_size : (done + 1) * key_size])
-        b.fail(err[0], "lookup many", elements.target, f"lookup of key {failed!r} failed", done=done)
+        b.fail(err[0], Operation.LOOKUP_MANY, elements.target, f"lookup of key {failed!r} failed", done=done)
     hits = bytes(_ffi.buffer(found, n))
     buffer = _ffi.buffer(values)
     with gc_paused():

@@ -1,12 +1,13 @@
 """Exceptions raised by pybpfmap, and the one place that turns a kernel errno into one of them.
 
 Every failed call into the kernel ends up in :func:`error_from_errno`, which picks the class from the errno and
-the kind of operation, and writes a message that names the operation, the map and the errno, for example
-``update map 'counts' (id 12): map is full (E2BIG)``.
+the :class:`Operation` (a member, never the words of a message), and writes a message that names the operation,
+the map and the errno, for example ``update map 'counts' (id 12): map is full (E2BIG)``.
 """
 
 from __future__ import annotations
 
+import enum
 import errno as _errno
 import os
 from typing import Any
@@ -22,6 +23,7 @@ __all__ = [
     "MapFullError",
     "MapNotFoundError",
     "NotSupportedError",
+    "Operation",
     "PinExistsError",
     "ProbeError",
     "ProgramLoadError",
@@ -42,6 +44,8 @@ class BPFError(OSError):
 
     #: For a failed batch operation: how many entries the kernel had processed before the failure.
     done: int | None = None
+    #: What was asked of the kernel (set by :func:`error_from_errno`).
+    operation: Operation | None = None
 
     def __init__(self, errno: int, message: str) -> None:
         super().__init__(errno, message)
@@ -147,32 +151,92 @@ def errno_name(err: int) -> str:
     return _errno.errorcode.get(err, f"errno {err}")
 
 
-# Operations on one element of a map, where ENOENT, EEXIST and E2BIG speak about keys and capacity rather
-# than about the map object itself.
-_ELEMENT_OPERATIONS = frozenset(
-    {"lookup", "update", "delete", "push", "pop", "peek", "update batch", "delete batch", "lookup many"}
-)
-_INSERTS = frozenset({"update", "push", "update batch"})
-_OPENS = frozenset({"open", "open pinned"})
+class Operation(enum.Enum):
+    """What pybpfmap asked of the kernel when it failed. The value is how messages say it; the exception class
+    and the hints follow from the member's facts, never from the words."""
+
+    LOOKUP = "lookup"
+    UPDATE = "update"
+    DELETE = "delete"
+    PUSH = "push"
+    POP = "pop"
+    PEEK = "peek"
+    LOOKUP_MANY = "lookup many"
+    UPDATE_BATCH = "update batch"
+    DELETE_BATCH = "delete batch"
+    READ = "read"  #: a whole-map batch read
+    DRAIN = "drain"  #: a whole-map batch lookup-and-delete
+    ITERATE = "iterate"
+    CREATE = "create"
+    OPEN = "open"
+    OPEN_PINNED = "open pinned"
+    PIN = "pin"
+    FREEZE = "freeze"
+    MMAP = "mmap"
+    RESIZE = "resize"
+    GET_INFO = "get info of"
+    LIST = "list"
+    COUNT = "count"
+    DUPLICATE = "duplicate"
+    INSPECT = "inspect"
+    LOAD = "load"
+    LOAD_BTF = "load BTF for"
+    PARSE = "parse"
+    PARSE_BTF = "parse BTF of"
+    BUILD_BTF = "build BTF for"
+    ATTACH = "attach"
+    TEST_RUN = "test run"
+    OPEN_RING_BUFFER = "open ring buffer on"
+    ADD_TO_RING_BUFFER = "add to ring buffer"
+    OPEN_USER_RING_BUFFER = "open user ring buffer on"
+    SUBMIT = "submit to"
+    READ_BATCH = "read batch from"
+    OPEN_PERF_BUFFER = "open perf buffer on"
+    POLL = "poll"
+    CONSUME = "consume"
+
+    @property
+    def on_element(self) -> bool:
+        """Whether it works on elements by key: ENOENT, EEXIST and E2BIG then speak of keys and capacity, not
+        of the map object."""
+        return self in _ELEMENT_OPERATIONS
+
+    @property
+    def inserts(self) -> bool:
+        """Whether it adds elements, so that E2BIG means the map is full."""
+        return self in (Operation.UPDATE, Operation.PUSH, Operation.UPDATE_BATCH)
+
+    @property
+    def keyless(self) -> bool:
+        """Whether it works on a map without keys (queues, stacks), where ENOENT means the map is empty."""
+        return self in (Operation.PUSH, Operation.POP, Operation.PEEK)
+
+
+_ELEMENT_OPERATIONS = frozenset({
+    Operation.LOOKUP, Operation.UPDATE, Operation.DELETE, Operation.PUSH, Operation.POP, Operation.PEEK,
+    Operation.UPDATE_BATCH, Operation.DELETE_BATCH, Operation.LOOKUP_MANY,
+})  # fmt: skip
 
 _PRIVILEGE_HINT = "needs root or CAP_BPF (unprivileged bpf is usually disabled), which this process lacks"
 # What EPERM/EACCES means for a process that holds the privilege, by operation.
+_WRITE_ONLY = "the map was opened write-only"
+_READ_ONLY = "the map is frozen or was opened read-only"
 _REFUSAL_HINTS = {
-    "lookup": "the map was opened write-only",
-    "lookup many": "the map was opened write-only",
-    "read": "the map was opened write-only",
-    "update": "the map is frozen or was opened read-only",
-    "update batch": "the map is frozen or was opened read-only",
-    "delete": "the map is frozen or was opened read-only",
-    "delete batch": "the map is frozen or was opened read-only",
-    "push": "the map is frozen or was opened read-only",
-    "pop": "the map is frozen or was opened read-only",
-    "drain": "the map is frozen or was opened read-only",
-    "freeze": "the map is mmap'ed writable or was opened read-only",
+    Operation.LOOKUP: _WRITE_ONLY,
+    Operation.LOOKUP_MANY: _WRITE_ONLY,
+    Operation.READ: _WRITE_ONLY,
+    Operation.UPDATE: _READ_ONLY,
+    Operation.UPDATE_BATCH: _READ_ONLY,
+    Operation.DELETE: _READ_ONLY,
+    Operation.DELETE_BATCH: _READ_ONLY,
+    Operation.PUSH: _READ_ONLY,
+    Operation.POP: _READ_ONLY,
+    Operation.DRAIN: _READ_ONLY,
+    Operation.FREEZE: "the map is mmap'ed writable or was opened read-only",
 }
 
 
-def _permission_hint(operation: str) -> str:
+def _permission_hint(operation: Operation) -> str:
     """Why EPERM/EACCES: privileges only when the process lacks them, else what the operation met."""
     from ._caps import bpf_privileged
 
@@ -181,14 +245,14 @@ def _permission_hint(operation: str) -> str:
     return _REFUSAL_HINTS.get(operation, "refused to this process although it holds CAP_BPF or CAP_SYS_ADMIN")
 
 
-def _describe(err: int, operation: str) -> str:
-    if operation in _ELEMENT_OPERATIONS:
+def _describe(err: int, operation: Operation) -> str:
+    if operation.on_element:
         if err == _errno.ENOENT:
             # update meets ENOENT only under BPF_EXIST: the key is missing, whatever else the map holds.
-            return "map is empty" if operation in ("push", "pop", "peek") else "key not found"
+            return "map is empty" if operation.keyless else "key not found"
         if err == _errno.EEXIST:
             return "key already exists"
-        if err == _errno.E2BIG and operation in _INSERTS:
+        if err == _errno.E2BIG and operation.inserts:
             return "map is full"
     if err in (_errno.EOPNOTSUPP, ENOTSUPP):
         return "operation not supported for this map type or kernel"
@@ -196,37 +260,45 @@ def _describe(err: int, operation: str) -> str:
 
 
 def error_from_errno(
-    err: int, operation: str, target: str, detail: str | None = None, *, done: int | None = None
+    err: int,
+    operation: Operation,
+    target: str,
+    detail: str | None = None,
+    *,
+    done: int | None = None,
+    words: str | None = None,
 ) -> BPFError:
     """Build the exception for a failed ``operation`` on ``target`` (such as ``"map 'counts' (id 12)"``).
 
-    The class depends on the errno and, for ENOENT/EEXIST/E2BIG, on whether the operation touched an element:
-    a missing key is a :class:`KeyNotFoundError`, a missing pinned path is a plain :class:`BPFError`. ``done``
-    (batch operations) is how many entries the kernel processed before it failed.
+    The class depends on the errno and, for ENOENT/EEXIST/E2BIG, on the operation: a missing key is a
+    :class:`KeyNotFoundError`, a missing pinned path a :class:`MapNotFoundError`. ``words`` says the operation
+    more precisely in the message (``"pin at '/sys/fs/bpf/x'"``); ``done`` (batch operations) is how many
+    entries the kernel processed before it failed. The exception's ``operation`` attribute is ``operation``.
     """
     cls: type[BPFError] = BPFError
     if err in (_errno.EPERM, _errno.EACCES):
         cls = BPFPermissionError
     elif err in (_errno.EOPNOTSUPP, ENOTSUPP):
         cls = NotSupportedError
-    elif err == _errno.ENOENT and operation in _OPENS:
+    elif err == _errno.ENOENT and operation in (Operation.OPEN, Operation.OPEN_PINNED):
         cls = MapNotFoundError
-    elif err == _errno.EEXIST and operation.startswith("pin"):
+    elif err == _errno.EEXIST and operation is Operation.PIN:
         cls = PinExistsError
-    elif operation in _ELEMENT_OPERATIONS:
+    elif operation.on_element:
         if err == _errno.ENOENT:
             cls = KeyNotFoundError
         elif err == _errno.EEXIST:
             cls = KeyExistsError
-        elif err == _errno.E2BIG and operation in _INSERTS:
+        elif err == _errno.E2BIG and operation.inserts:
             cls = MapFullError
     what = detail if detail is not None else _describe(err, operation)
-    message = f"{operation} {target}: {what} ({errno_name(err)})"
+    message = f"{words or operation.value} {target}: {what} ({errno_name(err)})"
     if done is not None:
         message += f"; {done} entries done before the failure"
     if cls is BPFPermissionError and detail is None:
         message += f"; {_permission_hint(operation)}"
     exc = cls(err, message)
+    exc.operation = operation
     if done is not None:
         exc.done = done
     return exc

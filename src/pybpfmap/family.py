@@ -19,7 +19,7 @@ from ._args import FileLike, check_fd
 from ._elements import MISSING
 from .codec import Buffer, Codec, CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
-from .errors import error_from_errno
+from .errors import Operation, error_from_errno
 from .info import MapInfo
 from .iteration import walk
 from .lpm import LpmKeyCodec
@@ -144,14 +144,14 @@ class _PushPopMap(Map[Any, Any]):
         """Remove and return the next value (KeyNotFoundError when the map is empty)."""
         value = self._elements.pop(None)
         if value is MISSING:
-            raise error_from_errno(errno.ENOENT, "pop", self._elements.target)
+            raise error_from_errno(errno.ENOENT, Operation.POP, self._elements.target)
         return value
 
     def peek(self) -> Any:
         """The value :meth:`pop` would return, left in place (KeyNotFoundError when the map is empty)."""
         value = self._elements.find(None)
         if value is MISSING:
-            raise error_from_errno(errno.ENOENT, "peek", self._elements.target)
+            raise error_from_errno(errno.ENOENT, Operation.PEEK, self._elements.target)
         return value
 
     def __bool__(self) -> bool:
@@ -334,7 +334,8 @@ class LpmTrieMap(Map[Any, Any]):
         """
         value = self._elements.find_raw(self._lpm.full_key(address))
         if value is MISSING:
-            raise error_from_errno(errno.ENOENT, "lookup", self._elements.target, f"no prefix holds {address!r}")
+            target = self._elements.target
+            raise error_from_errno(errno.ENOENT, Operation.LOOKUP, target, f"no prefix holds {address!r}")
         return value
 
     def _find_exact(self, key: Any, default: Any) -> Any:

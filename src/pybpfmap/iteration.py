@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 from . import _bindings as b
 from ._elements import Elements
-from .errors import IterationAborted
+from .errors import IterationAborted, Operation
 
 __all__ = ["Seen", "step_limit", "walk"]
 
@@ -109,7 +109,7 @@ def walk(elements: Elements, max_entries: int, with_values: bool = False) -> Ite
         key_data, value_data, count, error = fetch()
         while True:
             if error not in (0, errno.ENOENT):
-                b.fail(error, "iterate", elements.target)
+                b.fail(error, Operation.ITERATE, elements.target)
             seen.check()
             following = None
             for i in range(count):

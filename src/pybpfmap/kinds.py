@@ -17,7 +17,7 @@ from ._args import check_int, check_update_flags
 from ._numpy import numpy
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
-from .errors import error_from_errno
+from .errors import Operation, error_from_errno
 from .map import FileLike, Map
 
 __all__ = [
@@ -205,7 +205,7 @@ class ArrayMap(Map[int, Any]):
         try:
             return _mmap.mmap(fd, length, flags=_mmap.MAP_SHARED, prot=_mmap.PROT_READ)
         except OSError as exc:
-            raise error_from_errno(exc.errno or errno.EINVAL, "mmap", self._elements.target) from None
+            raise error_from_errno(exc.errno or errno.EINVAL, Operation.MMAP, self._elements.target) from None
 
     def close(self) -> None:
         """Close the map; an mmap'ed view or array still in use keeps its memory mapped until it is gone."""

@@ -22,7 +22,7 @@ from ._args import U32_MAX, U64_MAX, FileLike, check_fd, check_int, check_path, 
 from ._elements import MISSING, Elements, elements_for
 from .codec import Codec, CodecSpec, as_codec
 from .enums import Ability, MapFlags, MapType, UpdateFlags
-from .errors import ENOTSUPP, BPFError, error_from_errno
+from .errors import ENOTSUPP, BPFError, Operation, error_from_errno
 from .info import MapInfo, maps
 from .percpu import PerCpuCodec
 
@@ -406,7 +406,7 @@ class Map(MutableMapping[K, V]):
         what = _refusal.words(Ability.ALL & ~self.type.abilities)
         return f"a {type(self).__name__} ({self.type.label} map) cannot {what} its elements from user space"
 
-    def _missing(self, key: Any, operation: str = "lookup") -> BPFError:
+    def _missing(self, key: Any, operation: Operation = Operation.LOOKUP) -> BPFError:
         # A KeyNotFoundError, built by the one place that maps errnos to exceptions.
         return error_from_errno(errno.ENOENT, operation, self._elements.target, f"key {key!r} not found")
 
@@ -426,7 +426,7 @@ class Map(MutableMapping[K, V]):
 
     def __delitem__(self, key: K) -> None:
         if not self._elements.delete(key):
-            raise self._missing(key, "delete")
+            raise self._missing(key, Operation.DELETE)
 
     def __contains__(self, key: object) -> bool:
         return self._elements.find(key) is not MISSING
@@ -440,7 +440,7 @@ class Map(MutableMapping[K, V]):
         value = self._elements.pop(key)
         if value is MISSING:
             if default is MISSING:
-                raise self._missing(key, "delete")
+                raise self._missing(key, Operation.DELETE)
             return default
         return value
 
@@ -603,7 +603,7 @@ def _creation_error(exc: BPFError, target: str, map_type: MapType, flags: MapFla
     if missing is None:
         return exc
     if missing.answer().refused:
-        return error_from_errno(exc.errno or errno.EPERM, "create", target, missing.error().strerror)
+        return error_from_errno(exc.errno or errno.EPERM, Operation.CREATE, target, missing.error().strerror)
     return missing.error()
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import _bindings as b
 from .btf import BTF, BTFCodec, BTFType
-from .errors import ProgramLoadError, errno_name
+from .errors import Operation, ProgramLoadError, errno_name
 from .map import Map
 from .program import Link, Program, TestRun
 
@@ -212,7 +212,7 @@ class BPFObject:
                 raise ValueError(f"max_entries: {self.path!r} has no map {name!r} (maps: {', '.join(sorted(by_name))})")
             if not isinstance(size, int) or size < 0:
                 raise ValueError(f"max_entries[{name!r}] must be an int >= 0, got {size!r}")
-            b.check(_lib.bpf_map__set_max_entries(by_name[name], size), "resize", f"map {name!r}")
+            b.check(_lib.bpf_map__set_max_entries(by_name[name], size), Operation.RESIZE, f"map {name!r}")
         remaining = dict(constants)
         if not remaining:
             return

@@ -17,6 +17,7 @@ from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks
 from ._consumer import Consumer
 from .codec import CodecSpec
 from .enums import MapType
+from .errors import Operation
 from .map import Map
 from .ringbuf import _ring_fd
 
@@ -84,7 +85,7 @@ class PerfBuffer(Consumer):
         self.lost = 0
         pb = _lib.perf_buffer__new(fd, pages, _lib.pbm_perfbuf_sample, _lib.pbm_perfbuf_lost, self._handle, b.NULL)
         if pb == b.NULL:
-            b.fail(_ffi.errno, "open perf buffer on", map._elements.target)
+            b.fail(_ffi.errno, Operation.OPEN_PERF_BUFFER, map._elements.target)
         self._pb = pb
 
     @property

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import _bindings as b
 from ._resource import Resource
-from .errors import RESOURCE_ERRNOS, BPFError, ProgramLoadError, errno_name, error_from_errno
+from .errors import RESOURCE_ERRNOS, BPFError, Operation, ProgramLoadError, errno_name, error_from_errno
 
 __all__ = ["Helper", "Link", "Program", "ProgramType", "TestRun"]
 
@@ -182,7 +182,7 @@ def _signals_blocked() -> Iterator[None]:
 def _refuse_for_resources(err: int, name: str) -> None:
     """Out of fds or memory: that is the error, not the verifier's log (which says the program was fine)."""
     if err in RESOURCE_ERRNOS:
-        raise error_from_errno(err, "load", f"program {name!r}")
+        raise error_from_errno(err, Operation.LOAD, f"program {name!r}")
 
 
 def program_load_error(err: int, name: str, log: str) -> BPFError:
@@ -191,7 +191,7 @@ def program_load_error(err: int, name: str, log: str) -> BPFError:
     refused before verifying), the errno's usual exception."""
     tail = "\n".join(log.rstrip().splitlines()[-_LOG_TAIL_LINES:])
     if not tail:
-        return error_from_errno(err, "load", f"program {name!r}")
+        return error_from_errno(err, Operation.LOAD, f"program {name!r}")
     message = (
         f"load program {name!r}: {os.strerror(err).lower()} ({errno_name(err)}); verifier log (last lines):\n{tail}"
     )
@@ -207,7 +207,7 @@ def _func_info(opts: Any, functions: Sequence[tuple[str, int]], name: str) -> tu
     names = [_ffi.new("char[]", function.encode()) for function, _ in functions]
     type_ids = _ffi.new("__u32[]", len(functions))
     fd = _lib.pbm_load_func_btf(_ffi.new("const char *[]", names), len(functions), type_ids)
-    b.check(fd, "load BTF for", f"program {name!r}")
+    b.check(fd, Operation.LOAD_BTF, f"program {name!r}")
     pairs = zip((start for _, start in functions), type_ids, strict=True)
     records = _ffi.new("__u32[]", [x for pair in pairs for x in pair])
     opts.prog_btf_fd = fd
@@ -442,7 +442,8 @@ class Program(Resource):
             )
         link = _lib.bpf_program__attach(self._ptr)
         if link == b.NULL:
-            b.fail(_ffi.errno or errno.EINVAL, f"attach program {self.name!r} (section {self.section!r})", "")
+            words = f"attach program {self.name!r} (section {self.section!r})"
+            b.fail(_ffi.errno or errno.EINVAL, Operation.ATTACH, "", words=words)
         return Link(self, ptr=link)
 
     def attach_socket(self, sock: socket.socket | Any) -> Link:
@@ -471,8 +472,9 @@ class Program(Resource):
         opts.flags = _XDP_MODES[mode]
         fd = b.check(
             _lib.bpf_link_create(self.fd, ifindex, _lib.BPF_XDP, opts),
-            f"attach XDP program {self.name!r} to",
+            Operation.ATTACH,
             str(ifindex),
+            words=f"attach XDP program {self.name!r} to",
         )
         return Link(self, fd=fd)
 
@@ -501,7 +503,7 @@ def test_run(fd: int, data: bytes, repeat: int, target: str) -> tuple[int, bytes
         while done[0] < repeat:
             opts.repeat = min(TEST_RUN_SLICE, repeat - done[0])
             opts.data_size_out = room
-            b.check(_lib.pbm_test_run_whole(fd, opts, done), "test run", target)
+            b.check(_lib.pbm_test_run_whole(fd, opts, done), Operation.TEST_RUN, target)
     except BaseException as exc:
         exc.runs_done = int(done[0])  # type: ignore[attr-defined]
         raise

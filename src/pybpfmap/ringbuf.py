@@ -24,6 +24,7 @@ from ._numpy import numpy
 from ._resource import Resource
 from .codec import CodecSpec, IntCodec
 from .enums import MapType
+from .errors import Operation
 from .map import Map
 
 __all__ = ["RecordBatch", "RingBufMap", "RingBuffer", "UserRingBufMap", "UserRingBuffer"]
@@ -176,13 +177,13 @@ class RingBuffer(Consumer):
         self._batch = _ffi.new("struct pbm_record_batch *")
         rb = _lib.ring_buffer__new(fds[0], _lib.pbm_ringbuf_dispatch, ctx, b.NULL)
         if rb == b.NULL:
-            b.fail(_ffi.errno, "open ring buffer on", maps[0]._elements.target)
+            b.fail(_ffi.errno, Operation.OPEN_RING_BUFFER, maps[0]._elements.target)
         self._rb = rb
         for m, fd in zip(maps[1:], fds[1:], strict=True):
             rc = _lib.ring_buffer__add(rb, fd, _lib.pbm_ringbuf_dispatch, ctx)
             if rc < 0:
                 self.close()
-                b.fail(rc, "add to ring buffer", m._elements.target)
+                b.fail(rc, Operation.ADD_TO_RING_BUFFER, m._elements.target)
 
     @property
     def _target(self) -> str:
@@ -224,7 +225,7 @@ class RingBuffer(Consumer):
         finally:
             self._busy = False
         if n < 0:
-            b.fail(n, "read batch from", self._target)
+            b.fail(n, Operation.READ_BATCH, self._target)
         self.handled += n
         if n == 0:
             return RecordBatch(memoryview(b""), memoryview(array("Q")), memoryview(array("I")))
@@ -298,7 +299,7 @@ class UserRingBuffer(Resource):
         self._target = map._elements.target
         self._rb: Any = _lib.user_ring_buffer__new(fd, b.NULL)
         if self._rb == b.NULL:
-            b.fail(_ffi.errno, "open user ring buffer on", self._target)
+            b.fail(_ffi.errno, Operation.OPEN_USER_RING_BUFFER, self._target)
         #: Records submitted so far.
         self.submitted = 0
 
@@ -315,7 +316,7 @@ class UserRingBuffer(Resource):
             raise ValueError("submit needs at least one byte")
         sample = _lib.user_ring_buffer__reserve(self._rb, size)
         if sample == b.NULL:
-            b.fail(_ffi.errno, f"submit {size} bytes to", self._target)
+            b.fail(_ffi.errno, Operation.SUBMIT, self._target, words=f"submit {size} bytes to")
         _ffi.memmove(sample, view, size)
         _lib.user_ring_buffer__submit(self._rb, sample)
         self.submitted += 1

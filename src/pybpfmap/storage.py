@@ -21,7 +21,7 @@ from . import _bindings as b
 from . import features
 from .codec import CodecSpec, as_codec
 from .enums import MapFlags, MapType
-from .errors import ProbeError
+from .errors import Operation, ProbeError
 from .family import FdCodec
 from .map import FileLike, Map, _closed_on_error, _create_fd
 
@@ -40,7 +40,7 @@ def _storage_btf(value_size: int) -> Iterator[tuple[int, int, int]]:
     value_id = b.ffi.new("__u32 *")
     btf = b.lib.pbm_storage_btf(value_size, key_id, value_id)
     if btf == b.NULL:
-        b.fail(b.ffi.errno, "load", f"BTF for a storage value of {value_size} bytes")
+        b.fail(b.ffi.errno, Operation.LOAD, f"BTF for a storage value of {value_size} bytes")
     try:
         yield b.lib.btf__fd(btf), int(key_id[0]), int(value_id[0])
     finally:

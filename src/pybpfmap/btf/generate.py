@@ -11,7 +11,7 @@ from typing import Any
 from .. import _bindings as b
 from ..codec import Codec, IntCodec
 from ..enums import MapType
-from ..errors import RESOURCE_ERRNOS
+from ..errors import RESOURCE_ERRNOS, Operation
 from .layout import BTFCodec
 from .types import BTF, INT_BOOL, INT_SIGNED, LITTLE, BTFType
 
@@ -43,10 +43,10 @@ class GeneratedBTF:
 
     def load(self) -> None:
         """Load the BTF into the kernel (BPF_BTF_LOAD)."""
-        b.check(_lib.btf__load_into_kernel(self._ptr), "load", "generated BTF")
+        b.check(_lib.btf__load_into_kernel(self._ptr), Operation.LOAD, "generated BTF")
 
     def _id(self, rc: int, what: str) -> int:
-        return b.check(rc, "build BTF for", what)
+        return b.check(rc, Operation.BUILD_BTF, what)
 
     def integer(self, name: str, size: int, encoding: int) -> int:
         """The id of an int type (added once)."""

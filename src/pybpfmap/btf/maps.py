@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from .. import _bindings as b
 from .._elements import MISSING, Elements
 from ..codec import Codec, IntCodec
-from ..errors import RESOURCE_ERRNOS, error_from_errno
+from ..errors import RESOURCE_ERRNOS, Operation, error_from_errno
 from .layout import BTFCodec, int_name
 from .types import BTF, INT_BOOL, INT_CHAR, BTFType
 
@@ -69,7 +69,7 @@ def codecs_for_map(info: Any, default_key: Any = None) -> tuple[Any, Any]:
             # Out of fds or memory is no reason to hand out bytes where the caller expects typed values.
             detail = f"cannot read its BTF ({exc}); pass btf=False for bytes"
             target = f"map {info.name!r} (id {info.id})"
-            raise error_from_errno(exc.errno or errno.ENOMEM, "open", target, detail) from exc
+            raise error_from_errno(exc.errno or errno.ENOMEM, Operation.OPEN, target, detail) from exc
         warnings.warn(f"map {info.name!r} (id {info.id}): BTF not used, values are bytes: {exc}", stacklevel=4)
         return None, None
     except (ValueError, KeyError) as exc:
@@ -137,7 +137,7 @@ class LockedElements(Elements):
             return self.value.decode(s.view)
         if -rc == errno.ENOENT:
             return default
-        self.fail(rc, "lookup", key)
+        self.fail(rc, Operation.LOOKUP, key)
 
 
 def with_spin_lock(elements: Elements) -> Elements:

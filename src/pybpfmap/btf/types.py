@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import _bindings as b
-from ..errors import BTFError
+from ..errors import BTFError, Operation
 
 if TYPE_CHECKING:
     from .layout import Compiled
@@ -329,7 +329,7 @@ class BTF:
         """The BTF object the kernel holds under ``btf_id`` (a map's or program's ``btf_id``)."""
         ptr = _lib.btf__load_from_kernel_by_id(btf_id)
         if ptr == b.NULL:
-            b.fail(_ffi.errno or 2, "load", f"BTF id {btf_id}")
+            b.fail(_ffi.errno or 2, Operation.LOAD, f"BTF id {btf_id}")
         return cls(ptr, source=f"BTF id {btf_id}")
 
     @classmethod
@@ -341,7 +341,7 @@ class BTF:
             err = _ffi.errno or 22
             if not os.path.exists(name):
                 raise FileNotFoundError(err, f"no such file: {name!r}")
-            b.fail(err, "parse BTF of", repr(name))
+            b.fail(err, Operation.PARSE_BTF, repr(name))
         return cls(ptr, source=repr(name))
 
     @classmethod
@@ -349,7 +349,7 @@ class BTF:
         """BTF from its raw encoding (the bytes of ``/sys/kernel/btf/*`` or of an ELF ``.BTF`` section)."""
         ptr = _lib.btf__new(data, len(data))
         if ptr == b.NULL:
-            b.fail(_ffi.errno or 22, "parse", source)
+            b.fail(_ffi.errno or 22, Operation.PARSE, source)
         return cls(ptr, source=source)
 
     @classmethod

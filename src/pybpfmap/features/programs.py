@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 
 from .. import _bindings as b
 from .._caps import bpf_privileged
-from ..errors import BPFError, ProbeError
+from ..errors import BPFError, Operation, ProbeError
 from ..program import Helper, ProgramType
 from ._core import Answer, Feature, answer_from_errno, answer_from_libbpf, lacking
 
@@ -98,7 +98,7 @@ def _load(prog_type: ProgramType, code: bytes) -> int:
         opts.prog_flags = _BPF_F_SLEEPABLE  # syscall programs must be sleepable
     insns = _ffi.from_buffer("struct bpf_insn[]", code)
     fd = _lib.bpf_prog_load(int(prog_type), b.NULL, b"GPL", insns, len(code) // 8, opts)
-    return b.check(fd, "load", f"probe program of type {prog_type.name}")
+    return b.check(fd, Operation.LOAD, f"probe program of type {prog_type.name}")
 
 
 def _with_program(prog_type: ProgramType, what: str, use: Callable[[int], int]) -> Answer:
