@@ -58,3 +58,23 @@ def test_every_type_has_its_release() -> None:
     for kind in (*MapType, *ProgramType, *Helper):
         major, minor = kind.since.split(".")
         assert major.isdigit() and minor.isdigit(), kind
+
+
+def test_the_assemblers_opcodes_match_uapi() -> None:
+    """pybpfmap.testing writes instructions by hand: each opcode part, pseudo source and flag it copies is the
+    BPF_* constant of the compiled header."""
+    from pybpfmap import testing as t
+
+    copies = {
+        "BPF_LD": t._LD, "BPF_LDX": t._LDX, "BPF_ST": t._ST, "BPF_STX": t._STX, "BPF_ALU": t._ALU,
+        "BPF_JMP": t._JMP, "BPF_ALU64": t._ALU64, "BPF_B": t._SIZES[1], "BPF_H": t._SIZES[2],
+        "BPF_W": t._SIZES[4], "BPF_DW": t._SIZES[8], "BPF_MEM": t._MEM, "BPF_ATOMIC": t._ATOMIC,
+        "BPF_IMM": t._IMM, "BPF_K": t._K, "BPF_X": t._X, "BPF_ADD": t._ADD, "BPF_RSH": t._RSH,
+        "BPF_MOV": t._MOV, "BPF_END": t._END, "BPF_TO_BE": t._TO_BE, "BPF_JA": t._JA, "BPF_CALL": t._CALL,
+        "BPF_EXIT": t._EXIT, "BPF_JEQ": t._JUMPS["=="], "BPF_JGT": t._JUMPS[">"], "BPF_JGE": t._JUMPS[">="],
+        "BPF_JNE": t._JUMPS["!="], "BPF_JLT": t._JUMPS["<"], "BPF_JLE": t._JUMPS["<="], "BPF_FETCH": t._FETCH,
+        "BPF_PSEUDO_MAP_FD": t._PSEUDO_MAP_FD, "BPF_PSEUDO_FUNC": t._PSEUDO_FUNC,
+        "BPF_F_CURRENT_CPU": t.BPF_F_CURRENT_CPU, "BPF_HDR_START_NET": t.BPF_HDR_START_NET,
+    }  # fmt: skip
+    assert {name: getattr(lib, name) for name in copies} == copies
+    assert len(t._JUMPS) == 6  # every jump the assembler offers is checked above

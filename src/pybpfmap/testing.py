@@ -30,7 +30,7 @@ from .enums import UpdateFlags
 from .kinds import ArrayMap, PerCpuHashMap
 from .map import Map
 from .perfbuf import PerfEventArrayMap
-from .program import Program, ProgramType
+from .program import Helper, Program, ProgramType
 from .ringbuf import RingBufMap
 
 __all__ = [
@@ -49,21 +49,13 @@ __all__ = [
 # R6-R9 survive them, R0 holds return values.
 R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10 = range(11)
 
-# Helper function ids (enum bpf_func_id in linux/bpf.h).
-MAP_LOOKUP_ELEM = 1
-MAP_UPDATE_ELEM = 2
-PERF_EVENT_OUTPUT = 25
-SKB_LOAD_BYTES_RELATIVE = 68
-RINGBUF_OUTPUT = 130
-DYNPTR_READ = 201
-USER_RINGBUF_DRAIN = 209
-
 #: ``BPF_F_CURRENT_CPU``: the perf ring of the CPU the program runs on.
 BPF_F_CURRENT_CPU = 0xFFFFFFFF
 #: ``BPF_HDR_START_NET``: skb_load_bytes_relative offsets count from the network (IP) header.
 BPF_HDR_START_NET = 1
 
-# Opcode parts (linux/bpf_common.h, linux/bpf.h).
+# Opcode parts (linux/bpf_common.h, linux/bpf.h), each the BPF_* constant of its name (tests/test_enums.py
+# checks them against the compiled header).
 _LD, _LDX, _ST, _STX, _ALU, _JMP, _ALU64 = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x07
 _SIZES = {1: 0x10, 2: 0x08, 4: 0x00, 8: 0x18}
 _MEM, _ATOMIC, _IMM = 0x60, 0xC0, 0x00
@@ -250,15 +242,15 @@ class Counter(_Producer):
             raise ValueError(f"Counter needs a map of u32 keys and u64 values, got {target!r}")
         asm = Asm()
         asm.st(4, R10, -4, key).st(8, R10, -16, increment)
-        asm.ld_map(R1, _fd(target)).mov(R2, R10).add(R2, imm=-4).call(MAP_LOOKUP_ELEM)
+        asm.ld_map(R1, _fd(target)).mov(R2, R10).add(R2, imm=-4).call(Helper.MAP_LOOKUP_ELEM)
         asm.jump_if(R0, "==", "insert", imm=0)
         asm.mov(R1, imm=increment).atomic_add(R0, 0, R1).jump("out")
         asm.label("insert")
         asm.ld_map(R1, _fd(target)).mov(R2, R10).add(R2, imm=-4).mov(R3, R10).add(R3, imm=-16)
-        asm.mov(R4, imm=int(UpdateFlags.NOEXIST)).call(MAP_UPDATE_ELEM)
+        asm.mov(R4, imm=int(UpdateFlags.NOEXIST)).call(Helper.MAP_UPDATE_ELEM)
         # Another CPU inserted the key first (EEXIST): add to its value instead.
         asm.jump_if(R0, "==", "out", imm=0)
-        asm.ld_map(R1, _fd(target)).mov(R2, R10).add(R2, imm=-4).call(MAP_LOOKUP_ELEM)
+        asm.ld_map(R1, _fd(target)).mov(R2, R10).add(R2, imm=-4).call(Helper.MAP_LOOKUP_ELEM)
         asm.jump_if(R0, "==", "out", imm=0)
         asm.mov(R1, imm=increment).atomic_add(R0, 0, R1)
         asm.label("out").mov(R0, imm=0).exit()
@@ -276,7 +268,7 @@ def _emitter(record_size: int, sequence: Map[Any, Any], emit: Any) -> bytes:
     asm = Asm()
     asm.mov(R6, R1)
     asm.st(4, R10, -4, 0)
-    asm.ld_map(R1, _fd(sequence)).mov(R2, R10).add(R2, imm=-4).call(MAP_LOOKUP_ELEM)
+    asm.ld_map(R1, _fd(sequence)).mov(R2, R10).add(R2, imm=-4).call(Helper.MAP_LOOKUP_ELEM)
     asm.jump_if(R0, "==", "out", imm=0)
     asm.mov(R7, R0)
     if features.have_atomic_fetch():
@@ -334,7 +326,7 @@ class RingBufEmitter(_SequenceEmitter):
 
         def emit(asm: Asm, record: int, size: int) -> None:
             asm.ld_map(R1, _fd(ring)).mov(R2, R10).add(R2, imm=record).mov(R3, imm=size).mov(R4, imm=0)
-            asm.call(RINGBUF_OUTPUT)
+            asm.call(Helper.RINGBUF_OUTPUT)
 
         try:
             code = _emitter(record_size, sequence, emit)
@@ -359,7 +351,7 @@ class PerfEmitter(_SequenceEmitter):
 
         def emit(asm: Asm, record: int, size: int) -> None:
             asm.mov(R1, R6).ld_map(R2, _fd(events)).ld_imm64(R3, BPF_F_CURRENT_CPU)
-            asm.mov(R4, R10).add(R4, imm=record).mov(R5, imm=size).call(PERF_EVENT_OUTPUT)
+            asm.mov(R4, R10).add(R4, imm=record).mov(R5, imm=size).call(Helper.PERF_EVENT_OUTPUT)
 
         try:
             code = _emitter(record_size, sequence, emit)
@@ -385,15 +377,15 @@ class UserRingBufReader(_Producer):
         self._owned = (self.tally,)
         asm = Asm()
         asm.ld_map(R1, _fd(ring)).ld_func(R2, "on_record").mov(R3, imm=0).mov(R4, imm=0)
-        asm.call(USER_RINGBUF_DRAIN).exit()
+        asm.call(Helper.USER_RINGBUF_DRAIN).exit()
         # on_record(struct bpf_dynptr *record, void *ctx): returns 0 to go on draining.
         asm.function("on_record")
         asm.mov(R6, R1)
         asm.mov(R1, R10).add(R1, imm=-8).mov(R2, imm=8).mov(R3, R6).mov(R4, imm=0).mov(R5, imm=0)
-        asm.call(DYNPTR_READ)
+        asm.call(Helper.DYNPTR_READ)
         asm.jump_if(R0, "!=", "done", imm=0)  # a record shorter than 8 bytes: skipped
         asm.st(4, R10, -12, 0)
-        asm.ld_map(R1, _fd(self.tally)).mov(R2, R10).add(R2, imm=-12).call(MAP_LOOKUP_ELEM)
+        asm.ld_map(R1, _fd(self.tally)).mov(R2, R10).add(R2, imm=-12).call(Helper.MAP_LOOKUP_ELEM)
         asm.jump_if(R0, "==", "done", imm=0)
         asm.ldx(8, R1, R10, -8).atomic_add(R0, 0, R1).mov(R1, imm=1).atomic_add(R0, 8, R1)
         asm.label("done").mov(R0, imm=0).exit()
@@ -464,19 +456,19 @@ class PacketCounter(_Producer):
         asm = Asm()
         asm.mov(R6, R1)
         asm.mov(R1, R6).mov(R2, imm=0).mov(R3, R10).add(R3, imm=header).mov(R4, imm=_HEADER_BYTES)
-        asm.mov(R5, imm=BPF_HDR_START_NET).call(SKB_LOAD_BYTES_RELATIVE)
+        asm.mov(R5, imm=BPF_HDR_START_NET).call(Helper.SKB_LOAD_BYTES_RELATIVE)
         asm.jump_if(R0, "!=", "keep", imm=0)
         asm.ldx(1, R1, R10, header).rsh(R1, 4).jump_if(R1, "!=", "keep", imm=4)  # IP version 4
         asm.ldx(1, R1, R10, header + 9)  # protocol
         asm.stx(4, R10, sample, R1).stx(4, R10, key, R1)
         asm.ldx(2, R1, R10, header + 2).be16(R1)  # total length, network byte order
         asm.stx(4, R10, sample + 4, R1).mov(R7, R1)
-        asm.ld_map(R1, _fd(self.counts)).mov(R2, R10).add(R2, imm=key).call(MAP_LOOKUP_ELEM)
+        asm.ld_map(R1, _fd(self.counts)).mov(R2, R10).add(R2, imm=key).call(Helper.MAP_LOOKUP_ELEM)
         asm.jump_if(R0, "!=", "add", imm=0)
         _zero_stack(asm, zero, 16)
         asm.ld_map(R1, _fd(self.counts)).mov(R2, R10).add(R2, imm=key).mov(R3, R10).add(R3, imm=zero)
-        asm.mov(R4, imm=int(UpdateFlags.NOEXIST)).call(MAP_UPDATE_ELEM)
-        asm.ld_map(R1, _fd(self.counts)).mov(R2, R10).add(R2, imm=key).call(MAP_LOOKUP_ELEM)
+        asm.mov(R4, imm=int(UpdateFlags.NOEXIST)).call(Helper.MAP_UPDATE_ELEM)
+        asm.ld_map(R1, _fd(self.counts)).mov(R2, R10).add(R2, imm=key).call(Helper.MAP_LOOKUP_ELEM)
         asm.jump_if(R0, "==", "sample", imm=0)
         # Per-CPU values: no other CPU writes this copy, and socket filters do not nest on one CPU.
         asm.label("add")
@@ -484,7 +476,7 @@ class PacketCounter(_Producer):
         asm.ldx(8, R1, R0, 8).add(R1, R7).stx(8, R0, 8, R1)
         asm.label("sample")
         asm.ld_map(R1, _fd(self.samples)).mov(R2, R10).add(R2, imm=sample).mov(R3, imm=8 + _HEADER_BYTES)
-        asm.mov(R4, imm=0).call(RINGBUF_OUTPUT)
+        asm.mov(R4, imm=0).call(Helper.RINGBUF_OUTPUT)
         asm.label("keep").mov(R0, imm=-1).exit()  # a socket filter returns how much to keep: all of it
         return asm.assemble()
 
