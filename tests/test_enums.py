@@ -63,7 +63,7 @@ def test_every_type_has_its_release() -> None:
 def test_the_assemblers_opcodes_match_uapi() -> None:
     """pybpfmap.testing writes instructions by hand: each opcode part, pseudo source and flag it copies is the
     BPF_* constant of the compiled header."""
-    from pybpfmap import testing as t
+    from pybpfmap.testing import asm as t
 
     copies = {
         "BPF_LD": t._LD, "BPF_LDX": t._LDX, "BPF_ST": t._ST, "BPF_STX": t._STX, "BPF_ALU": t._ALU,
