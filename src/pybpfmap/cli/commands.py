@@ -1,0 +1,222 @@
+"""One function per command (``cmd_<name>``), each given the parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any
+
+from .._mapspec import open_map, parse_map_spec, raw_key, raw_view
+from .._render import element_codec, hex_bytes, number
+from ..enums import UpdateFlags
+from ..histogram import Histogram
+from ..map import Map
+from ..watch import watch
+from .elements import infos, opened, show_json, take_element, value_for_view, view_key
+from .errors import CommandError, UsageError
+from .render import decode_value, dump_json, entry_json, table, text
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    """``list``: every map on the system, as a table or bpftool's JSON."""
+    shown = [js for _, js in infos()]
+    if args.json:
+        dump_json(shown)
+        return
+    rows = [
+        [
+            str(js["id"]),
+            str(js["type"]),
+            js.get("name", ""),
+            str(js["bytes_key"]),
+            str(js["bytes_value"]),
+            str(js["max_entries"]),
+            f"0x{js['flags']:x}",
+            str(js.get("bytes_memlock", "")),
+        ]
+        for js in shown
+    ]
+    print(table(["ID", "TYPE", "NAME", "KEY", "VALUE", "MAX_ENTRIES", "FLAGS", "MEMLOCK"], rows,
+                 [True, False, False, True, True, True, False, True]))
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    """``show MAP``: one map's information."""
+    with opened((args.map_form, args.map_arg)) as m:
+        shown = show_json(m.info, m.fd)
+    if args.json:
+        dump_json(shown)
+        return
+    width = max(map(len, shown)) + 2
+    for name, value in shown.items():
+        print(f"{name + ':':<{width}}{value}")
+
+
+def cmd_dump(args: argparse.Namespace) -> None:
+    """``dump MAP``: every entry, decoded where the map's BTF or the codecs allow."""
+    with opened((args.map_form, args.map_arg), args.key, args.value) as typed, raw_view(typed) as view:
+        entries = view.snapshot()
+        if args.json:
+            dump_json([entry_json(typed, raw_key(view, k), v) for k, v in entries.items()])
+            return
+        key_codec = element_codec(typed.key_codec)
+        rows = [[text(key_codec.decode(raw_key(view, k))), text(decode_value(typed, v))] for k, v in entries.items()]
+    print(table(["KEY", "VALUE"], rows))
+    print(f"Found {len(rows)} element{'s' if len(rows) != 1 else ''}")
+
+
+def cmd_get(args: argparse.Namespace) -> None:
+    """``get MAP KEY``: one entry."""
+    map_words, words = args.words[:2], args.words[2:]
+    with opened(map_words, args.key, args.value) as typed, raw_view(typed) as view:
+        key, rest = take_element(words, typed.key_codec, typed.key_size, "key")
+        if rest:
+            raise CommandError(f"unexpected words after the key: {' '.join(rest)}")
+        found = view.get(view_key(view, key))
+        if found is None:
+            raise CommandError(f"key {' '.join(hex_bytes(key))} not found in {_describe(typed)}")
+        if args.json:
+            dump_json(entry_json(typed, key, found))
+        else:
+            print(text(decode_value(typed, found)))
+
+
+def cmd_features(args: argparse.Namespace) -> None:
+    """``features``: what the running kernel can do, from the named probes."""
+    from .. import features
+
+    if args.table:
+        print(features.table())
+    elif args.json:
+        dump_json({"kernel": os.uname().release, "features": features.report()})
+    else:
+        print(features.report_text(features.report()))
+
+
+def _describe(m: Map[Any, Any]) -> str:
+    return f"map {m.name!r} (id {m.id})" if m.name else f"map id {m.id}"
+
+
+_FLAGS = {"any": UpdateFlags.ANY, "noexist": UpdateFlags.NOEXIST, "exist": UpdateFlags.EXIST}
+
+
+def cmd_set(args: argparse.Namespace) -> None:
+    """``set MAP KEY VALUE``: create or replace one entry (a last word any, noexist or exist, as in bpftool)."""
+    map_words, words = args.words[:2], args.words[2:]
+    with opened(map_words, args.key, args.value) as typed, raw_view(typed) as view:
+        key, rest = take_element(words, typed.key_codec, typed.key_size, "key")
+        value, rest = take_element(rest, typed.value_codec, typed.value_size, "value")
+        flags = UpdateFlags.ANY
+        if rest and rest[0] in _FLAGS and len(rest) == 1:
+            flags, rest = _FLAGS[rest[0]], []
+        if rest:
+            raise CommandError(f"unexpected words after the value: {' '.join(rest)}")
+        view.set(view_key(view, key), value_for_view(view, value), flags)
+
+
+def cmd_delete(args: argparse.Namespace) -> None:
+    """``delete MAP KEY``: remove one entry."""
+    map_words, words = args.words[:2], args.words[2:]
+    with opened(map_words, args.key, args.value) as typed, raw_view(typed) as view:
+        key, rest = take_element(words, typed.key_codec, typed.key_size, "key")
+        if rest:
+            raise CommandError(f"unexpected words after the key: {' '.join(rest)}")
+        try:
+            del view[view_key(view, key)]
+        except KeyError:
+            raise CommandError(f"key {' '.join(hex_bytes(key))} not found in {_describe(typed)}") from None
+
+
+def cmd_pin(args: argparse.Namespace) -> None:
+    """``pin MAP PATH``: pin the map on a BPF filesystem."""
+    with opened((args.map_form, args.map_arg)) as m:
+        m.pin(args.path)
+
+
+def _watch_rows(
+    sample_values: dict[Any, Any], rates: dict[Any, float | None], args: argparse.Namespace
+) -> list[list[str]]:
+    items = list(sample_values.items())
+
+    def sort_key(item: tuple[Any, Any]) -> Any:
+        key, value = item
+        if args.sort == "key":
+            return (0, key) if isinstance(key, (int, float)) else (1, str(key))
+        # Largest first; rates not known yet (the first table) fall back to the values.
+        amount = number(value)
+        rate = rates.get(key) if args.sort == "rate" else None
+        return (rate is None, -(rate or 0), amount is None, -(amount or 0))
+
+    try:
+        items.sort(key=sort_key)
+    except TypeError:
+        items.sort(key=lambda item: str(item[0]))
+    if args.top:
+        items = items[: args.top]
+    rows = []
+    for key, value in items:
+        rate = rates.get(key)
+        rows.append([text(key), text(value), "" if rate is None else f"{rate:.1f}"])
+    return rows
+
+
+def cmd_watch(args: argparse.Namespace) -> None:
+    """``watch MAP``: a live view of the map's entries and their rates."""
+    with opened((args.map_form, args.map_arg), args.key, args.value) as typed:
+        tty = sys.stdout.isatty()
+        for sample in watch(typed, args.interval, args.count, per_cpu=args.per_cpu):
+            stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
+            title = f"{_describe(typed)}  {stamp}  {len(sample.values)} entries"
+            if args.hist:
+                body = str(Histogram.from_entries(sample.values, args.hist, args.step, args.shift))
+            else:
+                body = table(["KEY", "VALUE", "RATE/s"], _watch_rows(sample.values, sample.rates, args),
+                              [False, True, True])
+            if tty:
+                sys.stdout.write("\x1b[H\x1b[2J")  # home and clear: the table is redrawn in place
+            sys.stdout.write(f"{title}\n{body}\n")
+            if not tty:
+                sys.stdout.write("\n")
+            sys.stdout.flush()
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    """``export``: serve maps (or an export config) to Prometheus."""
+    from ..export.prometheus import serve
+
+    host, _, port_text = args.listen.rpartition(":")
+    if not port_text.isdigit() or int(port_text) > 65535:  # 0: any free port
+        raise UsageError(f"--listen takes HOST:PORT with a port from 0 to 65535, got {args.listen!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    if args.config and args.maps:
+        raise CommandError("give --config FILE or MAP..., not both")
+    config: Any = args.config
+    if not config:
+        if not args.maps or len(args.maps) % 2:
+            raise CommandError("give --config FILE, or maps as 'id N' / 'pinned PATH' / 'name NAME' pairs")
+        counters = []
+        for i in range(0, len(args.maps), 2):
+            spec = f"{args.maps[i]} {args.maps[i + 1]}"
+            parse_map_spec(spec)
+            with open_map(spec) as m:
+                name = "".join(c if c.isalnum() else "_" for c in (m.name or f"map_{m.id}"))
+                decoder = "uint" if m.key_size in (1, 2, 4, 8) else "hex"
+                counters.append({
+                    "name": f"bpf_map_{name}",
+                    "help": f"Values of {spec}",
+                    "map": spec,
+                    "labels": [{"name": "key", "size": m.key_size, "decoders": [{"name": decoder}]}],
+                })
+        config = {"metrics": {"gauges": counters}}
+    server = serve(config, host, int(port_text), block=False)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"serving on http://{shown}:{server.server_port}/metrics", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()

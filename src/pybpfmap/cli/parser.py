@@ -1,0 +1,136 @@
+"""The argument parser: every command, its options and its examples."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, NoReturn
+
+from .. import _bindings as b
+from .._mapspec import MAP_FORMS
+from .commands import (
+    cmd_delete,
+    cmd_dump,
+    cmd_export,
+    cmd_features,
+    cmd_get,
+    cmd_list,
+    cmd_pin,
+    cmd_set,
+    cmd_show,
+    cmd_watch,
+)
+from .errors import PROG
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return f"pybpfmap {__version__} (libbpf {b.LIBBPF_VERSION})"
+
+
+def _subparser(sub: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, description=summary, epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def _map_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("map_form", choices=MAP_FORMS, metavar="{id,pinned,name}", help="how the map is named")
+    parser.add_argument("map_arg", metavar="ARG", help="the map's id, pinned path or name")
+
+
+def _codec_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--key", metavar="CODEC", help="decode keys as CODEC (u32, u64, i32, a struct format)")
+    parser.add_argument("--value", metavar="CODEC", help="decode values as CODEC (u32, u64, a struct format)")
+
+
+# A day: longer intervals overflow the timers underneath (inf did), and no one watches a map that slowly.
+MAX_INTERVAL = 86400.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``pybpfmap`` command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Inspect, change, watch and export Linux BPF maps.",
+        epilog="MAP is 'id N', 'pinned PATH' or 'name NAME'. Run 'pybpfmap COMMAND --help' for each command.",
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = _subparser(sub, "list", "list every map on the system", "pybpfmap list --json")
+    p.add_argument("--json", action="store_true", help="print bpftool's JSON (bpftool map list -j)")
+    p.set_defaults(run=cmd_list)
+
+    p = _subparser(sub, "show", "show one map's properties", "pybpfmap show pinned /sys/fs/bpf/counts --json")
+    _map_argument(p)
+    p.add_argument("--json", action="store_true", help="print bpftool's JSON (bpftool map show -j)")
+    p.set_defaults(run=cmd_show)
+
+    p = _subparser(sub, "dump", "print every entry of a map", "pybpfmap dump id 42 --key u32 --value u64")
+    _map_argument(p)
+    _codec_options(p)
+    p.add_argument("--json", action="store_true", help="print bpftool's JSON (bpftool map dump -j)")
+    p.set_defaults(run=cmd_dump)
+
+    words_help = "MAP (two words) then KEY (hex BYTE..., BYTE..., or one JSON word)"
+    p = _subparser(sub, "get", "look up one key", "pybpfmap get name counts hex 01 00 00 00")
+    p.add_argument("words", nargs="+", metavar="MAP KEY", help=words_help)
+    _codec_options(p)
+    p.add_argument("--json", action="store_true", help="print bpftool's JSON (bpftool map lookup -j)")
+    p.set_defaults(run=cmd_get)
+
+    p = _subparser(sub, "set", "create or replace one entry (flags: any, noexist, exist)",
+                   "pybpfmap set pinned /sys/fs/bpf/counts 7 42 --key u32 --value u64")
+    p.add_argument("words", nargs="+", metavar="MAP KEY VALUE", help=words_help + ", then VALUE the same way, "
+                   "then optionally any | noexist | exist")
+    _codec_options(p)
+    p.set_defaults(run=cmd_set)
+
+    p = _subparser(sub, "delete", "delete one key", "pybpfmap delete id 42 hex 07 00 00 00")
+    p.add_argument("words", nargs="+", metavar="MAP KEY", help=words_help)
+    _codec_options(p)
+    p.set_defaults(run=cmd_delete)
+
+    p = _subparser(sub, "pin", "pin a map on a bpf filesystem", "pybpfmap pin id 42 /sys/fs/bpf/counts")
+    _map_argument(p)
+    p.add_argument("path", help="where to pin it (on a bpf filesystem)")
+    p.set_defaults(run=cmd_pin)
+
+    p = _subparser(sub, "watch", "a live table of values and per-second rates (or a histogram)",
+                   "pybpfmap watch name counts --interval 2 --top 10 --sort rate")
+    _map_argument(p)
+    _codec_options(p)
+    p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between reads (default 1)")
+    p.add_argument("--top", type=int, default=0, metavar="N", help="show only the first N rows")
+    p.add_argument("--sort", choices=["key", "value", "rate"], default="key", help="row order (default key)")
+    p.add_argument("--count", type=int, default=None, metavar="K", help="stop after K tables")
+    p.add_argument("--hist", choices=["log2", "linear"], help="draw the map as a histogram (slot -> count)")
+    p.add_argument("--step", type=int, default=1, help="--hist linear: the width of a slot")
+    p.add_argument("--shift", type=int, default=0, help="--hist log2: 1 for maps filled by bcc's bpf_log2l()")
+    p.add_argument("--per-cpu", action="store_true", help="show per-CPU values rather than their sums")
+    p.set_defaults(run=cmd_watch)
+
+    p = _subparser(sub, "features", "probe what the running kernel offers (like bpftool feature probe)",
+                   "pybpfmap features --json")
+    p.add_argument("--json", action="store_true", help="print the probes' answers as JSON")
+    p.add_argument("--table", action="store_true", help="print which release has each feature (Markdown), no probing")
+    p.set_defaults(run=cmd_features)
+
+    p = _subparser(sub, "export", "serve maps as Prometheus metrics",
+                   "pybpfmap export --listen 127.0.0.1:9435 --config examples/packet_monitor.toml")
+    p.add_argument("--listen", default="127.0.0.1:9435", metavar="HOST:PORT", help="where to serve /metrics")
+    p.add_argument("--config", metavar="FILE", help="the export config (TOML)")
+    p.add_argument("maps", nargs="*", metavar="MAP", help="without --config: maps to serve as gauges by key")
+    p.set_defaults(run=cmd_export)
+    return parser
