@@ -40,6 +40,14 @@ def test_per_cpu_types() -> None:
     }
 
 
+def test_keyless_and_valueless_types() -> None:
+    """keyless and valueless mark the types created with a key (and value) size of 0."""
+    assert {t for t in MapType if t.keyless} == {
+        MapType.QUEUE, MapType.STACK, MapType.BLOOM_FILTER, MapType.RINGBUF, MapType.USER_RINGBUF, MapType.ARENA
+    }
+    assert {t for t in MapType if t.valueless} == {MapType.RINGBUF, MapType.USER_RINGBUF, MapType.ARENA}
+
+
 def test_program_types_match_uapi() -> None:
     """Every BPF_PROG_TYPE_* of the vendored header is in ProgramType, with the same value."""
     assert len(ProgramType) == lib.__MAX_BPF_PROG_TYPE

@@ -19,7 +19,7 @@ from pybpfmap import HashMap, Map, MapType, NotSupportedError, features
 from pybpfmap._refusal import METHOD_NEEDS
 from pybpfmap.enums import Ability
 from pybpfmap.errors import BPFError
-from pybpfmap.family import FdCodec, InnerMapCodec
+from pybpfmap.fdmaps import FdCodec, InnerMapCodec
 from pybpfmap.map import _KINDS
 
 KINDS = sorted(_KINDS.items())

@@ -25,24 +25,13 @@ from .errors import (
     ProbeError,
     ProgramLoadError,
 )
-from .family import (
-    ArrayOfMaps,
-    BloomFilterMap,
-    CgroupArray,
-    FdCodec,
-    HashOfMaps,
-    InnerMapCodec,
-    LpmTrieMap,
-    ProgArray,
-    QueueMap,
-    StackMap,
-    StackTraceCodec,
-    StackTraceMap,
-)
+from .fdmaps import ArrayOfMaps, CgroupArray, FdCodec, HashOfMaps, InnerMapCodec, ProgArray
 from .histogram import Histogram
 from .info import MapInfo, maps
+from .keyless import BloomFilterMap, QueueMap, StackMap
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
 from .lpm import LpmKeyCodec
+from .lpmtrie import LpmTrieMap
 from .map import Map
 from .object import BPFObject
 from .percpu import PerCpuValues
@@ -50,6 +39,7 @@ from .perfbuf import PerfBuffer, PerfEventArrayMap
 from .program import Program, ProgramType
 from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
 from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
+from .stacktrace import StackTraceCodec, StackTraceMap
 from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
 from .watch import Sample, watch
 

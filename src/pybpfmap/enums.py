@@ -101,6 +101,16 @@ class MapType(enum.IntEnum):
         return _FACTS[self].abilities
 
     @property
+    def keyless(self) -> bool:
+        """Whether the type has no keys (queues, stacks, bloom filters, ring buffers, arenas): key size 0."""
+        return _FACTS[self].keyless
+
+    @property
+    def valueless(self) -> bool:
+        """Whether the type has no values either (ring buffers, arenas): value size 0."""
+        return _FACTS[self].valueless
+
+    @property
     def takes_plain_btf(self) -> bool:
         """Whether the kernel checks the type's keys and values against BTF plainly (the types' sizes are the
         key and value sizes), so a map created from typed codecs can carry BTF generated from them."""
@@ -129,6 +139,8 @@ class _Facts(NamedTuple):
     batch_drain: bool = False  # ... and BPF_MAP_LOOKUP_AND_DELETE_BATCH, from the same release
     lookup_and_delete: str | None = None
     abilities: Ability = Ability.ALL  # what the element commands do for user space (the kernel's map ops)
+    keyless: bool = False  # key size 0
+    valueless: bool = False  # value size 0
     plain_btf: bool = False  # BTF key and value types taken as they are, checked against the sizes
 
 
@@ -165,18 +177,18 @@ _FACTS: dict[MapType, _Facts] = {
     MapType.CGROUP_STORAGE: _Facts("4.19", abilities=_ARRAYS),
     MapType.REUSEPORT_SOCKARRAY: _Facts("4.19"),
     MapType.PERCPU_CGROUP_STORAGE: _Facts("4.20", per_cpu=True, abilities=_ARRAYS),
-    MapType.QUEUE: _Facts("4.20", lookup_and_delete="4.20", abilities=Ability.NONE),
-    MapType.STACK: _Facts("4.20", lookup_and_delete="4.20", abilities=Ability.NONE),
+    MapType.QUEUE: _Facts("4.20", lookup_and_delete="4.20", abilities=Ability.NONE, keyless=True),
+    MapType.STACK: _Facts("4.20", lookup_and_delete="4.20", abilities=Ability.NONE, keyless=True),
     MapType.SK_STORAGE: _Facts("5.2", abilities=_STORAGE),
     MapType.DEVMAP_HASH: _Facts("5.4"),
     MapType.STRUCT_OPS: _Facts("5.6"),
-    MapType.RINGBUF: _Facts("5.8", abilities=Ability.NONE),
+    MapType.RINGBUF: _Facts("5.8", abilities=Ability.NONE, keyless=True, valueless=True),
     MapType.INODE_STORAGE: _Facts("5.10", abilities=_STORAGE),
     MapType.TASK_STORAGE: _Facts("5.11", abilities=_STORAGE),
-    MapType.BLOOM_FILTER: _Facts("5.16", abilities=Ability.NONE),
-    MapType.USER_RINGBUF: _Facts("6.1", abilities=Ability.NONE),
+    MapType.BLOOM_FILTER: _Facts("5.16", abilities=Ability.NONE, keyless=True),
+    MapType.USER_RINGBUF: _Facts("6.1", abilities=Ability.NONE, keyless=True, valueless=True),
     MapType.CGRP_STORAGE: _Facts("6.2", abilities=_STORAGE),
-    MapType.ARENA: _Facts("6.9", abilities=Ability.NONE),
+    MapType.ARENA: _Facts("6.9", abilities=Ability.NONE, keyless=True, valueless=True),
 }
 
 

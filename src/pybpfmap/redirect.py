@@ -15,14 +15,14 @@ from typing import Any, ClassVar
 from ._bindings import possible_cpus
 from .codec import CodecSpec
 from .enums import MapFlags, MapType
-from .family import FdCodec, _SlotArray, _WriteOnlySlots
+from .fdmaps import FdCodec, SlotArray, WriteOnlySlots
 from .info import MapInfo
 from .map import Map
 
 __all__ = ["CpuMap", "DevMap", "DevMapHash", "ReuseportSockArray", "SockHash", "SockMap", "XskMap"]
 
 
-class DevMap(_SlotArray):
+class DevMap(SlotArray):
     """``BPF_MAP_TYPE_DEVMAP``: ``DevMap(max_entries=8)``; ``d[i] = socket.if_nametoindex("eth0")``.
 
     ``value=`` may be a two-field layout such as ``"=II"`` for ``struct bpf_devmap_val`` (ifindex and a
@@ -71,7 +71,7 @@ class DevMapHash(Map[Any, Any]):
         super()._attach(fd, key, _ifindex_codec(value, info, fd), info)
 
 
-class CpuMap(_SlotArray):
+class CpuMap(SlotArray):
     """``BPF_MAP_TYPE_CPUMAP``: ``c[cpu] = queue_size`` starts the kernel thread that takes packets redirected
     to that CPU; ``del c[cpu]`` stops it. ``max_entries`` defaults to (and may not exceed) the possible CPUs.
     ``value="=II"`` gives ``struct bpf_cpumap_val`` (queue size and a program fd).
@@ -96,7 +96,7 @@ class CpuMap(_SlotArray):
         super()._attach(fd, key, _ifindex_codec(value, info, fd), info)
 
 
-class XskMap(_WriteOnlySlots):
+class XskMap(WriteOnlySlots):
     """``BPF_MAP_TYPE_XSKMAP``: ``x[queue] = xsk_socket`` (an AF_XDP socket or its fd); ``del x[queue]``.
 
     Reading is refused with TypeError: the kernel does not report these slots to user space (EOPNOTSUPP).
@@ -122,7 +122,7 @@ def _cookie_codec(value: CodecSpec, info: MapInfo | None, fd: int) -> CodecSpec:
     return FdCodec(info.value_size) if info.value_size in (4, 8) else None
 
 
-class SockMap(_SlotArray):
+class SockMap(SlotArray):
     """``BPF_MAP_TYPE_SOCKMAP``: ``s[i] = sock`` adds a socket (TCP established or listening, UDP, unix);
     ``s[i]`` reads back its cookie (``getsockopt(SOL_SOCKET, SO_COOKIE)``), ``del s[i]`` removes it.
 
@@ -162,7 +162,7 @@ class SockHash(Map[Any, int]):
         super()._attach(fd, key, _cookie_codec(value, info, fd), info)
 
 
-class ReuseportSockArray(_SlotArray):
+class ReuseportSockArray(SlotArray):
     """``BPF_MAP_TYPE_REUSEPORT_SOCKARRAY``: sockets of one SO_REUSEPORT group, for ``bpf_sk_select_reuseport``.
 
     ``r[i] = sock`` (bound with SO_REUSEPORT); ``r[i]`` reads back the socket's cookie.

@@ -19,11 +19,12 @@ from typing import Any, ClassVar
 
 from . import _bindings as b
 from . import features
+from ._create import closed_on_error, create_fd
 from .codec import CodecSpec, as_codec
 from .enums import MapFlags, MapType
 from .errors import Operation, ProbeError
-from .family import FdCodec
-from .map import FileLike, Map, _closed_on_error, _create_fd
+from .fdmaps import FdCodec
+from .map import FileLike, Map
 
 __all__ = ["CgrpStorageMap", "InodeStorageMap", "SkStorageMap", "TaskStorageMap"]
 
@@ -70,7 +71,7 @@ class _StorageMap(Map[Any, Any]):
         value_codec = as_codec(value, value_size, what="value")
         map_flags = MapFlags(flags) | MapFlags.NO_PREALLOC
         if btf is not None:
-            fd, key_codec, value_codec = _create_fd(
+            fd, key_codec, value_codec = create_fd(
                 self.map_type,
                 FdCodec(),
                 value_codec,
@@ -82,7 +83,7 @@ class _StorageMap(Map[Any, Any]):
             )
         else:
             with _storage_btf(value_codec.size) as (btf_fd, key_id, value_id):
-                fd, key_codec, value_codec = _create_fd(
+                fd, key_codec, value_codec = create_fd(
                     self.map_type,
                     FdCodec(),
                     value_codec,
@@ -92,7 +93,7 @@ class _StorageMap(Map[Any, Any]):
                     btf_key_type_id=key_id,
                     btf_value_type_id=value_id,
                 )
-        with _closed_on_error(fd):
+        with closed_on_error(fd):
             self._attach(fd, key_codec, value_codec)
 
     def _why(self) -> str:
