@@ -1,4 +1,5 @@
-"""The lifetime every pybpfmap object that owns something in the kernel shares (consumers, programs)."""
+"""The lifetime every pybpfmap object that owns something in the kernel shares: maps, BPF objects, programs,
+links, consumers, exporters and the test producers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ R = TypeVar("R", bound="Resource")
 
 
 class Resource(ABC):
-    """Owns a kernel object until :meth:`close`: a context manager, and closed when garbage-collected."""
+    """Owns a kernel object until :meth:`close`: a context manager (entering a closed one is a ValueError, as
+    for files), and closed when garbage-collected. ``close`` must tolerate a half-built object: ``__del__``
+    runs on objects whose ``__init__`` raised."""
 
     @abstractmethod
     def close(self) -> None:

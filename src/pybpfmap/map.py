@@ -19,6 +19,7 @@ from . import btf as _btf  # BTF: typed codecs for maps that carry it, BTF for m
 from ._args import U32_MAX, FileLike, check_fd, check_int, check_path, check_update_flags
 from ._create import closed_on_error, create_fd
 from ._elements import MISSING, Elements, elements_for
+from ._resource import Resource
 from .codec import Codec, CodecSpec, as_codec
 from .enums import Ability, MapFlags, MapType, UpdateFlags
 from .errors import BPFError, Operation, error_from_errno
@@ -39,7 +40,7 @@ def _target(name: str, map_id: int) -> str:
     return f"map {name!r} (id {map_id})" if name else f"map (id {map_id})"
 
 
-class Map(MutableMapping[K, V]):
+class Map(MutableMapping[K, V], Resource):
     """A BPF map. Keys and values are decoded by the map's codecs (raw ``bytes`` without them).
 
     Create one with a kind (``HashMap(key="u32", value="u64", max_entries=1024)``) or :meth:`create`; open an
@@ -265,16 +266,6 @@ class Map(MutableMapping[K, V]):
         elements = getattr(self, "_elements", None)
         if elements is not None:
             elements.close()
-
-    def __enter__(self: M) -> M:
-        self._elements.live_fd()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        self.close()
 
     def _refuse_copy(self, *args: object) -> NoReturn:
         raise TypeError(

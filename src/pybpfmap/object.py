@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from . import _bindings as b
+from ._resource import Resource
 from .btf import BTF, BTFCodec, BTFType
 from .errors import Operation, ProgramLoadError, errno_name
 from .map import Map
@@ -106,7 +107,7 @@ class Globals(Mapping[str, Any]):
         return self._vars[name][2].type
 
 
-class BPFObject:
+class BPFObject(Resource):
     """A compiled BPF ELF object, opened, configured and loaded by libbpf in one step.
 
     ``max_entries`` resizes maps by name, ``constants`` sets global variables (``const volatile`` ones above
@@ -299,6 +300,8 @@ class BPFObject:
     def close(self) -> None:
         """Detach every link, close every map handle, and free the object (its programs and maps go with it
         unless something else, such as a pin, holds them)."""
+        if getattr(self, "_obj", b.NULL) == b.NULL:
+            return
         for link in list(self._links):
             link.close()
         for m in self._maps.values():
@@ -307,16 +310,6 @@ class BPFObject:
         if self._obj != b.NULL:
             _lib.bpf_object__close(self._obj)
             self._obj = b.NULL
-
-    def __enter__(self) -> BPFObject:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        if getattr(self, "_obj", b.NULL) != b.NULL:
-            self.close()
 
     def __repr__(self) -> str:
         return f"<BPFObject {self.path!r} {'closed' if self.closed else 'loaded'}>"

@@ -255,10 +255,12 @@ class TestRun(int):
         return f"TestRun(retval={int(self)}, data=<{len(self.data)} bytes>, duration_ns={self.duration_ns})"
 
 
-class Link:
+class Link(Resource):
     """An attachment of a program; :meth:`close` detaches it (a second call does nothing). A context manager.
 
-    Links of a :class:`~pybpfmap.BPFObject`'s programs are also detached when the object closes.
+    Links of a :class:`~pybpfmap.BPFObject`'s programs are also detached when the object closes. Unlike the
+    other resources, a link that is garbage-collected stays attached: ``prog.attach_socket(s)`` without keeping
+    the link must leave the filter on the socket, as the socket option it stands for does.
     """
 
     def __init__(self, program: Program, ptr: Any = None, fd: int = -1, detach: Any = None) -> None:
@@ -267,9 +269,14 @@ class Link:
         self._ptr = ptr
         self._fd = fd
         self._detach = detach
-        self.closed = False
+        self._closed = False
         if program._owner is not None:
             program._owner._links.append(self)
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has detached the program."""
+        return self._closed
 
     @property
     def fd(self) -> int:
@@ -282,9 +289,9 @@ class Link:
 
     def close(self) -> None:
         """Detach (idempotent)."""
-        if self.closed:
+        if self._closed:
             return
-        self.closed = True
+        self._closed = True
         if self._ptr is not None:
             _lib.bpf_link__destroy(self._ptr)
             self._ptr = None
@@ -297,11 +304,8 @@ class Link:
         if owner is not None and self in owner._links:
             owner._links.remove(self)
 
-    def __enter__(self) -> Link:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __del__(self) -> None:
+        pass  # see the class docstring: collected, a link stays attached
 
     def __repr__(self) -> str:
         return f"<Link {self.program.name!r} {'closed' if self.closed else 'attached'}>"

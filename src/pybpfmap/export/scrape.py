@@ -12,6 +12,7 @@ from typing import Any
 
 from .._mapspec import open_map
 from .._render import Span
+from .._resource import Resource
 from .config import load_config, metric_spec
 from .decoders import INT_FORMATS
 from .model import (
@@ -178,13 +179,14 @@ def _histograms(metric: MetricSpec, series: Mapping[tuple[str, ...], float]) -> 
     return out
 
 
-class Exporter:
+class Exporter(Resource):
     """Every metric of a config, resolved and ready to scrape. ``Exporter(config)`` validates everything and
     opens every map (:class:`ConfigError` otherwise); :meth:`scrape` reads each map once."""
 
     def __init__(self, config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
                  metrics: Iterable[MetricSpec] = ()) -> None:
         """Load ``config`` (a TOML path or dict) and/or take already-built ``metrics``."""
+        self._closed = False
         self.sources: dict[str, MapSource] = {}
         self.metrics: list[MetricSpec] = list(metrics)
         for metric in self.metrics:
@@ -247,14 +249,14 @@ class Exporter:
                 self.errors[metric.name] = self.errors.get(metric.name, 0) + 1
         return out, dict(self.errors)
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._closed
+
     def close(self) -> None:
         """Close every map the exporter opened."""
-        for source in self.sources.values():
+        self._closed = True
+        for source in getattr(self, "sources", {}).values():
             source.close()
-        self.sources.clear()
-
-    def __enter__(self) -> Exporter:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self.sources = {}

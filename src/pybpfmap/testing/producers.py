@@ -8,6 +8,7 @@ import struct
 from typing import Any, NamedTuple
 
 from .. import features
+from .._resource import Resource
 from ..enums import UpdateFlags
 from ..kinds import ArrayMap, PerCpuHashMap
 from ..map import Map
@@ -37,11 +38,17 @@ def _fd(obj: Map[Any, Any]) -> int:
     return obj.fd
 
 
-class _Producer:
+class _Producer(Resource):
     """A loaded program plus the maps it created for itself; closes them all."""
 
     program: Program
     _owned: tuple[Map[Any, Any], ...] = ()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has closed the program (or when it was never loaded)."""
+        program = getattr(self, "program", None)
+        return program is None or program.closed
 
     def close(self) -> None:
         """Close the program and the helper maps this producer created (not the maps it was given)."""
@@ -51,11 +58,6 @@ class _Producer:
         for m in self._owned:
             m.close()
 
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 class Counter(_Producer):
