@@ -316,3 +316,22 @@ def test_creating_without_privilege_names_the_missing_privilege() -> None:
     assert int(err) == errno.EPERM and is_permission_error == "True"
     assert text.startswith("create map of type HASH: operation not permitted (EPERM)")
     assert "root or CAP_BPF" in text
+
+
+def test_creation_options_reach_the_kernel_through_every_kind() -> None:
+    """Options are declared once and passed through: what the kernel holds afterwards shows each arrived."""
+    from pybpfmap import ArrayMap, LpmTrieMap, QueueMap, StackTraceMap
+
+    with ArrayMap("u64", 4, mmapable=True, numa_node=0) as a:
+        assert a.info.flags & MapFlags.MMAPABLE and a.info.flags & MapFlags.NUMA_NODE
+    with QueueMap("u32", 4, flags=MapFlags.RDONLY_PROG) as q:
+        assert q.info.flags & MapFlags.RDONLY_PROG and q.key_size == 0
+    with LpmTrieMap("ipv4", "u32", 4, flags=MapFlags.RDONLY_PROG) as t:
+        assert t.info.flags & MapFlags.NO_PREALLOC and t.info.flags & MapFlags.RDONLY_PROG
+    with StackTraceMap(4, depth=8, flags=MapFlags.STACK_BUILD_ID) as s:
+        assert s.value_size == 8 * 32  # a struct bpf_stack_build_id per frame
+
+
+def test_an_unknown_creation_option_is_named() -> None:
+    with pytest.raises(TypeError, match="unknown map option 'numa_nod'; maps take btf, "):
+        HashMap("u32", "u64", 4, numa_nod=0)  # type: ignore[call-arg]

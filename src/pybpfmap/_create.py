@@ -8,7 +8,7 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from . import _bindings as b
 from . import btf as _btf  # BTF generated for maps created from typed codecs
@@ -18,7 +18,9 @@ from .codec import Codec, CodecSpec, as_codec
 from .enums import MapFlags, MapType
 from .errors import ENOTSUPP, BPFError, Operation, error_from_errno
 
-__all__ = ["closed_on_error", "create_fd"]
+__all__ = [
+    "BTFOptions", "KernelOptions", "KeySize", "MapOptions", "Placement", "ValueSize", "closed_on_error", "create_fd",
+]  # fmt: skip
 
 _NAME = re.compile(r"[A-Za-z0-9_.]{0,15}")
 
@@ -59,28 +61,81 @@ def _creation_error(exc: BPFError, target: str, map_type: MapType, flags: MapFla
     return missing.error()
 
 
+class Placement(TypedDict, total=False):
+    """The creation options every map kind takes."""
+
+    #: ``BPF_F_*`` creation flags (:class:`~pybpfmap.MapFlags`).
+    flags: MapFlags | int
+    #: The NUMA node to allocate on (sets ``MapFlags.NUMA_NODE``).
+    numa_node: int | None
+
+
+class BTFOptions(TypedDict, total=False):
+    """BTF for the key and value, for the kinds whose kernel map takes it. Without ``btf``, typed codecs get BTF
+    generated from them (``btf=False`` skips that)."""
+
+    btf: FileLike | bool | None
+    btf_key_type_id: int
+    btf_value_type_id: int
+
+
+class KernelOptions(BTFOptions, total=False):
+    """The rest of what BPF_MAP_CREATE takes, for :meth:`~pybpfmap.Map.create` and ``Map`` kinds alike."""
+
+    #: The kernel type of a struct_ops map's value.
+    btf_vmlinux_value_type_id: int
+    #: The device to offload the map to.
+    map_ifindex: int
+    #: The fd of the BTF object holding the value type (``BPF_F_VTYPE_BTF_OBJ_FD``).
+    value_type_btf_obj: FileLike | None
+    #: A BPF token's fd (``BPF_F_TOKEN_FD``).
+    token: FileLike | None
+
+
+class KeySize(TypedDict, total=False):
+    """The key size in bytes, where no codec says it."""
+
+    key_size: int | None
+
+
+class ValueSize(TypedDict, total=False):
+    """The value size in bytes, where no codec says it."""
+
+    value_size: int | None
+
+
+class MapOptions(Placement, KeySize, ValueSize, KernelOptions, total=False):
+    """Every creation option, each declared once in these classes: what :func:`create_fd` takes besides the
+    codecs. The kinds take the groups their kernel map can use."""
+
+    #: ``map_extra`` (a bloom filter's hash count, an arena's address).
+    map_extra: int
+    #: The template map of a map of maps.
+    inner_map: FileLike | None
+
+
+_OPTION_NAMES = frozenset(MapOptions.__annotations__)
+
+
 def create_fd(
     map_type: MapType,
     key: CodecSpec,
     value: CodecSpec,
-    *,
-    key_size: int | None = None,
-    value_size: int | None = None,
     max_entries: int = 0,
     name: str | None = None,
-    flags: MapFlags | int = 0,
-    map_extra: int = 0,
-    numa_node: int | None = None,
-    inner_map: FileLike | None = None,
-    btf: FileLike | bool | None = None,
-    btf_key_type_id: int = 0,
-    btf_value_type_id: int = 0,
-    btf_vmlinux_value_type_id: int = 0,
-    map_ifindex: int = 0,
-    value_type_btf_obj: FileLike | None = None,
-    token: FileLike | None = None,
+    **options: Unpack[MapOptions],
 ) -> tuple[int, Codec[Any], Codec[Any]]:
     """Validate everything that can be validated in user space, then BPF_MAP_CREATE."""
+    unknown = sorted(set(options) - _OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unknown map option {unknown[0]!r}; maps take {', '.join(sorted(_OPTION_NAMES))}")
+    key_size = options.get("key_size")
+    value_size = options.get("value_size")
+    numa_node = options.get("numa_node")
+    btf = options.get("btf")
+    btf_value_type_id = options.get("btf_value_type_id", 0)
+    value_type_btf_obj = options.get("value_type_btf_obj")
+    token = options.get("token")
     raw_name = _check_name(name)
     if key_size is None and key is None and map_type.keyless:
         key_size = 0
@@ -93,14 +148,14 @@ def create_fd(
     key_codec = as_codec(key, key_size, what="key")
     value_codec = as_codec(value, value_size, what="value")
     max_entries = check_int(max_entries, "max_entries")
-    map_flags = MapFlags(check_int(flags, "flags"))
-    map_extra = check_int(map_extra, "map_extra", 0, U64_MAX)
+    map_flags = MapFlags(check_int(options.get("flags", 0), "flags"))
+    map_extra = check_int(options.get("map_extra", 0), "map_extra", 0, U64_MAX)
     if numa_node is not None:
         numa_node = check_int(numa_node, "numa_node")
-    btf_key_type_id = check_int(btf_key_type_id, "btf_key_type_id")
+    btf_key_type_id = check_int(options.get("btf_key_type_id", 0), "btf_key_type_id")
     btf_value_type_id = check_int(btf_value_type_id, "btf_value_type_id")
-    btf_vmlinux_value_type_id = check_int(btf_vmlinux_value_type_id, "btf_vmlinux_value_type_id")
-    map_ifindex = check_int(map_ifindex, "map_ifindex")
+    btf_vmlinux_value_type_id = check_int(options.get("btf_vmlinux_value_type_id", 0), "btf_vmlinux_value_type_id")
+    map_ifindex = check_int(options.get("map_ifindex", 0), "map_ifindex")
     if numa_node is not None:
         map_flags |= MapFlags.NUMA_NODE
     if value_type_btf_obj is not None:
@@ -124,7 +179,7 @@ def create_fd(
             map_flags=int(map_flags),
             map_extra=map_extra,
             numa_node=numa_node or 0,
-            inner_map_fd=optional_fd(inner_map, "inner_map"),
+            inner_map_fd=optional_fd(options.get("inner_map"), "inner_map"),
             btf_fd=optional_fd(None if isinstance(btf, bool) else btf, "btf"),
             btf_key_type_id=btf_key_type_id,
             btf_value_type_id=btf_value_type_id,

@@ -6,14 +6,14 @@ from __future__ import annotations
 import operator
 import struct
 from collections.abc import Iterator
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, Unpack
 
 from . import _refusal, batch
 from ._args import FileLike, check_fd
-from ._create import closed_on_error, create_fd
+from ._create import KeySize, Placement, closed_on_error, create_fd
 from ._elements import MISSING
 from .codec import Buffer, Codec, CodecSpec
-from .enums import MapFlags, MapType, UpdateFlags
+from .enums import MapType, UpdateFlags
 from .info import MapInfo
 from .map import Map
 from .percpu import PerCpuCodec
@@ -157,6 +157,10 @@ def _template_codecs(inner: Any) -> tuple[CodecSpec, CodecSpec]:
     return inner.key_codec, value.element if isinstance(value, PerCpuCodec) else value
 
 
+class _MapOfMapsOptions(Placement, KeySize, total=False):
+    """What a map of maps takes besides its key codec and inner template."""
+
+
 class _MapOfMaps(Map[Any, Any]):
     """What hash and array maps of maps share: an inner-map template at creation, InnerMapCodec values."""
 
@@ -169,9 +173,7 @@ class _MapOfMaps(Map[Any, Any]):
         *,
         inner_key: CodecSpec,
         inner_value: CodecSpec,
-        key_size: int | None = None,
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[_MapOfMapsOptions],
     ) -> None:
         if self.map_type is None:
             raise TypeError("_MapOfMaps is abstract: create a HashOfMaps or an ArrayOfMaps")
@@ -180,17 +182,7 @@ class _MapOfMaps(Map[Any, Any]):
             inner_key if inner_key is not None else template_key,
             inner_value if inner_value is not None else template_value,
         )
-        fd, key_codec, value_codec = create_fd(
-            self.map_type,
-            key,
-            value,
-            key_size=key_size,
-            max_entries=max_entries,
-            name=name,
-            flags=flags,
-            numa_node=numa_node,
-            inner_map=inner,
-        )
+        fd, key_codec, value_codec = create_fd(self.map_type, key, value, max_entries, name, inner_map=inner, **options)
         with closed_on_error(fd):
             self._attach(fd, key_codec, value_codec)
 
@@ -220,22 +212,10 @@ class HashOfMaps(_MapOfMaps):
         *,
         inner_key: CodecSpec = None,
         inner_value: CodecSpec = None,
-        key_size: int | None = None,
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[_MapOfMapsOptions],
     ) -> None:
         """Create an empty map of maps shaped like ``inner``."""
-        self._create(
-            inner,
-            key,
-            max_entries,
-            name,
-            inner_key=inner_key,
-            inner_value=inner_value,
-            key_size=key_size,
-            flags=flags,
-            numa_node=numa_node,
-        )
+        self._create(inner, key, max_entries, name, inner_key=inner_key, inner_value=inner_value, **options)
 
 
 class ArrayOfMaps(_MapOfMaps, SlotArray):
@@ -255,30 +235,18 @@ class ArrayOfMaps(_MapOfMaps, SlotArray):
         *,
         inner_key: CodecSpec = None,
         inner_value: CodecSpec = None,
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[Placement],
     ) -> None:
         """Create ``max_entries`` empty slots for maps shaped like ``inner``."""
-        self._create(
-            inner,
-            "u32",
-            max_entries,
-            name,
-            inner_key=inner_key,
-            inner_value=inner_value,
-            flags=flags,
-            numa_node=numa_node,
-        )
+        self._create(inner, "u32", max_entries, name, inner_key=inner_key, inner_value=inner_value, **options)
 
 
 class _FdSlots(SlotArray):
     """Slot arrays filled with file descriptors (programs, cgroups, AF_XDP sockets): u32 indexes, FdCodec values."""
 
-    def __init__(
-        self, max_entries: int = 0, name: str | None = None, *, flags: MapFlags | int = 0, numa_node: int | None = None
-    ) -> None:
+    def __init__(self, max_entries: int = 0, name: str | None = None, **options: Unpack[Placement]) -> None:
         """Create ``max_entries`` empty slots."""
-        super().__init__("u32", FdCodec(), max_entries, name, flags=flags, numa_node=numa_node)
+        super().__init__("u32", FdCodec(), max_entries, name, **options)
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         super()._attach(fd, key, value if value is not None else FdCodec(), info)

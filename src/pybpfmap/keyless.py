@@ -4,16 +4,21 @@ and tested for membership)."""
 from __future__ import annotations
 
 import errno
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from . import _refusal
+from ._create import Placement, ValueSize
 from ._elements import MISSING
 from .codec import CodecSpec
-from .enums import MapFlags, MapType, UpdateFlags
+from .enums import MapType, UpdateFlags
 from .errors import Operation, error_from_errno
 from .map import Map
 
 __all__ = ["BloomFilterMap", "QueueMap", "StackMap"]
+
+
+class _KeylessOptions(Placement, ValueSize, total=False):
+    """What a map without keys takes besides its value codec."""
 
 
 class _PushPopMap(Map[Any, Any]):
@@ -26,13 +31,10 @@ class _PushPopMap(Map[Any, Any]):
         value: CodecSpec = None,
         max_entries: int = 0,
         name: str | None = None,
-        *,
-        value_size: int | None = None,
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[_KeylessOptions],
     ) -> None:
         """Create an empty map holding up to ``max_entries`` values."""
-        super().__init__(None, value, max_entries, name, value_size=value_size, flags=flags, numa_node=numa_node)
+        super().__init__(None, value, max_entries, name, **options)
 
     def _why(self) -> str:
         kind = type(self).__name__
@@ -119,9 +121,7 @@ class BloomFilterMap(Map[Any, Any]):
         name: str | None = None,
         *,
         hashes: int | None = None,
-        value_size: int | None = None,
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[_KeylessOptions],
     ) -> None:
         """Create an empty filter; ``hashes`` is the number of hash functions, 1..15 (the kernel's default 5)."""
         extra = 0
@@ -131,9 +131,7 @@ class BloomFilterMap(Map[Any, Any]):
             if not 1 <= hashes <= _BLOOM_HASH_MASK:
                 raise ValueError(f"a bloom filter takes 1..{_BLOOM_HASH_MASK} hash functions, got {hashes}")
             extra = hashes
-        super().__init__(
-            None, value, max_entries, name, value_size=value_size, flags=flags, map_extra=extra, numa_node=numa_node
-        )
+        super().__init__(None, value, max_entries, name, map_extra=extra, **options)
 
     @property
     def hashes(self) -> int:

@@ -11,14 +11,15 @@ import errno
 import mmap as _mmap
 import operator
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from ._args import check_int, check_update_flags
+from ._create import BTFOptions, Placement, ValueSize
 from ._numpy import numpy
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import Operation, error_from_errno
-from .map import FileLike, Map
+from .map import Map
 
 __all__ = [
     "ArrayMap",
@@ -66,6 +67,10 @@ class LruPerCpuHashMap(LruHashMap, PerCpuHashMap):
 _NO_DELETE = "array map slots cannot be deleted (the kernel keeps every slot); assign a zero value instead"
 
 
+class _ArrayOptions(Placement, ValueSize, BTFOptions, total=False):
+    """What an array takes besides its value codec."""
+
+
 class ArrayMap(Map[int, Any]):
     """``BPF_MAP_TYPE_ARRAY``: ``max_entries`` preallocated slots indexed ``0 <= i < max_entries``.
 
@@ -82,27 +87,13 @@ class ArrayMap(Map[int, Any]):
         max_entries: int = 0,
         name: str | None = None,
         *,
-        value_size: int | None = None,
-        flags: MapFlags | int = 0,
         mmapable: bool = False,
-        numa_node: int | None = None,
-        btf: FileLike | bool | None = None,
-        btf_key_type_id: int = 0,
-        btf_value_type_id: int = 0,
+        **options: Unpack[_ArrayOptions],
     ) -> None:
         """Create an array of ``max_entries`` values; ``mmapable`` adds ``MapFlags.MMAPABLE``."""
-        super().__init__(
-            "u32",
-            value,
-            max_entries,
-            name,
-            value_size=value_size,
-            flags=check_int(flags, "flags") | MapFlags.MMAPABLE if mmapable else flags,
-            numa_node=numa_node,
-            btf=btf,
-            btf_key_type_id=btf_key_type_id,
-            btf_value_type_id=btf_value_type_id,
-        )
+        if mmapable:
+            options["flags"] = check_int(options.get("flags", 0), "flags") | MapFlags.MMAPABLE
+        super().__init__("u32", value, max_entries, name, **options)
 
     def _index(self, index: Any) -> int:
         try:

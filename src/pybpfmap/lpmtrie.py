@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from . import features
-from ._args import FileLike
+from ._args import check_int
+from ._create import BTFOptions, Placement, ValueSize
 from ._elements import MISSING
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
@@ -18,6 +19,10 @@ from .lpm import LpmKeyCodec
 from .map import Map
 
 __all__ = ["LpmTrieMap"]
+
+
+class _TrieOptions(Placement, ValueSize, BTFOptions, total=False):
+    """What a trie takes besides its prefix and value codec."""
 
 
 class LpmTrieMap(Map[Any, Any]):
@@ -54,27 +59,12 @@ class LpmTrieMap(Map[Any, Any]):
         value: CodecSpec = None,
         max_entries: int = 0,
         name: str | None = None,
-        *,
-        value_size: int | None = None,
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
-        btf: FileLike | None = None,
-        btf_key_type_id: int = 0,
-        btf_value_type_id: int = 0,
+        **options: Unpack[_TrieOptions],
     ) -> None:
         """Create an empty trie; ``prefix`` is ``"ipv4"``, ``"ipv6"`` or the data size of raw prefixes."""
-        super().__init__(
-            LpmKeyCodec(prefix),
-            value,
-            max_entries,
-            name,
-            value_size=value_size,
-            flags=MapFlags(flags) | MapFlags.NO_PREALLOC,
-            numa_node=numa_node,
-            btf=btf,
-            btf_key_type_id=btf_key_type_id,
-            btf_value_type_id=btf_value_type_id,
-        )
+        # The kernel allocates trie nodes as prefixes arrive: it refuses a trie created without NO_PREALLOC.
+        options["flags"] = check_int(options.get("flags", 0), "flags") | MapFlags.NO_PREALLOC
+        super().__init__(LpmKeyCodec(prefix), value, max_entries, name, **options)
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         if key is None:  # opened without a key codec: networks for 4 and 16 data bytes, else raw

@@ -11,13 +11,13 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, MutableMapping, ValuesView
-from typing import Any, ClassVar, NoReturn, TypeVar
+from typing import Any, ClassVar, NoReturn, TypeVar, Unpack
 
 from . import _bindings as b
 from . import _refusal, batch
 from . import btf as _btf  # BTF: typed codecs for maps that carry it, BTF for maps created from typed codecs
 from ._args import U32_MAX, FileLike, check_fd, check_int, check_path, check_update_flags
-from ._create import closed_on_error, create_fd
+from ._create import KernelOptions, MapOptions, closed_on_error, create_fd
 from ._elements import MISSING, Elements, elements_for
 from ._resource import Resource
 from .codec import Codec, CodecSpec, as_codec
@@ -75,34 +75,13 @@ class Map(MutableMapping[K, V], Resource):
         value: CodecSpec = None,
         max_entries: int = 0,
         name: str | None = None,
-        *,
-        key_size: int | None = None,
-        value_size: int | None = None,
-        flags: MapFlags | int = 0,
-        map_extra: int = 0,
-        numa_node: int | None = None,
-        btf: FileLike | bool | None = None,
-        btf_key_type_id: int = 0,
-        btf_value_type_id: int = 0,
+        **options: Unpack[MapOptions],
     ) -> None:
-        """Create a new kernel map of this kind. See :meth:`create` for the arguments."""
+        """Create a new kernel map of this kind. See :meth:`create` for the options."""
         if self.map_type is None:
             raise TypeError("Map stands for any map type: use Map.create(MapType.X, ...) or a kind such as HashMap")
-        fd, key_codec, value_codec = create_fd(
-            self.map_type,
-            key if key is not None else self._default_key,
-            value,
-            key_size=key_size,
-            value_size=value_size,
-            max_entries=max_entries,
-            name=name,
-            flags=flags,
-            map_extra=map_extra,
-            numa_node=numa_node,
-            btf=btf,
-            btf_key_type_id=btf_key_type_id,
-            btf_value_type_id=btf_value_type_id,
-        )
+        key = key if key is not None else self._default_key
+        fd, key_codec, value_codec = create_fd(self.map_type, key, value, max_entries, name, **options)
         with closed_on_error(fd):
             self._attach(fd, key_codec, value_codec)
 
@@ -123,42 +102,31 @@ class Map(MutableMapping[K, V], Resource):
         *,
         key: CodecSpec = None,
         value: CodecSpec = None,
-        btf: FileLike | bool | None = None,
-        btf_key_type_id: int = 0,
-        btf_value_type_id: int = 0,
-        btf_vmlinux_value_type_id: int = 0,
-        map_ifindex: int = 0,
-        value_type_btf_obj: FileLike | None = None,
-        token: FileLike | None = None,
+        **options: Unpack[KernelOptions],
     ) -> Map[Any, Any]:
         """Create a map of any type (BPF_MAP_CREATE) and return it as the class matching the type.
 
         ``key_size``/``value_size`` default to the codecs' sizes (and to 0 for the key-less types);
         ``numa_node`` sets ``MapFlags.NUMA_NODE``; ``inner_map`` is the template of a map-in-map; ``btf`` with
         the type ids attaches BTF (without it, typed codecs get BTF generated from them; ``btf=False`` skips that);
-        ``map_ifindex`` offloads to a device; ``value_type_btf_obj`` and ``token``
-        are the fds of ``BPF_F_VTYPE_BTF_OBJ_FD`` and ``BPF_F_TOKEN_FD``. Bad arguments raise ValueError or
-        TypeError before any syscall.
+        ``map_ifindex`` offloads to a device; ``value_type_btf_obj`` and ``token`` are the fds of
+        ``BPF_F_VTYPE_BTF_OBJ_FD`` and ``BPF_F_TOKEN_FD``. Bad arguments raise ValueError or TypeError before any
+        syscall. The options are declared once, in :class:`~pybpfmap._create.MapOptions`; the positional ones
+        are spelled here as well, for callers that pass them by position.
         """
         fd, key_codec, value_codec = create_fd(
             MapType(map_type),
             key,
             value,
+            max_entries,
+            name,
             key_size=key_size,
             value_size=value_size,
-            max_entries=max_entries,
-            name=name,
             flags=flags,
             map_extra=map_extra,
             numa_node=numa_node,
             inner_map=inner_map,
-            btf=btf,
-            btf_key_type_id=btf_key_type_id,
-            btf_value_type_id=btf_value_type_id,
-            btf_vmlinux_value_type_id=btf_vmlinux_value_type_id,
-            map_ifindex=map_ifindex,
-            value_type_btf_obj=value_type_btf_obj,
-            token=token,
+            **options,
         )
         return cls._open(fd, key_codec, value_codec)
 

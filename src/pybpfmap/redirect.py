@@ -10,11 +10,12 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from ._bindings import possible_cpus
+from ._create import Placement
 from .codec import CodecSpec
-from .enums import MapFlags, MapType
+from .enums import MapType
 from .fdmaps import FdCodec, SlotArray, WriteOnlySlots
 from .info import MapInfo
 from .map import Map
@@ -38,11 +39,10 @@ class DevMap(SlotArray):
         name: str | None = None,
         *,
         value: CodecSpec = "u32",
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[Placement],
     ) -> None:
         """Create ``max_entries`` empty slots."""
-        super().__init__("u32", value, max_entries, name, flags=flags, numa_node=numa_node)
+        super().__init__("u32", value, max_entries, name, **options)
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         super()._attach(fd, key, _ifindex_codec(value, info, fd), info)
@@ -61,11 +61,10 @@ class DevMapHash(Map[Any, Any]):
         *,
         key: CodecSpec = "u32",
         value: CodecSpec = "u32",
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[Placement],
     ) -> None:
         """Create an empty map."""
-        super().__init__(key, value, max_entries, name, flags=flags, numa_node=numa_node)
+        super().__init__(key, value, max_entries, name, **options)
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         super()._attach(fd, key, _ifindex_codec(value, info, fd), info)
@@ -85,12 +84,11 @@ class CpuMap(SlotArray):
         name: str | None = None,
         *,
         value: CodecSpec = "u32",
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[Placement],
     ) -> None:
         """Create one empty slot per CPU (``max_entries`` of them)."""
         entries = possible_cpus() if max_entries is None else max_entries
-        super().__init__("u32", value, entries, name, flags=flags, numa_node=numa_node)
+        super().__init__("u32", value, entries, name, **options)
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         super()._attach(fd, key, _ifindex_codec(value, info, fd), info)
@@ -131,11 +129,9 @@ class SockMap(SlotArray):
 
     map_type: ClassVar[MapType | None] = MapType.SOCKMAP
 
-    def __init__(
-        self, max_entries: int = 0, name: str | None = None, *, flags: MapFlags | int = 0, numa_node: int | None = None
-    ) -> None:
+    def __init__(self, max_entries: int = 0, name: str | None = None, **options: Unpack[Placement]) -> None:
         """Create ``max_entries`` empty slots."""
-        super().__init__("u32", FdCodec(8), max_entries, name, flags=flags, numa_node=numa_node)
+        super().__init__("u32", FdCodec(8), max_entries, name, **options)
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         super()._attach(fd, key, _cookie_codec(value, info, fd), info)
@@ -151,12 +147,10 @@ class SockHash(Map[Any, int]):
         key: CodecSpec = "u32",
         max_entries: int = 0,
         name: str | None = None,
-        *,
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[Placement],
     ) -> None:
         """Create an empty map."""
-        super().__init__(key, FdCodec(8), max_entries, name, flags=flags, numa_node=numa_node)
+        super().__init__(key, FdCodec(8), max_entries, name, **options)
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         super()._attach(fd, key, _cookie_codec(value, info, fd), info)
@@ -170,11 +164,9 @@ class ReuseportSockArray(SlotArray):
 
     map_type: ClassVar[MapType | None] = MapType.REUSEPORT_SOCKARRAY
 
-    def __init__(
-        self, max_entries: int = 0, name: str | None = None, *, flags: MapFlags | int = 0, numa_node: int | None = None
-    ) -> None:
+    def __init__(self, max_entries: int = 0, name: str | None = None, **options: Unpack[Placement]) -> None:
         """Create ``max_entries`` empty slots."""
-        super().__init__("u32", FdCodec(8), max_entries, name, flags=flags, numa_node=numa_node)
+        super().__init__("u32", FdCodec(8), max_entries, name, **options)
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         super()._attach(fd, key, _cookie_codec(value, info, fd), info)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import mmap
 from array import array
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack
 
 from . import _bindings as b
 from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
 from ._consumer import Consumer
+from ._create import Placement
 from ._numpy import numpy
 from ._resource import Resource
 from .codec import CodecSpec, IntCodec
@@ -72,9 +73,9 @@ class RingBufMap(StreamMap):
     map_type: ClassVar[MapType | None] = MapType.RINGBUF
     _consumer_hint = "RingBuffer(map)"
 
-    def __init__(self, max_entries: int, name: str | None = None, *, numa_node: int | None = None) -> None:
+    def __init__(self, max_entries: int, name: str | None = None, **options: Unpack[Placement]) -> None:
         """Create a ring of ``max_entries`` bytes."""
-        super().__init__(None, None, _check_ring_size("RingBufMap", max_entries), name, numa_node=numa_node)
+        super().__init__(None, None, _check_ring_size("RingBufMap", max_entries), name, **options)
 
 
 class UserRingBufMap(StreamMap):
@@ -83,9 +84,9 @@ class UserRingBufMap(StreamMap):
     map_type: ClassVar[MapType | None] = MapType.USER_RINGBUF
     _consumer_hint = "UserRingBuffer(map).submit(data) writes to it"
 
-    def __init__(self, max_entries: int, name: str | None = None, *, numa_node: int | None = None) -> None:
+    def __init__(self, max_entries: int, name: str | None = None, **options: Unpack[Placement]) -> None:
         """Create a user ring of ``max_entries`` bytes (a power-of-two multiple of the page size)."""
-        super().__init__(None, None, _check_ring_size("UserRingBufMap", max_entries), name, numa_node=numa_node)
+        super().__init__(None, None, _check_ring_size("UserRingBufMap", max_entries), name, **options)
 
 
 def _ring_fd(obj: object, kind: MapType, what: str) -> int:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import struct
-from typing import ClassVar
+from typing import ClassVar, Unpack
 
+from ._args import check_int
+from ._create import Placement
 from .codec import Buffer, Codec, CodecSpec
 from .enums import MapFlags, MapType
 from .info import MapInfo
 from .map import Map
 
 __all__ = ["StackTraceCodec", "StackTraceMap"]
+
+_BUILD_ID_FRAME = 32  # sizeof(struct bpf_stack_build_id)
 
 
 class StackTraceCodec(Codec[tuple[int, ...]]):
@@ -66,14 +70,14 @@ class StackTraceMap(Map[int, tuple[int, ...]]):
         max_entries: int = 0,
         depth: int = 127,
         name: str | None = None,
-        *,
-        flags: MapFlags | int = 0,
-        numa_node: int | None = None,
+        **options: Unpack[Placement],
     ) -> None:
         """Create an empty map for stacks of up to ``depth`` frames (127 is the kernel's usual maximum)."""
-        value: CodecSpec = None if MapFlags(flags) & MapFlags.STACK_BUILD_ID else StackTraceCodec(depth)
-        value_size = 8 * depth if value is None else None
-        super().__init__("u32", value, max_entries, name, value_size=value_size, flags=flags, numa_node=numa_node)
+        build_ids = MapFlags(check_int(options.get("flags", 0), "flags")) & MapFlags.STACK_BUILD_ID
+        value: CodecSpec = None if build_ids else StackTraceCodec(depth)
+        # With build ids a frame is a struct bpf_stack_build_id (status, 20-byte id, offset or ip): 32 bytes.
+        value_size = _BUILD_ID_FRAME * depth if build_ids else None
+        super().__init__("u32", value, max_entries, name, value_size=value_size, **options)
 
     def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
         if value is None:
