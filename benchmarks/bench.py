@@ -44,8 +44,8 @@ import cffi
 import numpy as np
 
 import pybpfmap
-from pybpfmap._bindings import ffi as pffi
-from pybpfmap._bindings import lib as plib
+from pybpfmap._internal.bindings import ffi as pffi
+from pybpfmap._internal.bindings import lib as plib
 
 HERE = Path(__file__).resolve().parent
 LIBBPF = HERE.parent / "vendor" / "libbpf" / "build"

@@ -20,7 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 
 import pybpfmap
-from pybpfmap._bindings import NULL, ffi, lib
+from pybpfmap._internal.bindings import NULL, ffi, lib
 from pybpfmap.export import MapRead, MapSource, gc_paused
 from pybpfmap.prometheus import ConfigCollector, exposition
 

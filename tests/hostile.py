@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pybpfmap import BytesCodec, Codec, Map
-from pybpfmap._bindings import ffi, lib
+from pybpfmap._internal.bindings import ffi, lib
 
 #: Examples run by the properties, by kind ("examples", "steps"); `make fuzz` reports the total.
 EXAMPLES: Counter[str] = Counter()

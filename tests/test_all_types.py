@@ -10,7 +10,7 @@ from needs import needs
 
 import pybpfmap
 from pybpfmap import HashMap, Map, MapFlags, MapType, features
-from pybpfmap._bindings import ffi, lib
+from pybpfmap._internal.bindings import ffi, lib
 
 PAGE = 4096
 

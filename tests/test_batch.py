@@ -46,11 +46,10 @@ from pybpfmap import (
     PerCpuHashMap,
     PerCpuValues,
     UpdateFlags,
-    batch,
     features,
     possible_cpus,
 )
-from pybpfmap import _bindings as bindings
+from pybpfmap._internal import batch, bindings
 from pybpfmap.percpu import PerCpuCodec
 
 NCPUS = possible_cpus()
@@ -1427,7 +1426,7 @@ def test_abandoned_iterator_releases_the_fd_of_a_closed_map(reader: str) -> None
 def test_whole_map_reads_leave_the_collector_as_they_found_it() -> None:
     """Bulk reads pause the cyclic collector while they build their result; afterwards it is on again only if
     it was on before, however reads in several threads overlap."""
-    from pybpfmap._gcpause import gc_paused
+    from pybpfmap._internal.gcpause import gc_paused
 
     with PerCpuHashMap(key="u32", value="u64", max_entries=256) as m:
         m.update_batch(list(range(200)), list(range(200)))

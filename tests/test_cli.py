@@ -355,7 +355,7 @@ def test_python_m_and_tty_redraw() -> None:
 @pytest.fixture
 def int_btf() -> Any:
     """BTF holding `unsigned int` (id 1) and `unsigned long long` (id 2), loaded into the kernel."""
-    from pybpfmap._bindings import ffi, lib
+    from pybpfmap._internal.bindings import ffi, lib
 
     btf = lib.btf__new_empty()
     assert btf != ffi.NULL

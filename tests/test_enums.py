@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pybpfmap import MapFlags, MapType, UpdateFlags
-from pybpfmap._bindings import lib
+from pybpfmap._internal.bindings import lib
 from pybpfmap.program import Helper, ProgramType
 
 pytestmark = pytest.mark.unprivileged

@@ -234,7 +234,7 @@ def test_without_privilege_nothing_is_printed_before_the_error() -> None:
 
 def test_libbpf_messages_go_to_logging(caplog: pytest.LogCaptureFixture) -> None:
     """A BTF the kernel refuses makes libbpf print a warning: it reaches the logger pybpfmap.libbpf."""
-    from pybpfmap._bindings import ffi, lib
+    from pybpfmap._internal.bindings import ffi, lib
 
     btf = lib.btf__new_empty()
     lib.btf__add_int(btf, b"wrong", 3, 0)  # a 3-byte int: libbpf writes it, the kernel refuses it

@@ -34,7 +34,7 @@ from pybpfmap import (
     features,
     testing,
 )
-from pybpfmap._bindings import ffi, lib
+from pybpfmap._internal.bindings import ffi, lib
 from pybpfmap.program import Helper, ProgramType
 
 ALL_TYPES = [t for t in MapType if t is not MapType.UNSPEC]
@@ -377,7 +377,7 @@ LINK_SCRIPT = """
 import os, socket, subprocess, sys
 from pybpfmap import Program
 from pybpfmap.program import ProgramType
-from pybpfmap._bindings import ffi, lib
+from pybpfmap._internal.bindings import ffi, lib
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 with Program.load(ProgramType.SCHED_CLS, bytes.fromhex("b700000000000000" "9500000000000000")) as prog:
     fd = lib.bpf_link_create(prog.fd, socket.if_nametoindex("lo"), lib.BPF_TCX_INGRESS, ffi.NULL)

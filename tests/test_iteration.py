@@ -11,7 +11,7 @@ import itertools
 import pytest
 
 from pybpfmap import HashMap, IterationAborted, LruHashMap, Map
-from pybpfmap.iteration import step_limit
+from pybpfmap._internal.iteration import step_limit
 
 
 @pytest.fixture(params=["batch", "walk"])

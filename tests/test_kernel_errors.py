@@ -11,7 +11,7 @@ from hostile import as_nobody
 
 import pybpfmap
 from pybpfmap import ArrayMap, BPFPermissionError, HashMap, Map, MapType, NotSupportedError, features
-from pybpfmap import _bindings as b
+from pybpfmap._internal import bindings as b
 from pybpfmap.errors import Operation
 from pybpfmap.features import _core
 

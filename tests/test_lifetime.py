@@ -13,7 +13,7 @@ from conftest import open_fds
 
 import pybpfmap
 from pybpfmap import HashMap, Program, ProgramType, RingBuffer, RingBufMap
-from pybpfmap._resource import Resource
+from pybpfmap._internal.resource import Resource
 from pybpfmap.export import Exporter
 from pybpfmap.testing import R0, Asm, Counter
 

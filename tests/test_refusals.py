@@ -1,7 +1,7 @@
 """Every kind offers what its kernel map can do and refuses the rest up front, from one table.
 
 For each map kind and each element method of Map: where the type's abilities (MapType.abilities) cover what
-the method needs (pybpfmap._refusal.METHOD_NEEDS), the call reaches the kernel and is never answered "not
+the method needs (pybpfmap._internal.refusal.METHOD_NEEDS), the call reaches the kernel and is never answered "not
 supported"; where they do not, the call raises TypeError before it touches the map's elements at all.
 """
 
@@ -16,7 +16,7 @@ from needs import needs
 from test_all_types import btf, map_args  # noqa: F401  (btf is a fixture the kinds below need)
 
 from pybpfmap import HashMap, Map, MapType, NotSupportedError, features
-from pybpfmap._refusal import METHOD_NEEDS
+from pybpfmap._internal.refusal import METHOD_NEEDS
 from pybpfmap.enums import Ability
 from pybpfmap.errors import BPFError
 from pybpfmap.fdmaps import FdCodec, InnerMapCodec

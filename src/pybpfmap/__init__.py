@@ -7,7 +7,7 @@
 10
 """
 
-from ._bindings import LIBBPF_VERSION, possible_cpus
+from ._internal.bindings import LIBBPF_VERSION, possible_cpus
 from .btf import BTF, BTFCodec, BTFType, SpinLock, bpftool_json
 from .codec import BytesCodec, Codec, CTypesCodec, IntCodec, StructCodec
 from .enums import MapFlags, MapType, UpdateFlags

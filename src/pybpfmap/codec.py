@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeAlias, TypeVar, cast
 
-from ._numpy import numpy
+from ._internal.lazynumpy import numpy
 
 __all__ = [
     "BytesCodec",

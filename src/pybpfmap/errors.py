@@ -238,7 +238,7 @@ _REFUSAL_HINTS = {
 
 def _permission_hint(operation: Operation) -> str:
     """Why EPERM/EACCES: privileges only when the process lacks them, else what the operation met."""
-    from ._caps import bpf_privileged
+    from ._internal.caps import bpf_privileged
 
     if not bpf_privileged():
         return _PRIVILEGE_HINT

@@ -8,10 +8,11 @@ import struct
 from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar, Unpack
 
-from . import _refusal, batch
-from ._args import FileLike, check_fd
-from ._create import KeySize, Placement, closed_on_error, create_fd
-from ._elements import MISSING
+from ._internal import batch
+from ._internal import refusal as _refusal
+from ._internal.args import FileLike, check_fd
+from ._internal.create import KeySize, Placement, closed_on_error, create_fd
+from ._internal.elements import MISSING
 from .codec import Buffer, Codec, CodecSpec
 from .enums import MapType, UpdateFlags
 from .info import MapInfo

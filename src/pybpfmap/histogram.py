@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._render import number, slot_index
+from ._internal.render import number, slot_index
 
 __all__ = ["Histogram"]
 

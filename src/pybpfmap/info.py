@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import _bindings as b
+from ._internal import bindings as b
 from .enums import MapFlags, MapType
 from .errors import BPFError
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import errno
 from typing import Any, ClassVar, Unpack
 
-from . import _refusal
-from ._create import Placement, ValueSize
-from ._elements import MISSING
+from ._internal import refusal as _refusal
+from ._internal.create import Placement, ValueSize
+from ._internal.elements import MISSING
 from .codec import CodecSpec
 from .enums import MapType, UpdateFlags
 from .errors import Operation, error_from_errno

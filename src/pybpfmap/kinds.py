@@ -13,9 +13,9 @@ import operator
 from collections.abc import Iterator
 from typing import Any, ClassVar, Unpack
 
-from ._args import check_int, check_update_flags
-from ._create import BTFOptions, Placement, ValueSize
-from ._numpy import numpy
+from ._internal.args import check_int, check_update_flags
+from ._internal.create import BTFOptions, Placement, ValueSize
+from ._internal.lazynumpy import numpy
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import Operation, error_from_errno

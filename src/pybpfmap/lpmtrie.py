@@ -7,14 +7,14 @@ from collections.abc import Iterable
 from typing import Any, ClassVar, Unpack
 
 from . import features
-from ._args import check_int
-from ._create import BTFOptions, Placement, ValueSize
-from ._elements import MISSING
+from ._internal.args import check_int
+from ._internal.create import BTFOptions, Placement, ValueSize
+from ._internal.elements import MISSING
+from ._internal.iteration import walk
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import Operation, error_from_errno
 from .info import MapInfo
-from .iteration import walk
 from .lpm import LpmKeyCodec
 from .map import Map
 

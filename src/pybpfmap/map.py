@@ -1,8 +1,8 @@
 """``Map``: a handle on one kernel BPF map, with dict semantics, openers and lifetime.
 
-A ``Map`` owns one fd. Its element operations go through an :class:`~pybpfmap._elements.Elements` accessor
+A ``Map`` owns one fd. Its element operations go through an :class:`~pybpfmap._internal.elements.Elements` accessor
 chosen once, when the map is opened, from the key and value codecs; its iteration goes through
-:func:`~pybpfmap.iteration.walk`. Subclasses (the *kinds*, see :mod:`pybpfmap.kinds`) register the
+:func:`~pybpfmap._internal.iteration.walk`. Subclasses (the *kinds*, see :mod:`pybpfmap.kinds`) register the
 kernel map type they stand for, and every constructor and opener returns the kind matching the kernel's type.
 """
 
@@ -13,13 +13,14 @@ import os
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, MutableMapping, ValuesView
 from typing import Any, ClassVar, NoReturn, TypeVar, Unpack
 
-from . import _bindings as b
-from . import _refusal, batch
 from . import btf as _btf  # BTF: typed codecs for maps that carry it, BTF for maps created from typed codecs
-from ._args import U32_MAX, FileLike, check_fd, check_int, check_path, check_update_flags
-from ._create import KernelOptions, MapOptions, closed_on_error, create_fd
-from ._elements import MISSING, Elements, elements_for
-from ._resource import Resource
+from ._internal import batch
+from ._internal import bindings as b
+from ._internal import refusal as _refusal
+from ._internal.args import U32_MAX, FileLike, check_fd, check_int, check_path, check_update_flags
+from ._internal.create import KernelOptions, MapOptions, closed_on_error, create_fd
+from ._internal.elements import MISSING, Elements, elements_for
+from ._internal.resource import Resource
 from .codec import Codec, CodecSpec, as_codec
 from .enums import Ability, MapFlags, MapType, UpdateFlags
 from .errors import BPFError, Operation, error_from_errno
@@ -111,7 +112,7 @@ class Map(MutableMapping[K, V], Resource):
         the type ids attaches BTF (without it, typed codecs get BTF generated from them; ``btf=False`` skips that);
         ``map_ifindex`` offloads to a device; ``value_type_btf_obj`` and ``token`` are the fds of
         ``BPF_F_VTYPE_BTF_OBJ_FD`` and ``BPF_F_TOKEN_FD``. Bad arguments raise ValueError or TypeError before any
-        syscall. The options are declared once, in :class:`~pybpfmap._create.MapOptions`; the positional ones
+        syscall. The options are declared once, in :class:`~pybpfmap._internal.create.MapOptions`; the positional ones
         are spelled here as well, for callers that pass them by position.
         """
         fd, key_codec, value_codec = create_fd(
@@ -404,7 +405,7 @@ class Map(MutableMapping[K, V], Resource):
         self._elements.live_fd()  # a closed map refuses even an empty update
         super().update(other, **kwds)
 
-    # -- iteration and whole-map reads (all through pybpfmap.batch) ------------------------------------------
+    # -- iteration and whole-map reads (all through pybpfmap._internal.batch) ------------------------------------------
 
     def __iter__(self) -> Iterator[K]:
         return batch.iter_keys(self._elements, self._info.max_entries)

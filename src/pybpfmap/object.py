@@ -20,8 +20,8 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from . import _bindings as b
-from ._resource import Resource
+from ._internal import bindings as b
+from ._internal.resource import Resource
 from .btf import BTF, BTFCodec, BTFType
 from .errors import Operation, ProgramLoadError, errno_name
 from .map import Map

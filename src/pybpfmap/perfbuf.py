@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from . import _bindings as b
-from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
-from ._consumer import Consumer
+from ._internal import bindings as b
+from ._internal import callbacks as _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
+from ._internal.consumer import Consumer
 from .codec import CodecSpec
 from .enums import MapType
 from .errors import Operation

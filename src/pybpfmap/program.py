@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from . import _bindings as b
-from ._resource import Resource
+from ._internal import bindings as b
+from ._internal.resource import Resource
 from .errors import RESOURCE_ERRNOS, BPFError, Operation, ProgramLoadError, errno_name, error_from_errno
 
 __all__ = ["Helper", "Link", "Program", "ProgramType", "TestRun"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Unpack
 
-from ._bindings import possible_cpus
-from ._create import Placement
+from ._internal.bindings import possible_cpus
+from ._internal.create import Placement
 from .codec import CodecSpec
 from .enums import MapType
 from .fdmaps import FdCodec, SlotArray, WriteOnlySlots

@@ -17,12 +17,12 @@ from array import array
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Unpack
 
-from . import _bindings as b
-from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
-from ._consumer import Consumer
-from ._create import Placement
-from ._numpy import numpy
-from ._resource import Resource
+from ._internal import bindings as b
+from ._internal import callbacks as _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
+from ._internal.consumer import Consumer
+from ._internal.create import Placement
+from ._internal.lazynumpy import numpy
+from ._internal.resource import Resource
 from .codec import CodecSpec, IntCodec
 from .enums import MapType
 from .errors import Operation

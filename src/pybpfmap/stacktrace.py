@@ -5,8 +5,8 @@ from __future__ import annotations
 import struct
 from typing import ClassVar, Unpack
 
-from ._args import check_int
-from ._create import Placement
+from ._internal.args import check_int
+from ._internal.create import Placement
 from .codec import Buffer, Codec, CodecSpec
 from .enums import MapFlags, MapType
 from .info import MapInfo

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, ClassVar
 
-from . import _bindings as b
 from . import features
-from ._create import closed_on_error, create_fd
+from ._internal import bindings as b
+from ._internal.create import closed_on_error, create_fd
 from .codec import CodecSpec, as_codec
 from .enums import MapFlags, MapType
 from .errors import Operation, ProbeError

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._render import number
+from ._internal.render import number
 from .percpu import PerCpuValues
 
 __all__ = ["Sample", "rates_between", "watch"]

@@ -8,7 +8,7 @@ import errno
 import warnings
 from typing import Any
 
-from .. import _bindings as b
+from .._internal import bindings as b
 from ..codec import Codec, IntCodec
 from ..enums import MapType
 from ..errors import RESOURCE_ERRNOS, Operation

@@ -9,8 +9,8 @@ import threading
 import warnings
 from typing import Any, ClassVar
 
-from .. import _bindings as b
-from .._elements import MISSING, Elements
+from .._internal import bindings as b
+from .._internal.elements import MISSING, Elements
 from ..codec import Codec, IntCodec
 from ..errors import RESOURCE_ERRNOS, Operation, error_from_errno
 from .layout import BTFCodec, int_name

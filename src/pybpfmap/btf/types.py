@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import _bindings as b
+from .._internal import bindings as b
 from ..errors import BTFError, Operation
 
 if TYPE_CHECKING:

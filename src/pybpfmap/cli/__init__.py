@@ -20,7 +20,7 @@ import math
 import sys
 from collections.abc import Sequence
 
-from .._mapspec import MAP_FORMS
+from .._internal.mapspec import MAP_FORMS
 from ..errors import BPFError
 from ..export import ConfigError
 from .errors import PROG, CommandError, UsageError

@@ -8,8 +8,8 @@ import sys
 import time
 from typing import Any
 
-from .._mapspec import open_map, parse_map_spec, raw_key, raw_view
-from .._render import element_codec, hex_bytes, number
+from .._internal.mapspec import open_map, parse_map_spec, raw_key, raw_view
+from .._internal.render import element_codec, hex_bytes, number
 from ..enums import UpdateFlags
 from ..histogram import Histogram
 from ..map import Map

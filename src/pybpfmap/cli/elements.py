@@ -10,8 +10,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .. import _bindings as b
-from .._mapspec import open_map, parse_map_spec
+from .._internal import bindings as b
+from .._internal.mapspec import open_map, parse_map_spec
 from ..codec import BytesCodec, Codec
 from ..enums import MapType
 from ..errors import BPFError

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
-from .. import _bindings as b
-from .._mapspec import MAP_FORMS
+from .._internal import bindings as b
+from .._internal.mapspec import MAP_FORMS
 from .commands import (
     cmd_delete,
     cmd_dump,

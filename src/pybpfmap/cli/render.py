@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .._render import element_codec, formatted, hex_bytes, jsonable
+from .._internal.render import element_codec, formatted, hex_bytes, jsonable
 from ..enums import MapType
 from ..map import Map
 from ..percpu import PerCpuValues

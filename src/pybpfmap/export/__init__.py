@@ -31,7 +31,7 @@ results), ``config`` (loading and resolving a config), ``scrape`` (one scrape, a
 ``textformat`` (sample lines written in C), ``prometheus`` and ``otel`` (the adapters).
 """
 
-from .._gcpause import gc_paused
+from .._internal.gcpause import gc_paused
 from .config import load_config, metric_from_map
 from .decoders import DECODERS
 from .model import BUCKET_TYPES, ConfigError, HistogramSeries, Labels, MapRead, MapSource, MetricSpec, Scrape

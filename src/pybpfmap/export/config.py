@@ -7,16 +7,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._render import Span, field_span
+from .._internal.render import Span, field_span
 from ..map import Map
 from .decoders import DECODERS, INJECTIVE, INT_FORMATS, SIZES, Decoder
-from .model import (
-    BUCKET_TYPES,
-    ConfigError,
-    LabelSpec,
-    MapSource,
-    MetricSpec,
-)
+from .model import BUCKET_TYPES, ConfigError, LabelSpec, MapSource, MetricSpec
 from .textformat import FORMATS
 
 __all__ = ["load_config", "metric_from_map", "metric_spec"]

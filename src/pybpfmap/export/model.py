@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._render import Span
+from .._internal.render import Span
 from ..codec import Codec, IntCodec, StructCodec
 from ..map import Map
 from ..percpu import PerCpuCodec

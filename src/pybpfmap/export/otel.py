@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .._gcpause import gc_paused
+from .._internal.gcpause import gc_paused
 from .model import MetricSpec, Scrape
 from .scrape import Exporter, scrape_metric
 

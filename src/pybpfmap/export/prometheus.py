@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import repeat
 from typing import Any
 
-from .._gcpause import gc_paused
+from .._internal.gcpause import gc_paused
 from ..map import Map
 from .config import metric_from_map
 from .model import Labels, MetricSpec, Scrape

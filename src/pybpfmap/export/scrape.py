@@ -10,22 +10,12 @@ from itertools import compress, repeat
 from operator import is_
 from typing import Any
 
-from .._mapspec import open_map
-from .._render import Span
-from .._resource import Resource
+from .._internal.mapspec import open_map
+from .._internal.render import Span
+from .._internal.resource import Resource
 from .config import load_config, metric_spec
 from .decoders import INT_FORMATS
-from .model import (
-    KINDS,
-    ConfigError,
-    HistogramSeries,
-    LabelCache,
-    Labels,
-    MapRead,
-    MapSource,
-    MetricSpec,
-    Scrape,
-)
+from .model import KINDS, ConfigError, HistogramSeries, LabelCache, Labels, MapRead, MapSource, MetricSpec, Scrape
 
 __all__ = ["Exporter", "scrape_metric"]
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _bindings as b
+from .._internal import bindings as b
 
 __all__ = ["FORMATS", "SampleLabel", "SampleWriter"]
 

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
-from .._caps import bpf_privileged
+from .._internal.caps import bpf_privileged
 from ..errors import ENOTSUPP, NotSupportedError, ProbeError, errno_name
 
 __all__ = ["Answer", "Feature", "answer_from_errno", "answer_from_libbpf", "kernel_release", "lacking"]
@@ -81,7 +81,7 @@ def answer_from_libbpf(rc: int, what: str) -> Answer:
         return Answer(True)
     if rc < 0:
         raise ProbeError(-rc, f"cannot probe {what}: the linked libbpf does not know how")
-    from .._bindings import ffi
+    from .._internal.bindings import ffi
 
     return answer_from_errno(ffi.errno or errno.EINVAL, what)
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from .. import _bindings as b
+from .._internal import bindings as b
 from ._core import Feature, answer_from_errno
 
 __all__ = ["BTF_KINDS", "btf_kind_feature", "have_btf", "have_btf_kind", "load_btf"]

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from .. import _bindings as b
+from .._internal import bindings as b
 from ..enums import MapFlags, MapType
 from ..errors import ENOTSUPP, BPFError, ProbeError
 from ._core import Answer, Feature, answer_from_errno, answer_from_libbpf, lacking

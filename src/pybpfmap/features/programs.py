@@ -13,8 +13,8 @@ import functools
 import os
 from collections.abc import Callable, Iterator
 
-from .. import _bindings as b
-from .._caps import bpf_privileged
+from .._internal import bindings as b
+from .._internal.caps import bpf_privileged
 from ..errors import BPFError, Operation, ProbeError
 from ..program import Helper, ProgramType
 from ._core import Answer, Feature, answer_from_errno, answer_from_libbpf, lacking

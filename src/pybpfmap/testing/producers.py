@@ -8,7 +8,7 @@ import struct
 from typing import Any, NamedTuple
 
 from .. import features
-from .._resource import Resource
+from .._internal.resource import Resource
 from ..enums import UpdateFlags
 from ..kinds import ArrayMap, PerCpuHashMap
 from ..map import Map

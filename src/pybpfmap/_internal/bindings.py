@@ -12,9 +12,9 @@ import os
 import stat
 from typing import NoReturn
 
-from . import _callbacks  # noqa: F401  (registers the extern "Python" callbacks: libbpf's logger)
-from ._libbpf import ffi, lib
-from .errors import Operation, error_from_errno
+from .._libbpf import ffi, lib
+from ..errors import Operation, error_from_errno
+from . import callbacks as _callbacks  # noqa: F401  (registers the extern "Python" callbacks: libbpf's logger)
 
 __all__ = [
     "LIBBPF_VERSION",

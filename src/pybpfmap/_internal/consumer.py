@@ -19,10 +19,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from . import _bindings as b
-from ._resource import Resource
-from .codec import Codec, CodecSpec, as_codec
-from .errors import Operation
+from ..codec import Codec, CodecSpec, as_codec
+from ..errors import Operation
+from . import bindings as b
+from .resource import Resource
 
 __all__ = ["Consumer", "record_codec"]
 

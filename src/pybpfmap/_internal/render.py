@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .codec import Codec, CTypesCodec, IntCodec
-from .percpu import PerCpuCodec, PerCpuValues
+from ..codec import Codec, CTypesCodec, IntCodec
+from ..percpu import PerCpuCodec, PerCpuValues
 
 __all__ = [
     "Span",

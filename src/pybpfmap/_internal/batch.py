@@ -28,15 +28,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from . import _bindings as b
-from ._elements import Elements
-from ._gcpause import gc_paused
-from ._numpy import loaded_numpy, numpy
-from .codec import Codec, exact, exact_many
-from .enums import UpdateFlags
-from .errors import ENOTSUPP, IterationAborted, Operation
+from ..codec import Codec, exact, exact_many
+from ..enums import UpdateFlags
+from ..errors import ENOTSUPP, IterationAborted, Operation
+from ..percpu import PerCpuCodec
+from . import bindings as b
+from .elements import Elements
+from .gcpause import gc_paused
 from .iteration import Seen, walk
-from .percpu import PerCpuCodec
+from .lazynumpy import loaded_numpy, numpy
 
 __all__ = [
     "count",
@@ -165,7 +165,7 @@ def read_chunks(
 def _fresh_only(
     seen: Seen, buf: _Buffers, n: int, key_size: int, value_size: int
 ) -> tuple[memoryview, memoryview, int]:
-    """The entries of a chunk whose keys were not handed out before (see :class:`~pybpfmap.iteration.Seen`)."""
+    """The entries of a chunk whose keys were not handed out before (see :class:`.iteration.Seen`)."""
     keys, values = bytearray(), bytearray()
     for i in range(n):
         key = bytes(buf.key_view[i * key_size : (i + 1) * key_size])

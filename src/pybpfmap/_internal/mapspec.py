@@ -7,9 +7,9 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from .codec import BytesCodec, CodecSpec
-from .kinds import ArrayMap
-from .map import Map
+from ..codec import BytesCodec, CodecSpec
+from ..kinds import ArrayMap
+from ..map import Map
 
 __all__ = ["MAP_FORMS", "open_map", "parse_map_spec", "raw_view"]
 

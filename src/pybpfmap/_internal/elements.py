@@ -26,10 +26,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, cast
 
-from . import _bindings as b
-from .codec import Codec, IntCodec, exact
-from .errors import ENOTSUPP, Operation
-from .percpu import PerCpuCodec, PerCpuValues
+from ..codec import Codec, IntCodec, exact
+from ..errors import ENOTSUPP, Operation
+from ..percpu import PerCpuCodec, PerCpuValues
+from . import bindings as b
 
 _lib = b.lib
 _ffi = b.ffi
@@ -113,13 +113,13 @@ class Elements:
         self._readers: dict[int, int] = {}
         self._pending_close = -1
         _live.add(self)
-        #: Per-thread buffers of batch reads, kept from call to call (managed by pybpfmap.batch).
+        #: Per-thread buffers of batch reads, kept from call to call (managed by pybpfmap._internal.batch).
         self.batch_buffers = threading.local()
         #: Whether the kernel has BPF_MAP_LOOKUP_BATCH (and BPF_MAP_LOOKUP_AND_DELETE_BATCH) for this map: None
         #: until a batch read tells. False sends every whole-map read through the get_next_key walk.
         self.batch_supported: bool | None = None
         self.drain_supported: bool | None = None
-        #: Why decoded keys cannot be dict keys ("" when they can; None until pybpfmap.batch first asks).
+        #: Why decoded keys cannot be dict keys ("" when they can; None until pybpfmap._internal.batch first asks).
         self.dict_keys_error: str | None = None
         #: Whether batch reads can hand a key out twice (MapType.batch_cursor_restarts), set by the map.
         self.key_cursor = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ._libbpf import ffi
+from .._libbpf import ffi
 
 __all__: list[str] = []
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn, TypeVar
 
-from .enums import Ability
+from ..enums import Ability
 
 __all__ = ["METHOD_NEEDS", "install", "own", "refuse", "words"]
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterator
 
-from . import _bindings as b
-from ._elements import Elements
-from .errors import IterationAborted, Operation
+from ..errors import IterationAborted, Operation
+from . import bindings as b
+from .elements import Elements
 
 __all__ = ["Seen", "step_limit", "walk"]
 

@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TypedDict, Unpack
 
-from . import _bindings as b
-from . import btf as _btf  # BTF generated for maps created from typed codecs
-from . import features
-from ._args import U64_MAX, FileLike, check_int, optional_fd
-from .codec import Codec, CodecSpec, as_codec
-from .enums import MapFlags, MapType
-from .errors import ENOTSUPP, BPFError, Operation, error_from_errno
+from .. import btf as _btf  # BTF generated for maps created from typed codecs
+from .. import features
+from ..codec import Codec, CodecSpec, as_codec
+from ..enums import MapFlags, MapType
+from ..errors import ENOTSUPP, BPFError, Operation, error_from_errno
+from . import bindings as b
+from .args import U64_MAX, FileLike, check_int, optional_fd
 
 __all__ = [
     "BTFOptions", "KernelOptions", "KeySize", "MapOptions", "Placement", "ValueSize", "closed_on_error", "create_fd",
