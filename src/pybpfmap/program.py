@@ -20,6 +20,7 @@ from typing import Any
 
 from ._internal import bindings as b
 from ._internal.resource import Resource
+from .btf.generate import function_btf
 from .errors import RESOURCE_ERRNOS, BPFError, Operation, ProgramLoadError, errno_name, error_from_errno
 
 __all__ = ["Helper", "Link", "Program", "ProgramType", "TestRun"]
@@ -198,23 +199,17 @@ def program_load_error(err: int, name: str, log: str) -> BPFError:
     return ProgramLoadError(err, message, log)
 
 
-def _func_info(opts: Any, functions: Sequence[tuple[str, int]], name: str) -> tuple[int, object]:
-    """Describe ``functions`` in a new BTF and point ``opts`` at it.
-
-    Returns the BTF fd, which the caller closes once the program is loaded, and the buffers ``opts`` points
-    to, which the caller keeps alive until then.
-    """
-    names = [_ffi.new("char[]", function.encode()) for function, _ in functions]
-    type_ids = _ffi.new("__u32[]", len(functions))
-    fd = _lib.pbm_load_func_btf(_ffi.new("const char *[]", names), len(functions), type_ids)
-    b.check(fd, Operation.LOAD_BTF, f"program {name!r}")
+def _func_info(opts: Any, functions: Sequence[tuple[str, int]]) -> object:
+    """Describe ``functions`` in a new BTF and point ``opts`` at it. Returns what ``opts`` points to (the BTF and
+    the records), which the caller keeps alive until the program is loaded; the program then holds the BTF."""
+    btf, type_ids = function_btf([function for function, _ in functions])
     pairs = zip((start for _, start in functions), type_ids, strict=True)
     records = _ffi.new("__u32[]", [x for pair in pairs for x in pair])
-    opts.prog_btf_fd = fd
+    opts.prog_btf_fd = btf.fileno()
     opts.func_info = records
     opts.func_info_cnt = len(functions)
-    opts.func_info_rec_size = 8
-    return fd, (records, names)
+    opts.func_info_rec_size = 8  # struct bpf_func_info: insn_off, type_id
+    return btf, records
 
 
 @dataclass(frozen=True)
@@ -373,7 +368,7 @@ class Program(Resource):
         raw_license = license.encode()
         opts = _ffi.new("struct bpf_prog_load_opts *")
         opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
-        btf_fd, keepalive = _func_info(opts, functions, name) if functions else (-1, None)
+        keepalive = _func_info(opts, functions) if functions else None
         try:
             with _signals_blocked():
                 fd = _lib.bpf_prog_load(int(prog_type), raw_name, raw_license, insns, count, opts)
@@ -390,9 +385,7 @@ class Program(Resource):
                     raise program_load_error(-fd, name, _ffi.string(log).decode(errors="replace"))
                 fd = retry  # loaded the second time (a transient failure): keep it
         finally:
-            if btf_fd >= 0:
-                os.close(btf_fd)  # the loaded program holds its own reference
-            del keepalive
+            del keepalive  # the loaded program holds its own reference to the BTF
         return cls(fd, name, prog_type)
 
     @property

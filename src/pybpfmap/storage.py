@@ -13,39 +13,24 @@ and the objects they describe are found through their own fds anyway.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from typing import Any, ClassVar
+from contextlib import suppress
+from typing import Any, ClassVar, Unpack
 
 from . import features
-from ._internal import bindings as b
-from ._internal.create import closed_on_error, create_fd
+from ._internal.args import check_int
+from ._internal.create import BTFOptions, Placement, ValueSize, closed_on_error, create_fd
+from .btf.generate import storage_btf
 from .codec import CodecSpec, as_codec
 from .enums import MapFlags, MapType
-from .errors import Operation, ProbeError
+from .errors import ProbeError
 from .fdmaps import FdCodec
-from .map import FileLike, Map
+from .map import Map
 
 __all__ = ["CgrpStorageMap", "InodeStorageMap", "SkStorageMap", "TaskStorageMap"]
 
 
-@contextmanager
-def _storage_btf(value_size: int) -> Iterator[tuple[int, int, int]]:
-    """BTF for a storage map, loaded into the kernel: yields ``(btf_fd, key_type_id, value_type_id)``.
-
-    The key is ``int`` (the kernel insists on a 32-bit int); the value is an unsigned int of 1, 2, 4 or 8
-    bytes, else ``struct pbm_value { unsigned char data[value_size]; }``. The BTF object is freed on exit: a
-    map created from it holds its own reference.
-    """
-    key_id = b.ffi.new("__u32 *")
-    value_id = b.ffi.new("__u32 *")
-    btf = b.lib.pbm_storage_btf(value_size, key_id, value_id)
-    if btf == b.NULL:
-        b.fail(b.ffi.errno, Operation.LOAD, f"BTF for a storage value of {value_size} bytes")
-    try:
-        yield b.lib.btf__fd(btf), int(key_id[0]), int(value_id[0])
-    finally:
-        b.lib.btf__free(btf)
+class _StorageOptions(Placement, ValueSize, BTFOptions, total=False):
+    """What a storage map takes besides its value codec (BTF is generated when not given)."""
 
 
 class _StorageMap(Map[Any, Any]):
@@ -54,45 +39,19 @@ class _StorageMap(Map[Any, Any]):
     _default_key: ClassVar[CodecSpec] = FdCodec()
     _holder: ClassVar[str] = ""
 
-    def __init__(
-        self,
-        value: CodecSpec = None,
-        name: str | None = None,
-        *,
-        value_size: int | None = None,
-        flags: MapFlags | int = 0,
-        btf: FileLike | None = None,
-        btf_key_type_id: int = 0,
-        btf_value_type_id: int = 0,
-    ) -> None:
+    def __init__(self, value: CodecSpec = None, name: str | None = None, **options: Unpack[_StorageOptions]) -> None:
         """Create the map; without ``btf`` (and its type ids) the BTF is built from the value size."""
         if self.map_type is None:
             raise TypeError("_StorageMap is abstract: create one of the storage map kinds")
-        value_codec = as_codec(value, value_size, what="value")
-        map_flags = MapFlags(flags) | MapFlags.NO_PREALLOC
-        if btf is not None:
-            fd, key_codec, value_codec = create_fd(
-                self.map_type,
-                FdCodec(),
-                value_codec,
-                name=name,
-                flags=map_flags,
-                btf=btf,
-                btf_key_type_id=btf_key_type_id,
-                btf_value_type_id=btf_value_type_id,
-            )
-        else:
-            with _storage_btf(value_codec.size) as (btf_fd, key_id, value_id):
-                fd, key_codec, value_codec = create_fd(
-                    self.map_type,
-                    FdCodec(),
-                    value_codec,
-                    name=name,
-                    flags=map_flags,
-                    btf=btf_fd,
-                    btf_key_type_id=key_id,
-                    btf_value_type_id=value_id,
-                )
+        value_codec = as_codec(value, options.pop("value_size", None), what="value")
+        # Storage is allocated as objects get it: the kernel refuses a storage map created without NO_PREALLOC.
+        options["flags"] = check_int(options.get("flags", 0), "flags") | MapFlags.NO_PREALLOC
+        generated = None
+        if options.get("btf") is None:
+            generated, options["btf_key_type_id"], options["btf_value_type_id"] = storage_btf(value_codec.size)
+            options["btf"] = generated
+        fd, key_codec, value_codec = create_fd(self.map_type, FdCodec(), value_codec, 0, name, **options)
+        del generated  # the map holds its own reference to the BTF
         with closed_on_error(fd):
             self._attach(fd, key_codec, value_codec)
 
@@ -128,7 +87,7 @@ class InodeStorageMap(_StorageMap):
     map_type: ClassVar[MapType | None] = MapType.INODE_STORAGE
     _holder = "file"
 
-    def __init__(self, value: CodecSpec = None, name: str | None = None, **options: Any) -> None:
+    def __init__(self, value: CodecSpec = None, name: str | None = None, **options: Unpack[_StorageOptions]) -> None:
         """Create the map (see the storage maps' options), where the kernel can hold inode storage."""
         with suppress(ProbeError):  # undecided (no privilege): the creation's own error will say why
             features.inode_storage_feature.require()

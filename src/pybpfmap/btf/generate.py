@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import warnings
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .._internal import bindings as b
@@ -15,14 +16,16 @@ from ..errors import RESOURCE_ERRNOS, Operation
 from .layout import BTFCodec
 from .types import BTF, INT_BOOL, INT_SIGNED, LITTLE, BTFType
 
-__all__ = ["GeneratedBTF", "btf_for"]
+__all__ = ["GeneratedBTF", "btf_for", "function_btf", "storage_btf"]
 
 _ffi = b.ffi
 _lib = b.lib
 
 
 class GeneratedBTF:
-    """BTF built for a map being created, loaded into the kernel; ``fileno()`` is its fd until it is freed."""
+    """BTF built in user space and loaded into the kernel; ``fileno()`` is its fd until it is freed. The one
+    BTF builder: for maps created from typed codecs, for local storage maps, and for the functions of programs
+    assembled by hand."""
 
     def __init__(self) -> None:
         """Start an empty BTF."""
@@ -54,6 +57,28 @@ class GeneratedBTF:
         if key not in self._ints:
             self._ints[key] = self._id(_lib.btf__add_int(self._ptr, name.encode(), size, encoding), name)
         return self._ints[key]
+
+    def array(self, elem: int, count: int) -> int:
+        """The id of a new array of ``count`` elements of type ``elem`` (indexed by unsigned int)."""
+        index = self.integer("unsigned int", 4, 0)
+        return self._id(_lib.btf__add_array(self._ptr, index, elem, count), "array")
+
+    def record(self, name: str, size: int, fields: Iterable[tuple[str, int, int, int]], union: bool = False) -> int:
+        """The id of a new struct (or union) of ``size`` bytes with ``fields``: (name, type id, bit offset,
+        bitfield size or 0)."""
+        add = _lib.btf__add_union if union else _lib.btf__add_struct
+        result = self._id(add(self._ptr, name.encode(), size), name)
+        for fname, fid, bit_offset, bits in fields:
+            self._id(_lib.btf__add_field(self._ptr, fname.encode(), fid, bit_offset, bits), f"{name}.{fname}")
+        return result
+
+    def function(self, name: str, proto: int) -> int:
+        """The id of a new static function ``name`` of prototype ``proto`` (see :meth:`prototype`)."""
+        return self._id(_lib.btf__add_func(self._ptr, name.encode(), _FUNC_STATIC, proto), name)
+
+    def prototype(self, returns: int) -> int:
+        """The id of a new function prototype without parameters returning type ``returns``."""
+        return self._id(_lib.btf__add_func_proto(self._ptr, returns), "function prototype")
 
     def codec(self, codec: Codec[Any]) -> int | None:
         """The id of a type describing the codec's values, or None for an untyped codec."""
@@ -91,9 +116,7 @@ class GeneratedBTF:
         elif kind == "ptr":
             result = self._id(_lib.btf__add_ptr(p, 0), "pointer")
         elif kind == "array" and t.array is not None:
-            elem = self.btf_type(t.btf.type(t.array[0]))
-            index = self.integer("unsigned int", 4, 0)
-            result = self._id(_lib.btf__add_array(p, index, elem, t.array[2]), "array")
+            result = self.array(self.btf_type(t.btf.type(t.array[0])), t.array[2])
         elif kind in ("enum", "enum64"):
             if kind == "enum64" or t.size > 4:
                 result = self._id(_lib.btf__add_enum64(p, name, t.size, t.signed), t.name)
@@ -105,10 +128,7 @@ class GeneratedBTF:
                     self._id(_lib.btf__add_enum_value(p, n.encode(), v), n)
         elif kind in ("struct", "union"):
             fields = [(m.name, self.btf_type(m.type), m.bit_offset, m.bitfield_size) for m in t.members]
-            add = _lib.btf__add_union if kind == "union" else _lib.btf__add_struct
-            result = self._id(add(p, name, t.size), t.name)
-            for fname, fid, bit_offset, bits in fields:
-                self._id(_lib.btf__add_field(p, fname.encode(), fid, bit_offset, bits), f"{t.name}.{fname}")
+            result = self.record(t.name, t.size, fields, union=kind == "union")
         else:
             raise ValueError(f"a map key or value cannot be of BTF kind {kind}")
         self._ctypes[key] = result
@@ -140,8 +160,7 @@ class GeneratedBTF:
             elem = self.ctype(ctype._type_)
             if elem is None:
                 return None
-            index = self.integer("unsigned int", 4, 0)
-            result = self._id(_lib.btf__add_array(self._ptr, index, elem, ctype._length_), "array")
+            result = self.array(elem, ctype._length_)
         elif issubclass(ctype, (ctypes.Structure, ctypes.Union)) and not issubclass(ctype, _FOREIGN_ORDER):
             result = self._record(ctype, size)
         else:
@@ -163,11 +182,7 @@ class GeneratedBTF:
                 bit_offset += descriptor.size & 0xFFFF
             fields.append((name, field_id, bit_offset, bits))
         name = getattr(ctype, "_btf_name_", ctype.__name__)
-        add = _lib.btf__add_union if issubclass(ctype, ctypes.Union) else _lib.btf__add_struct
-        result = self._id(add(self._ptr, name.encode(), size), name)
-        for fname, fid, bit_offset, bits in fields:
-            self._id(_lib.btf__add_field(self._ptr, fname.encode(), fid, bit_offset, bits), f"{name}.{fname}")
-        return result
+        return self.record(name, size, fields, union=issubclass(ctype, ctypes.Union))
 
 
 _C_INT_NAMES = {(1, True): "signed char", (2, True): "short", (4, True): "int", (8, True): "long long",
@@ -176,6 +191,35 @@ _C_INT_NAMES = {(1, True): "signed char", (2, True): "short", (4, True): "int", 
 _FLOAT_NAMES = {4: "float", 8: "double", 16: "long double"}
 
 _FOREIGN_ORDER = ctypes.BigEndianStructure if LITTLE else ctypes.LittleEndianStructure
+_FUNC_STATIC = 0  # enum btf_func_linkage: BTF_FUNC_STATIC
+
+
+def storage_btf(value_size: int) -> tuple[GeneratedBTF, int, int]:
+    """The BTF a local storage map (socket, inode, task, cgroup) must be created with, loaded into the kernel,
+    with its key and value type ids: the key an ``int`` (the kernel insists on a 32-bit int), the value exactly
+    ``value_size`` bytes (an unsigned int of 1, 2, 4 or 8 bytes, else ``struct pbm_value { unsigned char
+    data[value_size]; }``). Keep the object until the map exists; the map holds its own reference after."""
+    gen = GeneratedBTF()
+    key = gen.integer("int", 4, INT_SIGNED)
+    if value_size in (1, 2, 4, 8):
+        value = gen.integer("pbm_value", value_size, 0)
+    else:
+        data = gen.array(gen.integer("unsigned char", 1, 0), value_size)
+        value = gen.record("pbm_value", value_size, [("data", data, 0, 0)])
+    gen.load()
+    return gen, key, value
+
+
+def function_btf(names: Sequence[str]) -> tuple[GeneratedBTF, list[int]]:
+    """BTF describing the functions of a program assembled by hand, loaded into the kernel, with each one's type
+    id: a program with callback subprograms must describe them (func_info) or the verifier refuses it. Each is a
+    static ``int name(void)``, enough for the verifier, which checks static functions' arguments from the
+    registers, not from BTF."""
+    gen = GeneratedBTF()
+    proto = gen.prototype(gen.integer("int", 4, INT_SIGNED))
+    ids = [gen.function(name, proto) for name in names]
+    gen.load()
+    return gen, ids
 
 
 def btf_for(key: Codec[Any], value: Codec[Any], map_type: int) -> tuple[GeneratedBTF, int, int] | None:

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from .._internal import bindings as b
+from ..btf.generate import storage_btf
 from ..enums import MapFlags, MapType
 from ..errors import ENOTSUPP, BPFError, ProbeError
 from ._core import Answer, Feature, answer_from_errno, answer_from_libbpf, lacking
@@ -318,21 +319,15 @@ def _inode_storage_probe() -> Answer:
     missing = _needs_type(MapType.INODE_STORAGE)
     if missing:
         return missing
-    key_id = _ffi.new("__u32 *")
-    value_id = _ffi.new("__u32 *")
-    btf = _lib.pbm_storage_btf(8, key_id, value_id)
-    if btf == b.NULL:
-        return answer_from_errno(_ffi.errno or errno.ENOMEM, what)
     try:
+        btf, key_id, value_id = storage_btf(8)
         fd = b.map_create(
             int(MapType.INODE_STORAGE), None, 4, 8, 0, target="probe inode storage map",
-            map_flags=int(MapFlags.NO_PREALLOC), btf_fd=_lib.btf__fd(btf), btf_key_type_id=key_id[0],
-            btf_value_type_id=value_id[0],
+            map_flags=int(MapFlags.NO_PREALLOC), btf_fd=btf.fileno(), btf_key_type_id=key_id,
+            btf_value_type_id=value_id,
         )  # fmt: skip
     except BPFError as exc:
         return answer_from_errno(exc.errno or errno.EINVAL, what)
-    finally:
-        _lib.btf__free(btf)
     try:
         rc = _lib.bpf_map_update_elem(fd, _ffi.new("int *", fd), bytes(8), 0)
     finally:
