@@ -317,6 +317,19 @@ def test_a_huge_array_is_refused_with_the_bound() -> None:
         BTFCodec(btf, 3)
 
 
+def test_an_array_of_too_many_items_is_refused_before_it_is_laid_out() -> None:
+    """Within the size bound but past the item bound (the fuzz target's input that took seconds): a BTFError
+    at once, not a 32-million-item layout."""
+    # [1] unsigned int, [2] unsigned int[2**25] (32 MiB: not char, so one item a byte would be an int each)
+    strings = b"\0unsigned int\0"
+    types = struct.pack("<IIII", 1, 1 << 24, 1, 8)  # [1] an 8-bit unsigned int named "unsigned int"
+    types += struct.pack("<III III", 0, 3 << 24, 0, 1, 1, 1 << 25)  # [2] its array of 2**25
+    btf = BTF.from_raw(_raw_btf(types, strings))
+    assert btf.type(2).size == 1 << 25
+    with pytest.raises(BTFError, match=r"type 2: .*more than 4194304 items in one layout"):
+        BTFCodec(btf, 2)
+
+
 def test_decoding_a_short_record_is_a_value_error_naming_the_size() -> None:
     strings = b"\0int\0"
     btf = BTF.from_raw(_raw_btf(struct.pack("<IIII", 1, 1 << 24, 4, 32), strings))

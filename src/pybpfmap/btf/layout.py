@@ -17,10 +17,13 @@ from ..errors import BTFError
 from .types import BTF, INT_BOOL, BTFMember, BTFType, is_char, untrusted
 from .values import BTFStruct, all_names, enum_class, struct_class
 
-__all__ = ["MAX_FIELDS", "BTFCodec"]
+__all__ = ["MAX_FIELDS", "MAX_ITEMS", "BTFCodec"]
 
-# The most fields one layout (or one rendering) of BTF from outside may have.
+# The most fields one layout (or one rendering) of BTF from outside may have, and the most items its values
+# unpack to: 4 MiB of bytes, the largest value x86-64's kernel stores (KMALLOC_MAX_SIZE). Past that a decoded
+# tuple would take seconds and hundreds of MB to build for every value.
 MAX_FIELDS = 1 << 16
+MAX_ITEMS = 1 << 22
 
 
 _ZERO: Any = object()  # a member not given when encoding from a dict: left as zero bytes
@@ -64,6 +67,15 @@ class _Compiler:
         name = f"_{prefix}{len(self.ns)}"
         self.ns[name] = value
         return name
+
+    def room(self, items: int, t: BTFType) -> None:
+        """BTFError naming ``t`` unless its ``items`` more items fit in the layout (checked before they are made)."""
+        if len(self.defaults) + items > MAX_ITEMS:
+            raise BTFError(
+                f"{t.btf.source} type {t.id}: more than {MAX_ITEMS} items in one layout (an array too long to decode "
+                "item by item)",
+                t.id,
+            )
 
     def leaf(self, offset: int, size: int, fmt: str, defaults: list[Any]) -> int:
         if len(self.leaves) >= MAX_FIELDS:
@@ -264,6 +276,7 @@ class _Compiler:
         plain = _plain_format(er)
         if plain is not None:
             fmt, lo, hi, what = plain
+            self.room(n, r)
             i = self.leaf(offset, esize * n, f"{n}{fmt}", [0.0 if fmt in "efd" else 0] * n)
 
             def fill_plain(obj: Any, out: list[Any], path: str) -> None:
