@@ -101,6 +101,12 @@ class MapType(enum.IntEnum):
         return _FACTS[self].abilities
 
     @property
+    def holds_maps(self) -> bool:
+        """Whether the type's values are other maps (maps of maps: created from an inner-map template, read
+        back as map ids)."""
+        return self in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
+
+    @property
     def keyless(self) -> bool:
         """Whether the type has no keys (queues, stacks, bloom filters, ring buffers, arenas): key size 0."""
         return _FACTS[self].keyless

@@ -28,7 +28,8 @@ def entry_json(typed: Map[Any, Any], key: bytes, raw_value: Any) -> dict[str, An
         entry["values"] = [{"cpu": cpu, "value": hex_bytes(slot)} for cpu, slot in enumerate(raw_value)]
     else:
         entry["value"] = hex_bytes(raw_value)
-        if typed.type in (MapType.HASH_OF_MAPS, MapType.ARRAY_OF_MAPS) and len(raw_value) == 4:
+        # A type this library does not know comes as a plain int.
+        if isinstance(typed.type, MapType) and typed.type.holds_maps and len(raw_value) == 4:
             entry["inner_map_id"] = int.from_bytes(raw_value, sys.byteorder)
     pretty = formatted(typed, key, raw_value)
     if pretty is not None:

@@ -77,7 +77,7 @@ def _scratch_map(map_type: MapType, flags: int = 0, map_extra: int = 0) -> Itera
     """A one-entry map of ``map_type`` for a probe, closed afterwards; BPFError when it cannot be created."""
     key_size, value_size, type_flags = _SCRATCH.get(map_type, (4, 4, 0))
     inner = -1
-    if map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
+    if map_type.holds_maps:
         inner = b.map_create(int(MapType.ARRAY), None, 4, 4, 1, target="probe inner map")
     try:
         fd = b.map_create(
