@@ -14,12 +14,11 @@ from typing import Any, ClassVar
 
 from ._internal import bindings as b
 from ._internal import callbacks as _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
-from ._internal.consumer import Consumer
+from ._internal.consumer import Consumer, map_fd_of_type
 from .codec import CodecSpec
 from .enums import MapType
 from .errors import Operation
 from .map import Map
-from .ringbuf import _ring_fd
 
 __all__ = ["PerfBuffer", "PerfEventArrayMap"]
 
@@ -72,7 +71,7 @@ class PerfBuffer(Consumer):
         value: CodecSpec = None,
     ) -> None:
         """Open a perf ring of ``pages`` pages on every CPU and put them in ``map``."""
-        fd = _ring_fd(map, MapType.PERF_EVENT_ARRAY, "PerfBuffer")
+        fd = map_fd_of_type(map, MapType.PERF_EVENT_ARRAY, "PerfBuffer")
         if not isinstance(pages, int) or pages < 1 or pages & (pages - 1):
             raise ValueError(f"pages must be a power of two >= 1, got {pages!r}")
         if lost is not None and not callable(lost):

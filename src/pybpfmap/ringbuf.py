@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Unpack
 
 from ._internal import bindings as b
 from ._internal import callbacks as _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
-from ._internal.consumer import Consumer
+from ._internal.consumer import Consumer, map_fd_of_type
 from ._internal.create import Placement
 from ._internal.lazynumpy import numpy
 from ._internal.resource import Resource
@@ -87,12 +87,6 @@ class UserRingBufMap(StreamMap):
     def __init__(self, max_entries: int, name: str | None = None, **options: Unpack[Placement]) -> None:
         """Create a user ring of ``max_entries`` bytes (a power-of-two multiple of the page size)."""
         super().__init__(None, None, _check_ring_size("UserRingBufMap", max_entries), name, **options)
-
-
-def _ring_fd(obj: object, kind: MapType, what: str) -> int:
-    if not isinstance(obj, Map) or obj.type != kind:
-        raise TypeError(f"{what} takes {kind.name} maps, got {obj!r}")
-    return obj.fd
 
 
 class RecordBatch:
@@ -168,7 +162,7 @@ class RingBuffer(Consumer):
         """Consume ``maps`` (RINGBUF maps); see the class docstring for ``callback`` and ``value``."""
         if not maps:
             raise TypeError("RingBuffer needs at least one RingBufMap")
-        fds = [_ring_fd(m, MapType.RINGBUF, "RingBuffer") for m in maps]
+        fds = [map_fd_of_type(m, MapType.RINGBUF, "RingBuffer") for m in maps]
         super().__init__(callback, value)
         self._rb: Any = b.NULL
         self._maps = maps  # kept open while the consumer uses their fds
@@ -295,7 +289,7 @@ class UserRingBuffer(Resource):
 
     def __init__(self, map: UserRingBufMap | Map[Any, Any]) -> None:
         """Map the ring for writing."""
-        fd = _ring_fd(map, MapType.USER_RINGBUF, "UserRingBuffer")
+        fd = map_fd_of_type(map, MapType.USER_RINGBUF, "UserRingBuffer")
         self._map = map
         self._target = map._elements.target
         self._rb: Any = _lib.user_ring_buffer__new(fd, b.NULL)

@@ -20,7 +20,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..codec import Codec, CodecSpec, as_codec
+from ..enums import MapType
 from ..errors import Operation
+from ..map import Map
 from . import bindings as b
 from .resource import Resource
 
@@ -224,3 +226,10 @@ class _AsyncRecords:
             consumer._run(consumer._c_consume, Operation.CONSUME, sink=consumer._pending)
             if not consumer._pending:
                 await consumer._readable()
+
+
+def map_fd_of_type(obj: object, kind: MapType, what: str) -> int:
+    """The fd of ``obj``, a map of type ``kind`` that the consumer ``what`` reads; TypeError otherwise."""
+    if not isinstance(obj, Map) or obj.type != kind:
+        raise TypeError(f"{what} takes {kind.name} maps, got {obj!r}")
+    return obj.fd
