@@ -782,6 +782,7 @@ class MapModel(RuleBasedStateMachine):
             except KeyNotFoundError:
                 if not (self.lru and flags == UpdateFlags.EXIST):
                     raise
+                self.last_written = None  # its eviction may have taken the entry written last too
                 return  # evicted by this very update (see above)
             self.model[k] = self.stored(v)
             self.last_written = k
