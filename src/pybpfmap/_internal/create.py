@@ -24,6 +24,7 @@ __all__ = [
 
 _NAME = re.compile(r"[A-Za-z0-9_.]{0,15}")
 
+
 def _check_name(name: str | None) -> bytes | None:
     if name is None:
         return None
