@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ._internal import bindings as b
+from ._internal.bindings import btf as bb
 from ._internal.resource import Resource
 from .btf import BTF, BTFCodec, BTFType
 from .errors import Operation, ProgramLoadError, errno_name
@@ -279,7 +280,7 @@ class BPFObject(Resource):
             ptr = _lib.bpf_object__btf(self._obj)
             if ptr == b.NULL:
                 return None
-            cached = self._btf = BTF.from_raw(_raw_btf(ptr), source=repr(self.path))
+            cached = self._btf = BTF.from_raw(bb.raw_data(ptr), source=repr(self.path))
         return cached
 
     @property
@@ -315,16 +316,8 @@ class BPFObject(Resource):
         return f"<BPFObject {self.path!r} {'closed' if self.closed else 'loaded'}>"
 
 
-def _raw_btf(ptr: Any) -> bytes:
-    size = _ffi.new("__u32 *")
-    data = _lib.btf__raw_data(ptr, size)
-    if data == b.NULL:
-        raise MemoryError("btf__raw_data failed")
-    return bytes(_ffi.buffer(data, size[0]))
-
-
 def _find_datasec(btf: BTF, section: str) -> BTFType:
-    found = _lib.btf__find_by_name_kind(btf._ptr, section.encode(), 15)  # BTF_KIND_DATASEC
-    if found < 0:
+    found = bb.find(btf._ptr, section, 15)  # BTF_KIND_DATASEC
+    if found is None:
         raise KeyError(section)
-    return btf.type(int(found))
+    return btf.type(found)

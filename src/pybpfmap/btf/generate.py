@@ -9,17 +9,14 @@ import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .._internal import bindings as b
+from .._internal.bindings import btf as bb
 from ..codec import Codec, IntCodec
 from ..enums import MapType
-from ..errors import RESOURCE_ERRNOS, Operation
+from ..errors import RESOURCE_ERRNOS
 from .layout import BTFCodec
 from .types import BTF, INT_BOOL, INT_SIGNED, LITTLE, BTFType
 
 __all__ = ["GeneratedBTF", "btf_for", "function_btf", "storage_btf"]
-
-_ffi = b.ffi
-_lib = b.lib
 
 
 class GeneratedBTF:
@@ -29,10 +26,7 @@ class GeneratedBTF:
 
     def __init__(self) -> None:
         """Start an empty BTF."""
-        ptr = _lib.btf__new_empty()
-        if ptr == b.NULL:
-            raise MemoryError("btf__new_empty failed")
-        self._ptr = _ffi.gc(ptr, _lib.btf__free)
+        self._ptr = bb.owned(bb.new_empty())
         self._ctypes: dict[Any, int] = {}
         self._ints: dict[tuple[str, int, int], int] = {}
 
@@ -42,43 +36,39 @@ class GeneratedBTF:
 
     def fileno(self) -> int:
         """The fd of the loaded BTF."""
-        return int(_lib.btf__fd(self._ptr))
+        return bb.fd(self._ptr)
 
     def load(self) -> None:
         """Load the BTF into the kernel (BPF_BTF_LOAD)."""
-        b.check(_lib.btf__load_into_kernel(self._ptr), Operation.LOAD, "generated BTF")
-
-    def _id(self, rc: int, what: str) -> int:
-        return b.check(rc, Operation.BUILD_BTF, what)
+        bb.load_into_kernel(self._ptr, "generated BTF")
 
     def integer(self, name: str, size: int, encoding: int) -> int:
         """The id of an int type (added once)."""
         key = (name, size, encoding)
         if key not in self._ints:
-            self._ints[key] = self._id(_lib.btf__add_int(self._ptr, name.encode(), size, encoding), name)
+            self._ints[key] = bb.add_int(self._ptr, name, size, encoding)
         return self._ints[key]
 
     def array(self, elem: int, count: int) -> int:
         """The id of a new array of ``count`` elements of type ``elem`` (indexed by unsigned int)."""
         index = self.integer("unsigned int", 4, 0)
-        return self._id(_lib.btf__add_array(self._ptr, index, elem, count), "array")
+        return bb.add_array(self._ptr, index, elem, count)
 
     def record(self, name: str, size: int, fields: Iterable[tuple[str, int, int, int]], union: bool = False) -> int:
         """The id of a new struct (or union) of ``size`` bytes with ``fields``: (name, type id, bit offset,
         bitfield size or 0)."""
-        add = _lib.btf__add_union if union else _lib.btf__add_struct
-        result = self._id(add(self._ptr, name.encode(), size), name)
+        result = bb.add_record(self._ptr, name, size, union)
         for fname, fid, bit_offset, bits in fields:
-            self._id(_lib.btf__add_field(self._ptr, fname.encode(), fid, bit_offset, bits), f"{name}.{fname}")
+            bb.add_field(self._ptr, fname, fid, bit_offset, bits, name)
         return result
 
     def function(self, name: str, proto: int) -> int:
         """The id of a new static function ``name`` of prototype ``proto`` (see :meth:`prototype`)."""
-        return self._id(_lib.btf__add_func(self._ptr, name.encode(), _FUNC_STATIC, proto), name)
+        return bb.add_func(self._ptr, name, bb.FUNC_STATIC, proto)
 
     def prototype(self, returns: int) -> int:
         """The id of a new function prototype without parameters returning type ``returns``."""
-        return self._id(_lib.btf__add_func_proto(self._ptr, returns), "function prototype")
+        return bb.add_func_proto(self._ptr, returns)
 
     def codec(self, codec: Codec[Any]) -> int | None:
         """The id of a type describing the codec's values, or None for an untyped codec."""
@@ -103,29 +93,28 @@ class GeneratedBTF:
         if key in self._ctypes:
             return self._ctypes[key]
         kind = t.kind
-        name = t.name.encode()
         p = self._ptr
         if kind in ("volatile", "const", "restrict", "type_tag") and t.type is not None:
             result = self.btf_type(t.type)
         elif kind == "typedef" and t.type is not None:
-            result = self._id(_lib.btf__add_typedef(p, name, self.btf_type(t.type)), t.name)
+            result = bb.add_typedef(p, t.name, self.btf_type(t.type))
         elif kind == "int":
-            result = self._id(_lib.btf__add_int(p, name, t.size, t.encoding), t.name)
+            result = bb.add_int(p, t.name, t.size, t.encoding)
         elif kind == "float":
-            result = self._id(_lib.btf__add_float(p, name, t.size), t.name)
+            result = bb.add_float(p, t.name, t.size)
         elif kind == "ptr":
-            result = self._id(_lib.btf__add_ptr(p, 0), "pointer")
+            result = bb.add_ptr(p, 0)
         elif kind == "array" and t.array is not None:
             result = self.array(self.btf_type(t.btf.type(t.array[0])), t.array[2])
         elif kind in ("enum", "enum64"):
             if kind == "enum64" or t.size > 4:
-                result = self._id(_lib.btf__add_enum64(p, name, t.size, t.signed), t.name)
+                result = bb.add_enum64(p, t.name, t.size, t.signed)
                 for n, v in t.enumerators:
-                    self._id(_lib.btf__add_enum64_value(p, n.encode(), v % (1 << 64)), n)
+                    bb.add_enum64_value(p, n, v)
             else:
-                result = self._id(_lib.btf__add_enum(p, name, t.size), t.name)
+                result = bb.add_enum(p, t.name, t.size)
                 for n, v in t.enumerators:
-                    self._id(_lib.btf__add_enum_value(p, n.encode(), v), n)
+                    bb.add_enum_value(p, n, v)
         elif kind in ("struct", "union"):
             fields = [(m.name, self.btf_type(m.type), m.bit_offset, m.bitfield_size) for m in t.members]
             result = self.record(t.name, t.size, fields, union=kind == "union")
@@ -151,9 +140,9 @@ class GeneratedBTF:
             elif code == "c":
                 result = self.integer("char", 1, INT_SIGNED)
             elif code in "fdg":
-                result = self._id(_lib.btf__add_float(self._ptr, _FLOAT_NAMES[size].encode(), size), "float")
+                result = bb.add_float(self._ptr, _FLOAT_NAMES[size], size)
             elif code in "PzZO":
-                result = self._id(_lib.btf__add_ptr(self._ptr, 0), "pointer")
+                result = bb.add_ptr(self._ptr, 0)
             else:
                 result = None
         elif issubclass(ctype, ctypes.Array):
@@ -191,7 +180,6 @@ _C_INT_NAMES = {(1, True): "signed char", (2, True): "short", (4, True): "int", 
 _FLOAT_NAMES = {4: "float", 8: "double", 16: "long double"}
 
 _FOREIGN_ORDER = ctypes.BigEndianStructure if LITTLE else ctypes.LittleEndianStructure
-_FUNC_STATIC = 0  # enum btf_func_linkage: BTF_FUNC_STATIC
 
 
 def storage_btf(value_size: int) -> tuple[GeneratedBTF, int, int]:

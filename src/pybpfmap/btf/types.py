@@ -10,18 +10,15 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._internal import bindings as b
-from ..errors import BTFError, Operation
+from .._internal.bindings import btf as bb
+from .._internal.bindings import ffi as _ffi
+from ..errors import BTFError
 
 if TYPE_CHECKING:
     from .layout import Compiled
     from .values import BTFStruct
 
 __all__ = ["BTF", "MAX_VALUE_SIZE", "BTFMember", "BTFType"]
-
-_ffi = b.ffi
-_lib = b.lib
-
 
 # BTF kinds and int encodings (include/uapi/linux/btf.h): part of the kernel ABI.
 _KINDS = (
@@ -105,8 +102,8 @@ class BTFType:
             self._size = 0
             return
         ptr = btf._ptr
-        t = _lib.btf__type_by_id(ptr, type_id)
-        if t == b.NULL:
+        t = bb.type_at(ptr, type_id)
+        if t is None:
             raise KeyError(f"BTF has no type id {type_id}")
         info = t.info
         kind_no = (info >> 24) & 0x1F
@@ -315,7 +312,7 @@ class BTF:
     def __init__(self, ptr: Any, *, owner: Any = None, source: str = "BTF") -> None:
         """Wrap a ``struct btf *``. Without ``owner`` the BTF is freed with this object; with one, ``owner``
         (a libbpf object that frees it) is kept alive instead."""
-        self._ptr = ptr if owner is not None else _ffi.gc(ptr, _lib.btf__free)
+        self._ptr = ptr if owner is not None else bb.owned(ptr)
         self._owner = owner
         self.source = source
         self._types: dict[int, BTFType] = {}
@@ -327,30 +324,18 @@ class BTF:
     @classmethod
     def from_kernel(cls, btf_id: int) -> BTF:
         """The BTF object the kernel holds under ``btf_id`` (a map's or program's ``btf_id``)."""
-        ptr = _lib.btf__load_from_kernel_by_id(btf_id)
-        if ptr == b.NULL:
-            b.fail(_ffi.errno or 2, Operation.LOAD, f"BTF id {btf_id}")
-        return cls(ptr, source=f"BTF id {btf_id}")
+        return cls(bb.load_from_kernel(btf_id), source=f"BTF id {btf_id}")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> BTF:
         """The BTF in a file: the ``.BTF`` section of an ELF object, or raw BTF (``/sys/kernel/btf/vmlinux``)."""
         name = os.fspath(path)
-        ptr = _lib.btf__parse(os.fsencode(name), b.NULL)
-        if ptr == b.NULL:
-            err = _ffi.errno or 22
-            if not os.path.exists(name):
-                raise FileNotFoundError(err, f"no such file: {name!r}")
-            b.fail(err, Operation.PARSE_BTF, repr(name))
-        return cls(ptr, source=repr(name))
+        return cls(bb.parse_file(name), source=repr(name))
 
     @classmethod
     def from_raw(cls, data: bytes, source: str = "raw BTF") -> BTF:
         """BTF from its raw encoding (the bytes of ``/sys/kernel/btf/*`` or of an ELF ``.BTF`` section)."""
-        ptr = _lib.btf__new(data, len(data))
-        if ptr == b.NULL:
-            b.fail(_ffi.errno or 22, Operation.PARSE, source)
-        return cls(ptr, source=source)
+        return cls(bb.parse_raw(data, source), source=source)
 
     @classmethod
     def from_map(cls, m: Any) -> BTF:
@@ -363,14 +348,12 @@ class BTF:
     def _string(self, offset: int) -> str:
         s = self._strings.get(offset)
         if s is None:
-            raw = _lib.btf__name_by_offset(self._ptr, offset)
-            s = "" if raw == b.NULL else _ffi.string(raw).decode(errors="surrogateescape")
-            self._strings[offset] = s
+            s = self._strings[offset] = bb.name_at(self._ptr, offset)
         return s
 
     def __len__(self) -> int:
         """The number of types, void (id 0) not counted."""
-        return int(_lib.btf__type_cnt(self._ptr)) - 1
+        return bb.type_count(self._ptr) - 1
 
     def __iter__(self) -> Iterator[BTFType]:
         for type_id in range(1, len(self) + 1):
@@ -393,14 +376,14 @@ class BTF:
         if kind:
             if kind not in kinds:
                 raise KeyError(f"{name_or_id!r}: expected 'struct NAME', 'union NAME', 'enum NAME' or a name")
-            found = _lib.btf__find_by_name_kind(self._ptr, bare.encode(), kinds[kind])
-            if found < 0 and kind == "enum":
-                found = _lib.btf__find_by_name_kind(self._ptr, bare.encode(), 19)
+            found = bb.find(self._ptr, bare, kinds[kind])
+            if found is None and kind == "enum":
+                found = bb.find(self._ptr, bare, 19)  # BTF_KIND_ENUM64
         else:
-            found = _lib.btf__find_by_name(self._ptr, bare.encode())
-        if found < 0:
+            found = bb.find(self._ptr, bare)
+        if found is None:
             raise KeyError(f"{self.source} has no type named {name_or_id!r}")
-        return self.type(int(found))
+        return self.type(found)
 
     def __repr__(self) -> str:
         return f"<BTF {self.source}, {len(self)} types>"

@@ -2,7 +2,8 @@
 
 Functions here return plain ints and cdata; a negative libbpf return becomes an exception through
 :func:`pybpfmap.errors.error_from_errno`. Hot paths in the façade call ``lib`` directly and hand failures to
-:func:`fail`, so that every errno still goes through the same place.
+:func:`fail`, so that every errno still goes through the same place. The package mirrors the cdef headers of
+``include/``: this module the map calls of ``libbpf_cdef.h``, :mod:`.btf` those of ``btf_cdef.h``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import os
 import stat
 from typing import NoReturn
 
-from .._libbpf import ffi, lib
-from ..errors import Operation, error_from_errno
-from . import callbacks as _callbacks  # noqa: F401  (registers the extern "Python" callbacks: libbpf's logger)
+from ..._libbpf import ffi, lib
+from ...errors import Operation, error_from_errno
+from .. import callbacks as _callbacks  # noqa: F401  (registers the extern "Python" callbacks: libbpf's logger)
 
 __all__ = [
     "LIBBPF_VERSION",
