@@ -22,33 +22,14 @@ from typing import Any
 
 from ._internal import bindings as b
 from ._internal.bindings import btf as bb
+from ._internal.bindings import object as bo
 from ._internal.resource import Resource
 from .btf import BTF, BTFCodec, BTFType
-from .errors import Operation, ProgramLoadError, errno_name
+from .errors import ProgramLoadError, errno_name
 from .map import Map
 from .program import Link, Program, TestRun
 
 __all__ = ["BPFObject", "Globals", "Link", "Program", "TestRun"]
-
-_ffi = b.ffi
-_lib = b.lib
-
-_LOG_LIMIT = 1 << 22
-_log_installed = False
-
-
-def _capture() -> None:
-    global _log_installed
-    if not _log_installed:
-        _lib.pbm_log_install()
-        _log_installed = True
-    _lib.pbm_log_begin()
-
-
-def _captured() -> str:
-    buf = _ffi.new("char[]", _LOG_LIMIT)
-    _lib.pbm_log_end(buf, _LOG_LIMIT)
-    return str(_ffi.string(buf).decode(errors="replace"))
 
 
 def _verifier_tail(log: str, lines: int = 6) -> str:
@@ -131,17 +112,8 @@ class BPFObject(Resource):
         self._links: list[Link] = []
         self._maps: dict[str, Map[Any, Any]] = {}
         self._btf: BTF | None = None
-        opts = _ffi.new("struct bpf_object_open_opts *")
-        opts.sz = _ffi.sizeof("struct bpf_object_open_opts")
-        keep = []
-        if pin_root is not None:
-            keep.append(_ffi.new("char[]", os.fsencode(os.fspath(pin_root))))
-            opts.pin_root_path = keep[-1]
-        _capture()
-        obj = _lib.bpf_object__open_file(os.fsencode(self.path), opts)
-        err = _ffi.errno
-        log = _captured()
-        if obj == b.NULL:
+        obj, err, log = bo.open_file(self.path, None if pin_root is None else os.fspath(pin_root))
+        if obj is None:
             if not os.path.exists(self.path):
                 raise FileNotFoundError(errno.ENOENT, f"no such BPF object file: {self.path!r}")
             raise ProgramLoadError(err or errno.EINVAL, f"open {self.path!r}: {_verifier_tail(log, 3)}", log)
@@ -149,11 +121,9 @@ class BPFObject(Resource):
         try:
             self._configure(max_entries or {}, constants or {})
             self._check_pin_paths()
-            _capture()
-            rc = _lib.bpf_object__load(obj)
-            log = _captured()
-            if rc:
-                raise ProgramLoadError(-rc, f"load {self.path!r}: {_load_failure(log, -rc)}", log)
+            err, log = bo.load(obj)
+            if err:
+                raise ProgramLoadError(err, f"load {self.path!r}: {_load_failure(log, err)}", log)
             self._btf = None  # copied again: loading finalizes the object's BTF (section sizes, variable offsets)
             self._collect()
         except BaseException:
@@ -162,25 +132,15 @@ class BPFObject(Resource):
 
     # -- setup ------------------------------------------------------------------------------------------------
 
-    def _raw_maps(self) -> Iterator[Any]:
-        m = _lib.bpf_object__next_map(self._obj, b.NULL)
-        while m != b.NULL:
-            yield m
-            m = _lib.bpf_object__next_map(self._obj, m)
-
-    @staticmethod
-    def _map_name(m: Any) -> str:
-        return str(_ffi.string(_lib.bpf_map__name(m)).decode())
-
     def _sections(self) -> Iterator[tuple[Any, str, BTFType]]:
         """Each data map (``.bss``, ``.data``, ``.rodata``, ...) with its section name and DATASEC type."""
         btf = self.btf
         if btf is None:
             return
-        for m in self._raw_maps():
-            if not _lib.bpf_map__is_internal(m):
+        for m in bo.maps(self._obj):
+            if not bo.map_is_internal(m):
                 continue
-            name = self._map_name(m)
+            name = bo.map_name(m)
             section = name[name.find(".") :] if "." in name else name
             try:
                 datasec = _find_datasec(btf, section)
@@ -194,36 +154,34 @@ class BPFObject(Resource):
         libbpf would fail with a bare EINVAL ("failed to auto-pin"); its default root, /sys/fs/bpf, is no bpffs
         on many machines (containers, CI, a host where nothing mounted it).
         """
-        for m in self._raw_maps():
-            raw = _lib.bpf_map__pin_path(m)
-            if raw == b.NULL:
+        for m in bo.maps(self._obj):
+            pin_path = bo.map_pin_path(m)
+            if pin_path is None:
                 continue
-            directory = os.path.dirname(os.fsdecode(_ffi.string(raw)))
+            directory = os.path.dirname(pin_path)
             if b.on_bpffs(directory) is False:
                 raise ProgramLoadError(
                     errno.EINVAL,
-                    f"load {self.path!r}: map {self._map_name(m)!r} is marked for pinning, but its pin root "
+                    f"load {self.path!r}: map {bo.map_name(m)!r} is marked for pinning, but its pin root "
                     f"{directory!r} is not on a BPF filesystem: pass pin_root= a directory on a mounted bpffs "
                     "(mount -t bpf bpf DIR)",
                 )
 
     def _configure(self, max_entries: Mapping[str, int], constants: Mapping[str, Any]) -> None:
-        by_name = {self._map_name(m): m for m in self._raw_maps()}
+        by_name = {bo.map_name(m): m for m in bo.maps(self._obj)}
         for name, size in max_entries.items():
             if name not in by_name:
                 raise ValueError(f"max_entries: {self.path!r} has no map {name!r} (maps: {', '.join(sorted(by_name))})")
             if not isinstance(size, int) or size < 0:
                 raise ValueError(f"max_entries[{name!r}] must be an int >= 0, got {size!r}")
-            b.check(_lib.bpf_map__set_max_entries(by_name[name], size), Operation.RESIZE, f"map {name!r}")
+            bo.map_set_max_entries(by_name[name], size)
         remaining = dict(constants)
         if not remaining:
             return
         for m, _, datasec in self._sections():
-            size = _ffi.new("size_t *")
-            ptr = _lib.bpf_map__initial_value(m, size)
-            if ptr == b.NULL:
+            view = bo.map_initial_value(m)
+            if view is None:
                 continue
-            view = memoryview(_ffi.buffer(ptr, size[0]))
             for var_id, offset, _ in datasec.secinfos:
                 var = datasec.btf.type(var_id)
                 if var.name in remaining:
@@ -238,12 +196,10 @@ class BPFObject(Resource):
         internal = set()
         self.globals = Globals(self)
         for m, section, datasec in self._sections():
-            internal.add(self._map_name(m))
-            size = _ffi.new("size_t *")
-            ptr = _lib.bpf_map__initial_value(m, size)
-            if ptr == b.NULL:
+            internal.add(bo.map_name(m))
+            view = bo.map_initial_value(m)
+            if view is None:
                 continue
-            view = memoryview(_ffi.buffer(ptr, size[0]))
             writable = not section.startswith(".rodata")
             for var_id, offset, _ in datasec.secinfos:
                 var = datasec.btf.type(var_id)
@@ -253,18 +209,16 @@ class BPFObject(Resource):
                     continue
                 codec.role = var.name
                 self.globals._add(var.name, view, offset, codec, writable)
-        for m in self._raw_maps():
-            name = self._map_name(m)
-            fd = _lib.bpf_map__fd(m)
+        for m in bo.maps(self._obj):
+            name = bo.map_name(m)
+            fd = bo.map_fd(m)
             if fd < 0:
                 continue
             self._maps[name] = Map.from_fd(fd, btf=name not in internal)
         self.programs: dict[str, Program] = {}
-        p = _lib.bpf_object__next_program(self._obj, b.NULL)
-        while p != b.NULL:
+        for p in bo.programs(self._obj):
             program = Program._of_object(self, p)
             self.programs[program.name] = program
-            p = _lib.bpf_object__next_program(self._obj, p)
 
     # -- surface ----------------------------------------------------------------------------------------------
 
@@ -277,8 +231,8 @@ class BPFObject(Resource):
         cached = self._btf
         if cached is None:
             self._check_open()
-            ptr = _lib.bpf_object__btf(self._obj)
-            if ptr == b.NULL:
+            ptr = bo.object_btf(self._obj)
+            if ptr is None:
                 return None
             cached = self._btf = BTF.from_raw(bb.raw_data(ptr), source=repr(self.path))
         return cached
@@ -309,7 +263,7 @@ class BPFObject(Resource):
             m.close()
         self._maps = {}
         if self._obj != b.NULL:
-            _lib.bpf_object__close(self._obj)
+            bo.close(self._obj)
             self._obj = b.NULL
 
     def __repr__(self) -> str:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._internal import bindings as b
+from ._internal.bindings import object as bo
+from ._internal.bindings import prog as bp
 from ._internal.resource import Resource
 from .btf.generate import function_btf
 from .errors import RESOURCE_ERRNOS, BPFError, Operation, ProgramLoadError, errno_name, error_from_errno
@@ -26,7 +28,6 @@ from .errors import RESOURCE_ERRNOS, BPFError, Operation, ProgramLoadError, errn
 __all__ = ["Helper", "Link", "Program", "ProgramType", "TestRun"]
 
 _ffi = b.ffi
-_lib = b.lib
 
 # setsockopt(SOL_SOCKET, SO_ATTACH_BPF / SO_DETACH_BPF): the socket module has no names for them.
 SO_ATTACH_BPF = 50
@@ -279,7 +280,7 @@ class Link(Resource):
         if self.closed:
             raise ValueError("I/O operation on a closed link")
         if self._ptr is not None:
-            return int(_lib.bpf_link__fd(self._ptr))
+            return bo.link_fd(self._ptr)
         return self._fd
 
     def close(self) -> None:
@@ -288,7 +289,7 @@ class Link(Resource):
             return
         self._closed = True
         if self._ptr is not None:
-            _lib.bpf_link__destroy(self._ptr)
+            bo.link_destroy(self._ptr)
             self._ptr = None
         elif self._fd >= 0:
             os.close(self._fd)
@@ -332,11 +333,11 @@ class Program(Resource):
     @classmethod
     def _of_object(cls, owner: Any, ptr: Any) -> Program:
         """The program ``ptr`` of the loaded BPFObject ``owner``, which owns its fd."""
-        name = _ffi.string(_lib.bpf_program__name(ptr)).decode()
-        section = _ffi.string(_lib.bpf_program__section_name(ptr)).decode()
-        raw_type = int(_lib.bpf_program__type(ptr))
+        name = bo.program_name(ptr)
+        section = bo.program_section(ptr)
+        raw_type = bo.program_type(ptr)
         prog_type = ProgramType(raw_type) if raw_type in ProgramType._value2member_map_ else raw_type
-        program = cls(int(_lib.bpf_program__fd(ptr)), name, prog_type, section=section)
+        program = cls(bo.program_fd(ptr), name, prog_type, section=section)
         program._owner = owner
         program._ptr = ptr
         return program
@@ -364,14 +365,12 @@ class Program(Resource):
             raise ValueError(f"a program name has at most 15 characters, got {name!r}")
         insns = _ffi.from_buffer("struct bpf_insn[]", instructions)
         count = len(instructions) // 8
-        raw_name = name.encode() if name else b.NULL
-        raw_license = license.encode()
         opts = _ffi.new("struct bpf_prog_load_opts *")
         opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
         keepalive = _func_info(opts, functions) if functions else None
         try:
             with _signals_blocked():
-                fd = _lib.bpf_prog_load(int(prog_type), raw_name, raw_license, insns, count, opts)
+                fd = bp.prog_load(int(prog_type), name, license, insns, count, opts)
             if fd < 0:
                 _refuse_for_resources(-fd, name)
                 log = _ffi.new("char[]", _LOG_SIZE)
@@ -379,7 +378,7 @@ class Program(Resource):
                 opts.log_size = _LOG_SIZE
                 opts.log_buf = log
                 with _signals_blocked():
-                    retry = _lib.bpf_prog_load(int(prog_type), raw_name, raw_license, insns, count, opts)
+                    retry = bp.prog_load(int(prog_type), name, license, insns, count, opts)
                 if retry < 0:
                     _refuse_for_resources(-retry, name)
                     raise program_load_error(-fd, name, _ffi.string(log).decode(errors="replace"))
@@ -437,10 +436,10 @@ class Program(Resource):
                 f"program {self.name!r} was loaded by hand and has no section to attach by: "
                 "use attach_socket() or attach_xdp()"
             )
-        link = _lib.bpf_program__attach(self._ptr)
-        if link == b.NULL:
+        link, err = bo.program_attach(self._ptr)
+        if link is None:
             words = f"attach program {self.name!r} (section {self.section!r})"
-            b.fail(_ffi.errno or errno.EINVAL, Operation.ATTACH, "", words=words)
+            b.fail(err or errno.EINVAL, Operation.ATTACH, "", words=words)
         return Link(self, ptr=link)
 
     def attach_socket(self, sock: socket.socket | Any) -> Link:
@@ -464,15 +463,8 @@ class Program(Resource):
         choice), ``"skb"`` (generic), ``"native"`` (driver) or ``"hw"`` (offload)."""
         if mode not in _XDP_MODES:
             raise ValueError(f"mode must be None, 'skb', 'native' or 'hw', got {mode!r}")
-        opts = _ffi.new("struct bpf_link_create_opts *")
-        opts.sz = _ffi.sizeof("struct bpf_link_create_opts")
-        opts.flags = _XDP_MODES[mode]
-        fd = b.check(
-            _lib.bpf_link_create(self.fd, ifindex, _lib.BPF_XDP, opts),
-            Operation.ATTACH,
-            str(ifindex),
-            words=f"attach XDP program {self.name!r} to",
-        )
+        what = f"attach XDP program {self.name!r} to"
+        fd = bo.link_create(self.fd, ifindex, bo.XDP, _XDP_MODES[mode], what, str(ifindex))
         return Link(self, fd=fd)
 
 
@@ -500,7 +492,7 @@ def test_run(fd: int, data: bytes, repeat: int, target: str) -> tuple[int, bytes
         while done[0] < repeat:
             opts.repeat = min(TEST_RUN_SLICE, repeat - done[0])
             opts.data_size_out = room
-            b.check(_lib.pbm_test_run_whole(fd, opts, done), Operation.TEST_RUN, target)
+            bp.test_run_whole(fd, opts, done, target)
     except BaseException as exc:
         exc.runs_done = int(done[0])  # type: ignore[attr-defined]
         raise
