@@ -14,16 +14,15 @@ from typing import Any, ClassVar
 
 from ._internal import bindings as b
 from ._internal import callbacks as _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
+from ._internal.bindings import ringbuf as br
 from ._internal.consumer import Consumer, map_fd_of_type
 from .codec import CodecSpec
 from .enums import MapType
-from .errors import Operation
 from .map import Map
 
 __all__ = ["PerfBuffer", "PerfEventArrayMap"]
 
 _ffi = b.ffi
-_lib = b.lib
 
 
 class PerfEventArrayMap(Map[Any, Any]):
@@ -82,9 +81,7 @@ class PerfBuffer(Consumer):
         self._lost_callback = lost
         #: Samples the kernel reported as dropped, over all CPUs.
         self.lost = 0
-        pb = _lib.perf_buffer__new(fd, pages, _lib.pbm_perfbuf_sample, _lib.pbm_perfbuf_lost, self._handle, b.NULL)
-        if pb == b.NULL:
-            b.fail(_ffi.errno, Operation.OPEN_PERF_BUFFER, map._elements.target)
+        pb = br.perf_new(fd, pages, self._handle, map._elements.target)
         self._pb = pb
 
     @property
@@ -96,14 +93,14 @@ class PerfBuffer(Consumer):
             raise ValueError("I/O operation on a closed PerfBuffer")
 
     def _c_poll(self, ms: int) -> int:
-        rc = int(_lib.perf_buffer__poll(self._pb, ms))
+        rc = br.perf_poll(self._pb, ms)
         return min(rc, 0)  # a count of ready rings, not of samples: _run counts samples itself
 
     def _c_consume(self) -> int:
-        return min(int(_lib.perf_buffer__consume(self._pb)), 0)
+        return min(br.perf_consume(self._pb), 0)
 
     def _c_fd(self) -> int:
-        return int(_lib.perf_buffer__epoll_fd(self._pb))
+        return br.perf_epoll_fd(self._pb)
 
     def _on_sample(self, cpu: int, data: Any, size: int) -> None:
         raw = _ffi.unpack(_ffi.cast("char *", data), size)
@@ -129,7 +126,7 @@ class PerfBuffer(Consumer):
         self._refuse_close_while_busy()
         pb, self._pb = getattr(self, "_pb", b.NULL), b.NULL
         if pb != b.NULL:
-            _lib.perf_buffer__free(pb)
+            br.perf_free(pb)
 
     @property
     def closed(self) -> bool:

@@ -19,19 +19,17 @@ from typing import Any, ClassVar, Unpack
 
 from ._internal import bindings as b
 from ._internal import callbacks as _callbacks  # noqa: F401  (registers the extern "Python" callbacks)
+from ._internal.bindings import ringbuf as br
 from ._internal.consumer import Consumer, map_fd_of_type
 from ._internal.create import Placement
 from ._internal.lazynumpy import numpy
 from ._internal.resource import Resource
 from .codec import CodecSpec, IntCodec
 from .enums import MapType
-from .errors import Operation
 from .map import Map
 
 __all__ = ["RecordBatch", "RingBufMap", "RingBuffer", "UserRingBufMap", "UserRingBuffer"]
 
-_ffi = b.ffi
-_lib = b.lib
 
 
 class StreamMap(Map[Any, Any]):
@@ -166,19 +164,14 @@ class RingBuffer(Consumer):
         super().__init__(callback, value)
         self._rb: Any = b.NULL
         self._maps = maps  # kept open while the consumer uses their fds
-        ctx = _ffi.new("struct pbm_ringbuf_ctx *")
-        ctx.handle = self._handle
-        self._ctx = ctx
-        self._batch = _ffi.new("struct pbm_record_batch *")
-        rb = _lib.ring_buffer__new(fds[0], _lib.pbm_ringbuf_dispatch, ctx, b.NULL)
-        if rb == b.NULL:
-            b.fail(_ffi.errno, Operation.OPEN_RING_BUFFER, maps[0]._elements.target)
-        self._rb = rb
-        for m, fd in zip(maps[1:], fds[1:], strict=True):
-            rc = _lib.ring_buffer__add(rb, fd, _lib.pbm_ringbuf_dispatch, ctx)
-            if rc < 0:
-                self.close()
-                b.fail(rc, Operation.ADD_TO_RING_BUFFER, m._elements.target)
+        self._batch = br.new_batch()
+        self._rb, self._ctx = br.ring_new(fds[0], self._handle, maps[0]._elements.target)
+        try:
+            for m, fd in zip(maps[1:], fds[1:], strict=True):
+                br.ring_add(self._rb, fd, self._ctx, m._elements.target)
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def _target(self) -> str:
@@ -190,13 +183,13 @@ class RingBuffer(Consumer):
             raise ValueError("I/O operation on a closed RingBuffer")
 
     def _c_poll(self, ms: int) -> int:
-        return int(_lib.ring_buffer__poll(self._rb, ms))
+        return br.ring_poll(self._rb, ms)
 
     def _c_consume(self) -> int:
-        return int(_lib.ring_buffer__consume(self._rb))
+        return br.ring_consume(self._rb)
 
     def _c_fd(self) -> int:
-        return int(_lib.ring_buffer__epoll_fd(self._rb))
+        return br.ring_epoll_fd(self._rb)
 
     def read_batch(self, max_records: int | None = None) -> RecordBatch:
         """Copy every record available now (at most ``max_records``) into one :class:`RecordBatch`.
@@ -216,26 +209,14 @@ class RingBuffer(Consumer):
         batch = self._batch
         self._busy = True
         try:
-            n = _lib.pbm_ringbuf_read_batch(self._rb, self._ctx, batch, max_records or 0)
+            n = br.ring_read_batch(self._rb, self._ctx, batch, max_records or 0, self._target)
         finally:
             self._busy = False
-        if n < 0:
-            b.fail(n, Operation.READ_BATCH, self._target)
         self.handled += n
         if n == 0:
             return RecordBatch(memoryview(b""), memoryview(array("Q")), memoryview(array("I")))
         # Take the C buffers over (freed with the batch); the next read allocates as much again up front.
-        data = _ffi.gc(batch.data, _lib.pbm_free)
-        offsets = _ffi.gc(batch.offsets, _lib.pbm_free)
-        lengths = _ffi.gc(batch.lengths, _lib.pbm_free)
-        batch.reserve_bytes, batch.reserve_slots = batch.capacity, batch.slots
-        batch.data, batch.offsets, batch.lengths = b.NULL, b.NULL, b.NULL
-        batch.capacity = batch.slots = 0
-        return RecordBatch(
-            memoryview(_ffi.buffer(data, batch.used)),
-            memoryview(_ffi.buffer(offsets, 8 * n)).cast("Q"),
-            memoryview(_ffi.buffer(lengths, 4 * n)).cast("I"),
-        )
+        return RecordBatch(*br.take_batch(batch, n))
 
     def _read_pending(self, max_records: int | None) -> RecordBatch:
         count = len(self._pending) if max_records is None else min(max_records, len(self._pending))
@@ -266,8 +247,7 @@ class RingBuffer(Consumer):
         self._refuse_close_while_busy()
         rb, self._rb = getattr(self, "_rb", b.NULL), b.NULL
         if rb != b.NULL:
-            _lib.ring_buffer__free(rb)
-            _lib.pbm_record_batch_free(self._batch)
+            br.ring_free(rb, self._batch)
 
     @property
     def closed(self) -> bool:
@@ -292,9 +272,8 @@ class UserRingBuffer(Resource):
         fd = map_fd_of_type(map, MapType.USER_RINGBUF, "UserRingBuffer")
         self._map = map
         self._target = map._elements.target
-        self._rb: Any = _lib.user_ring_buffer__new(fd, b.NULL)
-        if self._rb == b.NULL:
-            b.fail(_ffi.errno, Operation.OPEN_USER_RING_BUFFER, self._target)
+        self._rb: Any = b.NULL
+        self._rb = br.user_new(fd, self._target)
         #: Records submitted so far.
         self.submitted = 0
 
@@ -309,18 +288,14 @@ class UserRingBuffer(Resource):
         size = view.nbytes
         if size == 0:
             raise ValueError("submit needs at least one byte")
-        sample = _lib.user_ring_buffer__reserve(self._rb, size)
-        if sample == b.NULL:
-            b.fail(_ffi.errno, Operation.SUBMIT, self._target, words=f"submit {size} bytes to")
-        _ffi.memmove(sample, view, size)
-        _lib.user_ring_buffer__submit(self._rb, sample)
+        br.user_submit(self._rb, view, self._target)
         self.submitted += 1
 
     def close(self) -> None:
         """Unmap the ring. Records already submitted stay there for the kernel."""
         rb, self._rb = getattr(self, "_rb", b.NULL), b.NULL
         if rb != b.NULL:
-            _lib.user_ring_buffer__free(rb)
+            br.user_free(rb)
 
     @property
     def closed(self) -> bool:
