@@ -31,6 +31,8 @@ from ..errors import ENOTSUPP, Operation
 from ..percpu import PerCpuCodec, PerCpuValues
 from . import bindings as b
 
+# The per-element hot path calls lib itself: single-element calls are judged against the bare CFFI call, and a
+# wrapper frame per call would add to every one of them. Failures go through fail() below.
 _lib = b.lib
 _ffi = b.ffi
 # Operations on one key the caller named: their ENOENT names the key.

@@ -26,6 +26,7 @@ from .elements import Elements
 
 __all__ = ["Seen", "step_limit", "walk"]
 
+# A hot path that calls lib itself (the walk's C chunk loop), as batch does; failures go through b.fail.
 _lib = b.lib
 _ffi = b.ffi
 

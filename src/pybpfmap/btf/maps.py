@@ -18,6 +18,7 @@ from .types import BTF, INT_BOOL, INT_CHAR, BTFType
 
 __all__ = ["LockedElements", "SpinLock", "codecs_for_map", "type_of_codec", "with_spin_lock"]
 
+# LockedElements is the element hot path under a spin lock: it calls lib itself, as Elements does.
 _lib = b.lib
 
 

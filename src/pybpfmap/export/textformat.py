@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._internal import bindings as b
+from .._internal import bindings as b  # exposition.c's writer is called per scrape from here, a hot path
 
 __all__ = ["FORMATS", "SampleLabel", "SampleWriter"]
 
