@@ -20,6 +20,7 @@ __all__ = ["BTF_KINDS", "btf_kind_feature", "have_btf", "have_btf_kind", "load_b
 
 T = TypeVar("T")
 
+# Probes call lib themselves: an errno is their answer (read by _core's one rule), not an exception to raise.
 _ffi = b.ffi
 _lib = b.lib
 

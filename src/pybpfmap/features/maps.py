@@ -47,6 +47,7 @@ __all__ = [
     "mmapable_feature",
 ]
 
+# Probes call lib themselves: an errno is their answer (read by _core's one rule), not an exception to raise.
 _ffi = b.ffi
 _lib = b.lib
 

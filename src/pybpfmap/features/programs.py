@@ -33,6 +33,7 @@ __all__ = [
     "program_type_feature",
 ]
 
+# Probes call lib themselves: an errno is their answer (read by _core's one rule), not an exception to raise.
 _ffi = b.ffi
 _lib = b.lib
 
