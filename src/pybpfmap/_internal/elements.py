@@ -156,18 +156,24 @@ class Elements:
         The read should call :meth:`still_open` between its calls to stop once the map was closed.
         """
         me = threading.get_ident()
-        with self._lock:
-            fd = self.fd
-            if fd < 0:
-                raise closed_error()
-            self._readers[me] = self._readers.get(me, 0) + 1
+        depth = self._readers.get(me, 0)  # only this thread changes its own count
         try:
+            with self._lock:
+                fd = self.fd
+                if fd < 0:
+                    raise closed_error()
+                self._readers[me] = depth + 1
             yield fd
         finally:
             with self._lock:
-                left = self._readers.pop(me, 1) - 1
-                if left > 0:
-                    self._readers[me] = left
+                # An exception from a signal handler can arrive between any two bytecodes, also before the count
+                # went up: undo only what this read added, judged by the count it started from (a count left
+                # up would keep close() from ever closing the fd).
+                if self._readers.get(me, 0) > depth:
+                    if depth:
+                        self._readers[me] = depth
+                    else:
+                        del self._readers[me]
                 fd = self._pending_close
                 close_now = not self._readers and fd >= 0
                 if close_now:
