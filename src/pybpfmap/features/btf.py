@@ -13,50 +13,47 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from .._internal import bindings as b
+from .._internal.bindings import btf as bb
+from .._internal.bindings import probe as bp
+from ..errors import BPFError
 from ._core import Feature, answer_from_errno
 
 __all__ = ["BTF_KINDS", "btf_kind_feature", "have_btf", "have_btf_kind", "load_btf"]
 
 T = TypeVar("T")
 
-# Probes call lib themselves: an errno is their answer (read by _core's one rule), not an exception to raise.
-_ffi = b.ffi
-_lib = b.lib
-
-
 def _func(btf: Any, u32: int) -> None:
-    _lib.btf__add_func(btf, b"f", 0, _lib.btf__add_func_proto(btf, u32))
+    bb.add_func(btf, "f", bb.FUNC_STATIC, bb.add_func_proto(btf, u32))
 
 
 def _var(btf: Any, u32: int) -> None:
-    _lib.btf__add_var(btf, b"v", 0, u32)
+    bp.add_var(btf, "v", 0, u32)
 
 
 def _datasec(btf: Any, u32: int) -> None:
-    var = _lib.btf__add_var(btf, b"v", 1, u32)
-    _lib.btf__add_datasec(btf, b".data", 4)
-    _lib.btf__add_datasec_var_info(btf, var, 0, 4)
+    var = bp.add_var(btf, "v", 1, u32)
+    bp.add_datasec(btf, ".data", 4)
+    bp.add_datasec_var_info(btf, var, 0, 4)
 
 
 def _float(btf: Any, u32: int) -> None:
-    _lib.btf__add_float(btf, b"float", 4)
+    bb.add_float(btf, "float", 4)
 
 
 def _decl_tag(btf: Any, u32: int) -> None:
-    struct = _lib.btf__add_struct(btf, b"tagged", 4)
-    _lib.btf__add_field(btf, b"a", u32, 0, 0)
-    _lib.btf__add_decl_tag(btf, b"tag", struct, -1)
+    struct = bb.add_record(btf, "tagged", 4)
+    bb.add_field(btf, "a", u32, 0, 0, "tagged")
+    bp.add_decl_tag(btf, "tag", struct, -1)
 
 
 def _type_tag(btf: Any, u32: int) -> None:
     # The form compilers emit for "int __tag *": a pointer to the tag, the tag to the type.
-    _lib.btf__add_ptr(btf, _lib.btf__add_type_tag(btf, b"tag", u32))
+    bb.add_ptr(btf, bp.add_type_tag(btf, "tag", u32))
 
 
 def _enum64(btf: Any, u32: int) -> None:
-    _lib.btf__add_enum64(btf, b"wide", 8, False)
-    _lib.btf__add_enum64_value(btf, b"BIG", 1 << 40)
+    bb.add_enum64(btf, "wide", 8, False)
+    bb.add_enum64_value(btf, "BIG", 1 << 40)
 
 
 def _nothing(btf: Any, u32: int) -> None:
@@ -83,19 +80,15 @@ def load_btf(add: Callable[[Any, int], T]) -> tuple[int, T | None]:
 
     Returns ``(fd, what add returned)``, or ``(-errno, None)`` when the kernel (or libbpf's writer) refused.
     """
-    btf = _lib.btf__new_empty()
-    if btf == b.NULL:
-        return -errno.ENOMEM, None
     try:
-        u32 = _lib.btf__add_int(btf, b"unsigned int", 4, 0)
-        added = add(btf, u32)
-        size = _ffi.new("__u32 *")
-        raw = _lib.btf__raw_data(btf, size)
-        if u32 < 0 or raw == b.NULL:
-            return -errno.ENOMEM, None
-        fd = int(_lib.bpf_btf_load(raw, size[0], b.NULL))
-    finally:
-        _lib.btf__free(btf)
+        btf = bb.owned(bb.new_empty())
+        added = add(btf, bb.add_int(btf, "unsigned int", 4, 0))
+        raw = bb.raw_data(btf)
+    except BPFError as exc:  # libbpf's writer refused the types: no kernel was asked
+        return -(exc.errno or errno.EINVAL), None
+    except MemoryError:
+        return -errno.ENOMEM, None
+    fd = bp.btf_load(raw)
     return (fd, added) if fd >= 0 else (fd, None)
 
 

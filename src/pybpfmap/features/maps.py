@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from .._internal import bindings as b
+from .._internal.bindings import btf as bb
+from .._internal.bindings import probe as bp
 from ..btf.generate import storage_btf
 from ..enums import MapFlags, MapType
 from ..errors import ENOTSUPP, BPFError, ProbeError
@@ -47,7 +49,8 @@ __all__ = [
     "mmapable_feature",
 ]
 
-# Probes call lib themselves: an errno is their answer (read by _core's one rule), not an exception to raise.
+# The probes that try map commands call lib themselves: the command's errno is their answer (read by _core's
+# one rule), not an exception to raise.
 _ffi = b.ffi
 _lib = b.lib
 
@@ -133,7 +136,7 @@ def map_type_feature(map_type: MapType) -> Feature:
     def probe() -> Answer:
         if map_type is MapType.STRUCT_OPS:
             return _struct_ops_probe(what)
-        return answer_from_libbpf(_lib.libbpf_probe_bpf_map_type(int(map_type), b.NULL), what)
+        return answer_from_libbpf(bp.probe_map_type(int(map_type)), what)
 
     return Feature(f"map_type.{map_type.name.lower()}", what, map_type.since, "map types", probe)
 
@@ -256,11 +259,11 @@ def _map_extra_attempt() -> int:
 
 def _spin_locked_value(btf: Any, u32: int) -> int:
     """``struct locked { struct bpf_spin_lock lock; unsigned int count; }``: returns its type id."""
-    lock = _lib.btf__add_struct(btf, b"bpf_spin_lock", 4)
-    _lib.btf__add_field(btf, b"val", u32, 0, 0)
-    value = int(_lib.btf__add_struct(btf, b"locked", 8))
-    _lib.btf__add_field(btf, b"lock", lock, 0, 0)
-    _lib.btf__add_field(btf, b"count", u32, 32, 0)
+    lock = bb.add_record(btf, "bpf_spin_lock", 4)
+    bb.add_field(btf, "val", u32, 0, 0, "bpf_spin_lock")
+    value = bb.add_record(btf, "locked", 8)
+    bb.add_field(btf, "lock", lock, 0, 0, "locked")
+    bb.add_field(btf, "count", u32, 32, 0, "locked")
     return value
 
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 
 from .._internal import bindings as b
+from .._internal.bindings import probe as bp
 from .._internal.caps import bpf_privileged
 from ..errors import BPFError, Operation, ProbeError
 from ..program import Helper, ProgramType
@@ -33,7 +34,8 @@ __all__ = [
     "program_type_feature",
 ]
 
-# Probes call lib themselves: an errno is their answer (read by _core's one rule), not an exception to raise.
+# The probes that try loads, test runs and links call lib themselves: the errno is their answer (read by
+# _core's one rule), not an exception to raise.
 _ffi = b.ffi
 _lib = b.lib
 
@@ -53,7 +55,7 @@ def program_type_feature(prog_type: ProgramType) -> Feature:
     what = f"{prog_type.label} programs"
 
     def probe() -> Answer:
-        return answer_from_libbpf(_lib.libbpf_probe_bpf_prog_type(int(prog_type), b.NULL), what)
+        return answer_from_libbpf(bp.probe_prog_type(int(prog_type)), what)
 
     return Feature(f"program_type.{prog_type.name.lower()}", what, prog_type.since, "program types", probe)
 
@@ -77,7 +79,7 @@ def helper_feature(prog_type: ProgramType, helper: Helper | int) -> Feature:
             return missing
         if not bpf_privileged():
             raise ProbeError(errno.EPERM, f"cannot probe {what}: loading a program needs CAP_BPF or CAP_SYS_ADMIN")
-        rc = _lib.libbpf_probe_bpf_helper(int(prog_type), int(helper), b.NULL)
+        rc = bp.probe_helper(int(prog_type), int(helper))
         if rc < 0:
             raise ProbeError(-rc, f"cannot probe {what}: libbpf cannot probe helpers of this program type")
         return Answer(True) if rc else Answer(False, "the verifier does not know the helper or refuses it here")

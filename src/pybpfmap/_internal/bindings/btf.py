@@ -28,6 +28,7 @@ __all__ = [
     "add_ptr",
     "add_record",
     "add_typedef",
+    "added",
     "fd",
     "find",
     "load_from_kernel",
@@ -125,74 +126,75 @@ def new_empty() -> Any:
     return ptr
 
 
-def _added(rc: int, what: str) -> int:
+def added(rc: int, what: str) -> int:
+    """``rc``, the id of a type just added, or the BPFError of the writer's refusal naming ``what``."""
     return check(rc, Operation.BUILD_BTF, what)
 
 
 def add_int(btf: Any, name: str, size: int, encoding: int) -> int:
     """Add an int type; returns its id."""
-    return _added(lib.btf__add_int(btf, name.encode(), size, encoding), name)
+    return added(lib.btf__add_int(btf, name.encode(), size, encoding), name)
 
 
 def add_float(btf: Any, name: str, size: int) -> int:
     """Add a float type; returns its id."""
-    return _added(lib.btf__add_float(btf, name.encode(), size), name)
+    return added(lib.btf__add_float(btf, name.encode(), size), name)
 
 
 def add_ptr(btf: Any, target: int) -> int:
     """Add a pointer to type ``target`` (0: void); returns its id."""
-    return _added(lib.btf__add_ptr(btf, target), "pointer")
+    return added(lib.btf__add_ptr(btf, target), "pointer")
 
 
 def add_array(btf: Any, index: int, elem: int, count: int) -> int:
     """Add an array of ``count`` elements of type ``elem`` indexed by type ``index``; returns its id."""
-    return _added(lib.btf__add_array(btf, index, elem, count), "array")
+    return added(lib.btf__add_array(btf, index, elem, count), "array")
 
 
 def add_record(btf: Any, name: str, size: int, union: bool = False) -> int:
     """Add a struct (or union) of ``size`` bytes, to which :func:`add_field` adds members; returns its id."""
     add = lib.btf__add_union if union else lib.btf__add_struct
-    return _added(add(btf, name.encode(), size), name)
+    return added(add(btf, name.encode(), size), name)
 
 
 def add_field(btf: Any, name: str, type_id: int, bit_offset: int, bit_size: int, record: str) -> int:
     """Add a member to the struct or union added last (``record`` names it in errors)."""
-    return _added(lib.btf__add_field(btf, name.encode(), type_id, bit_offset, bit_size), f"{record}.{name}")
+    return added(lib.btf__add_field(btf, name.encode(), type_id, bit_offset, bit_size), f"{record}.{name}")
 
 
 def add_typedef(btf: Any, name: str, target: int) -> int:
     """Add a typedef of type ``target``; returns its id."""
-    return _added(lib.btf__add_typedef(btf, name.encode(), target), name)
+    return added(lib.btf__add_typedef(btf, name.encode(), target), name)
 
 
 def add_enum(btf: Any, name: str, size: int) -> int:
     """Add an enum of ``size`` bytes, to which :func:`add_enum_value` adds enumerators; returns its id."""
-    return _added(lib.btf__add_enum(btf, name.encode(), size), name)
+    return added(lib.btf__add_enum(btf, name.encode(), size), name)
 
 
 def add_enum_value(btf: Any, name: str, value: int) -> int:
     """Add an enumerator to the enum added last."""
-    return _added(lib.btf__add_enum_value(btf, name.encode(), value), name)
+    return added(lib.btf__add_enum_value(btf, name.encode(), value), name)
 
 
 def add_enum64(btf: Any, name: str, size: int, signed: bool) -> int:
     """Add a 64-bit enum, to which :func:`add_enum64_value` adds enumerators; returns its id."""
-    return _added(lib.btf__add_enum64(btf, name.encode(), size, signed), name)
+    return added(lib.btf__add_enum64(btf, name.encode(), size, signed), name)
 
 
 def add_enum64_value(btf: Any, name: str, value: int) -> int:
     """Add an enumerator (taken modulo 2**64) to the 64-bit enum added last."""
-    return _added(lib.btf__add_enum64_value(btf, name.encode(), value % (1 << 64)), name)
+    return added(lib.btf__add_enum64_value(btf, name.encode(), value % (1 << 64)), name)
 
 
 def add_func_proto(btf: Any, returns: int) -> int:
     """Add a function prototype without parameters returning type ``returns``; returns its id."""
-    return _added(lib.btf__add_func_proto(btf, returns), "function prototype")
+    return added(lib.btf__add_func_proto(btf, returns), "function prototype")
 
 
 def add_func(btf: Any, name: str, linkage: int, proto: int) -> int:
     """Add a function ``name`` of prototype ``proto``; returns its id."""
-    return _added(lib.btf__add_func(btf, name.encode(), linkage, proto), name)
+    return added(lib.btf__add_func(btf, name.encode(), linkage, proto), name)
 
 
 def load_into_kernel(btf: Any, what: str) -> None:
