@@ -272,8 +272,7 @@ class UserRingBuffer(Resource):
         fd = map_fd_of_type(map, MapType.USER_RINGBUF, "UserRingBuffer")
         self._map = map
         self._target = map._elements.target
-        self._rb: Any = b.NULL
-        self._rb = br.user_new(fd, self._target)
+        self._rb: Any = br.user_new(fd, self._target)
         #: Records submitted so far.
         self.submitted = 0
 

@@ -46,12 +46,9 @@ class _StorageMap(Map[Any, Any]):
         value_codec = as_codec(value, options.pop("value_size", None), what="value")
         # Storage is allocated as objects get it: the kernel refuses a storage map created without NO_PREALLOC.
         options["flags"] = check_int(options.get("flags", 0), "flags") | MapFlags.NO_PREALLOC
-        generated = None
-        if options.get("btf") is None:
-            generated, options["btf_key_type_id"], options["btf_value_type_id"] = storage_btf(value_codec.size)
-            options["btf"] = generated
+        if options.get("btf") is None:  # kept alive in options until the map, which holds its own reference, exists
+            options["btf"], options["btf_key_type_id"], options["btf_value_type_id"] = storage_btf(value_codec.size)
         fd, key_codec, value_codec = create_fd(self.map_type, FdCodec(), value_codec, 0, name, **options)
-        del generated  # the map holds its own reference to the BTF
         with closed_on_error(fd):
             self._attach(fd, key_codec, value_codec)
 

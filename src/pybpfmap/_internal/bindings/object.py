@@ -41,15 +41,10 @@ __all__ = [
 
 # The most bytes of libbpf's messages kept from one open or load (its log of the verifier comes within).
 _LOG_LIMIT = 1 << 22
-_log_installed = False
 
 
 def _capture() -> None:
-    global _log_installed
-    if not _log_installed:
-        lib.pbm_log_install()
-        _log_installed = True
-    lib.pbm_log_begin()
+    lib.pbm_log_begin()  # libbpf's printer is installed when the bindings are imported
 
 
 def _captured() -> str:
