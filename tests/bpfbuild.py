@@ -30,3 +30,15 @@ def compile_bpf(source: Path, out_dir: Path) -> Path:
         check=True,
     )  # fmt: skip
     return target
+
+
+NATIVE = Path(__file__).resolve().parent / "native"
+
+
+def compile_native(source: Path, out_dir: Path) -> Path:
+    """Compile one user-space C test program (tests/native/*.c) with frame pointers and symbols, unoptimized so
+    that each of its functions stays a function (uprobes and stack walks need them)."""
+    target = out_dir / source.name.removesuffix(".c")
+    compiler = shutil.which("gcc") or shutil.which("cc") or clang()
+    subprocess.run([compiler, "-O0", "-g", "-fno-omit-frame-pointer", "-o", str(target), str(source)], check=True)
+    return target

@@ -97,3 +97,12 @@ def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     out = tmp_path_factory.mktemp("bpf")
     return {src.name.removesuffix(".bpf.c"): compile_bpf(src, out) for src in sorted(SOURCES.glob("*.bpf.c"))}
+
+
+@pytest.fixture(scope="session")
+def native_programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every tests/native/*.c compiled once per session, by name (``"calls"`` -> its executable)."""
+    from bpfbuild import NATIVE, compile_native
+
+    out = tmp_path_factory.mktemp("native")
+    return {src.name.removesuffix(".c"): compile_native(src, out) for src in sorted(NATIVE.glob("*.c"))}
