@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -106,3 +107,34 @@ def native_programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
 
     out = tmp_path_factory.mktemp("native")
     return {src.name.removesuffix(".c"): compile_native(src, out) for src in sorted(NATIVE.glob("*.c"))}
+
+
+def _mounted(fstype: str, prefix: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    subprocess.run(["mount", "-t", fstype, fstype if fstype != "cgroup2" else "none", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+        path.rmdir()
+
+
+@pytest.fixture
+def tracefs() -> Iterator[Path]:
+    """A tracefs mounted on a fresh temporary directory (tracepoint ids are read from one), unmounted after."""
+    yield from _mounted("tracefs", "pybpfmap-tracefs-")
+
+
+@pytest.fixture
+def cgroup2() -> Iterator[Path]:
+    """A cgroup of our own in a cgroup2 hierarchy mounted on a fresh temporary directory, removed after."""
+    for root in _mounted("cgroup2", "pybpfmap-cgroup2-"):
+        child = root / f"pybpfmap-test-{os.getpid()}"
+        child.mkdir()
+        try:
+            yield child
+        finally:
+            for pid in (child / "cgroup.procs").read_text().split():  # back to the root, so rmdir works
+                with contextlib.suppress(ProcessLookupError):
+                    (root / "cgroup.procs").write_text(pid)
+            child.rmdir()

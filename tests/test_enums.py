@@ -6,7 +6,8 @@ import pytest
 
 from pybpfmap import MapFlags, MapType, UpdateFlags
 from pybpfmap._internal.bindings import lib
-from pybpfmap.program import Helper, ProgramType
+from pybpfmap.perfevent import PerfType, SoftwareEvent
+from pybpfmap.program import AttachType, Helper, ProgramType
 
 pytestmark = pytest.mark.unprivileged
 
@@ -86,3 +87,22 @@ def test_the_assemblers_opcodes_match_uapi() -> None:
     }  # fmt: skip
     assert {name: getattr(lib, name) for name in copies} == copies
     assert len(t._JUMPS) == 6  # every jump the assembler offers is checked above
+
+
+def test_attach_types_match_uapi() -> None:
+    """Every BPF_* attach type of the vendored header is in AttachType, with the same value."""
+    assert len(AttachType) == lib.__MAX_BPF_ATTACH_TYPE
+    for member in AttachType:
+        assert getattr(lib, f"BPF_{member.name}") == member.value
+
+
+def test_perf_event_constants_match_the_header() -> None:
+    """PerfType and SoftwareEvent carry the values of <linux/perf_event.h>."""
+    import re
+    from pathlib import Path
+
+    header = Path("/usr/include/linux/perf_event.h").read_text()
+    for enum_type, prefix in ((PerfType, "PERF_TYPE_"), (SoftwareEvent, "PERF_COUNT_SW_")):
+        for member in enum_type:
+            found = re.search(rf"\b{prefix}{member.name}\s*=\s*(\d+)", header)
+            assert found and int(found.group(1)) == member.value, member

@@ -30,13 +30,14 @@ from .histogram import Histogram
 from .info import MapInfo, maps
 from .keyless import BloomFilterMap, QueueMap, StackMap
 from .kinds import ArrayMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArrayMap, PerCpuHashMap
+from .link import IterLink, Link
 from .lpm import LpmKeyCodec
 from .lpmtrie import LpmTrieMap
 from .map import Map
-from .object import BPFObject
+from .object import BPFObject, OpenMap
 from .percpu import PerCpuValues
 from .perfbuf import PerfBuffer, PerfEventArrayMap
-from .program import Program, ProgramType
+from .program import AttachType, Program, ProgramType
 from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
 from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
 from .stacktrace import StackTraceCodec, StackTraceMap
@@ -61,6 +62,7 @@ __all__ = [
     "LIBBPF_VERSION",
     "ArrayMap",
     "ArrayOfMaps",
+    "AttachType",
     "BPFError",
     "BPFObject",
     "BPFPermissionError",
@@ -83,9 +85,11 @@ __all__ = [
     "InnerMapCodec",
     "InodeStorageMap",
     "IntCodec",
+    "IterLink",
     "IterationAborted",
     "KeyExistsError",
     "KeyNotFoundError",
+    "Link",
     "LpmKeyCodec",
     "LpmTrieMap",
     "LruHashMap",
@@ -97,6 +101,7 @@ __all__ = [
     "MapNotFoundError",
     "MapType",
     "NotSupportedError",
+    "OpenMap",
     "PerCpuArrayMap",
     "PerCpuHashMap",
     "PerCpuValues",

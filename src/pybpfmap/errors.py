@@ -192,8 +192,11 @@ class Operation(enum.Enum):
     SUBMIT = "submit to"
     READ_BATCH = "read batch from"
     OPEN_PERF_BUFFER = "open perf buffer on"
+    OPEN_PERF_EVENT = "open perf event"
     POLL = "poll"
     CONSUME = "consume"
+    CONFIGURE = "configure"  #: a setting of an opened, not yet loaded BPF object
+    DETACH = "detach"
 
     @property
     def on_element(self) -> bool:
@@ -292,7 +295,7 @@ def error_from_errno(
         elif err == _errno.E2BIG and operation.inserts:
             cls = MapFullError
     what = detail if detail is not None else _describe(err, operation)
-    message = f"{words or operation.value} {target}: {what} ({errno_name(err)})"
+    message = f"{words or operation.value}{' ' + target if target else ''}: {what} ({errno_name(err)})"
     if done is not None:
         message += f"; {done} entries done before the failure"
     if cls is BPFPermissionError and detail is None:

@@ -19,13 +19,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._internal import bindings as b
+from ._internal.bindings import attach as ba
 from ._internal.bindings import object as bo
 from ._internal.bindings import prog as bp
 from ._internal.resource import Resource
+from ._internal.tracefs import tracepoint_id
 from .btf.generate import function_btf
 from .errors import RESOURCE_ERRNOS, BPFError, Operation, ProgramLoadError, errno_name, error_from_errno
+from .link import IterLink, Link
+from .perfevent import PerfEvent, PerfType, open_perf_event
 
-__all__ = ["Helper", "Link", "Program", "ProgramType", "TestRun"]
+__all__ = ["AttachType", "Helper", "Link", "Program", "ProgramType", "TestRun"]
 
 _ffi = b.ffi
 
@@ -92,6 +96,11 @@ class ProgramType(enum.IntEnum):
         """The type in words (``"raw tracepoint"``)."""
         return self.name.lower().replace("_", " ")
 
+    @property
+    def attach_calls(self) -> tuple[str, ...]:
+        """The :class:`Program` methods that attach programs of this type (empty: pybpfmap has none)."""
+        return _ATTACH_CALLS.get(self, ())
+
 
 # (the type, BPF_PROG_TEST_RUN for it), from the kernel's history.
 _PROGRAM_SINCE: dict[ProgramType, tuple[str, str | None]] = {
@@ -129,6 +138,93 @@ _PROGRAM_SINCE: dict[ProgramType, tuple[str, str | None]] = {
     ProgramType.SYSCALL: ("5.14", "5.14"),
     ProgramType.NETFILTER: ("6.4", "6.4"),
 }
+
+
+_CGROUP = ("attach_cgroup",)
+# How each type is attached, for attach() to say what a program needs when its section does not tell libbpf.
+_ATTACH_CALLS: dict[ProgramType, tuple[str, ...]] = {
+    ProgramType.SOCKET_FILTER: ("attach_socket",),
+    ProgramType.KPROBE: ("attach_kprobe", "attach_uprobe", "attach_usdt"),
+    ProgramType.SCHED_CLS: ("attach_tc",),
+    ProgramType.SCHED_ACT: ("attach_tc",),
+    ProgramType.TRACEPOINT: ("attach_tracepoint",),
+    ProgramType.XDP: ("attach_xdp",),
+    ProgramType.PERF_EVENT: ("attach_perf_event",),
+    ProgramType.CGROUP_SKB: _CGROUP,
+    ProgramType.CGROUP_SOCK: _CGROUP,
+    ProgramType.SOCK_OPS: _CGROUP,
+    ProgramType.CGROUP_DEVICE: _CGROUP,
+    ProgramType.CGROUP_SOCK_ADDR: _CGROUP,
+    ProgramType.CGROUP_SYSCTL: _CGROUP,
+    ProgramType.CGROUP_SOCKOPT: _CGROUP,
+    ProgramType.RAW_TRACEPOINT: ("attach_raw_tracepoint",),
+    ProgramType.RAW_TRACEPOINT_WRITABLE: ("attach_raw_tracepoint",),
+    ProgramType.TRACING: ("attach_trace", "attach_iter"),
+    ProgramType.LSM: ("attach_trace",),
+    ProgramType.NETFILTER: ("attach_netfilter",),
+}
+
+
+class AttachType(enum.IntEnum):
+    """``enum bpf_attach_type``: every ``BPF_*`` attach type without the prefix (``CGROUP_INET_INGRESS``)."""
+
+    CGROUP_INET_INGRESS = 0
+    CGROUP_INET_EGRESS = 1
+    CGROUP_INET_SOCK_CREATE = 2
+    CGROUP_SOCK_OPS = 3
+    SK_SKB_STREAM_PARSER = 4
+    SK_SKB_STREAM_VERDICT = 5
+    CGROUP_DEVICE = 6
+    SK_MSG_VERDICT = 7
+    CGROUP_INET4_BIND = 8
+    CGROUP_INET6_BIND = 9
+    CGROUP_INET4_CONNECT = 10
+    CGROUP_INET6_CONNECT = 11
+    CGROUP_INET4_POST_BIND = 12
+    CGROUP_INET6_POST_BIND = 13
+    CGROUP_UDP4_SENDMSG = 14
+    CGROUP_UDP6_SENDMSG = 15
+    LIRC_MODE2 = 16
+    FLOW_DISSECTOR = 17
+    CGROUP_SYSCTL = 18
+    CGROUP_UDP4_RECVMSG = 19
+    CGROUP_UDP6_RECVMSG = 20
+    CGROUP_GETSOCKOPT = 21
+    CGROUP_SETSOCKOPT = 22
+    TRACE_RAW_TP = 23
+    TRACE_FENTRY = 24
+    TRACE_FEXIT = 25
+    MODIFY_RETURN = 26
+    LSM_MAC = 27
+    TRACE_ITER = 28
+    CGROUP_INET4_GETPEERNAME = 29
+    CGROUP_INET6_GETPEERNAME = 30
+    CGROUP_INET4_GETSOCKNAME = 31
+    CGROUP_INET6_GETSOCKNAME = 32
+    XDP_DEVMAP = 33
+    CGROUP_INET_SOCK_RELEASE = 34
+    XDP_CPUMAP = 35
+    SK_LOOKUP = 36
+    XDP = 37
+    SK_SKB_VERDICT = 38
+    SK_REUSEPORT_SELECT = 39
+    SK_REUSEPORT_SELECT_OR_MIGRATE = 40
+    PERF_EVENT = 41
+    TRACE_KPROBE_MULTI = 42
+    LSM_CGROUP = 43
+    STRUCT_OPS = 44
+    NETFILTER = 45
+    TCX_INGRESS = 46
+    TCX_EGRESS = 47
+    TRACE_UPROBE_MULTI = 48
+    CGROUP_UNIX_CONNECT = 49
+    CGROUP_UNIX_SENDMSG = 50
+    CGROUP_UNIX_RECVMSG = 51
+    CGROUP_UNIX_GETPEERNAME = 52
+    CGROUP_UNIX_GETSOCKNAME = 53
+    NETKIT_PRIMARY = 54
+    NETKIT_PEER = 55
+    TRACE_KPROBE_SESSION = 56
 
 
 class Helper(enum.IntEnum):
@@ -251,70 +347,22 @@ class TestRun(int):
         return f"TestRun(retval={int(self)}, data=<{len(self.data)} bytes>, duration_ns={self.duration_ns})"
 
 
-class Link(Resource):
-    """An attachment of a program; :meth:`close` detaches it (a second call does nothing). A context manager.
-
-    Links of a :class:`~pybpfmap.BPFObject`'s programs are also detached when the object closes. Unlike the
-    other resources, a link that is garbage-collected stays attached: ``prog.attach_socket(s)`` without keeping
-    the link must leave the filter on the socket, as the socket option it stands for does.
-    """
-
-    def __init__(self, program: Program, ptr: Any = None, fd: int = -1, detach: Any = None) -> None:
-        """Wrap a libbpf ``bpf_link`` (``ptr``), a kernel link fd, or a ``detach`` callable."""
-        self.program = program
-        self._ptr = ptr
-        self._fd = fd
-        self._detach = detach
-        self._closed = False
-        if program._owner is not None:
-            program._owner._links.append(self)
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has detached the program."""
-        return self._closed
-
-    @property
-    def fd(self) -> int:
-        """The link's fd (-1 for attachments that are not kernel links, such as a socket filter)."""
-        if self.closed:
-            raise ValueError("I/O operation on a closed link")
-        if self._ptr is not None:
-            return bo.link_fd(self._ptr)
-        return self._fd
-
-    def close(self) -> None:
-        """Detach (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._ptr is not None:
-            bo.link_destroy(self._ptr)
-            self._ptr = None
-        elif self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-        elif self._detach is not None:
-            self._detach()
-        owner = self.program._owner
-        if owner is not None and self in owner._links:
-            owner._links.remove(self)
-
-    def __del__(self) -> None:
-        pass  # see the class docstring: collected, a link stays attached
-
-    def __repr__(self) -> str:
-        return f"<Link {self.program.name!r} {'closed' if self.closed else 'attached'}>"
-
-
 # XDP attach modes (include/uapi/linux/if_link.h, XDP_FLAGS_*).
 _XDP_MODES = {None: 0, "skb": 1 << 1, "generic": 1 << 1, "native": 1 << 2, "driver": 1 << 2, "hw": 1 << 3}
+# Section prefixes of tracepoint programs, as libbpf spells them (SEC("tp/syscalls/sys_enter_openat")).
+_TRACEPOINT_SECTIONS = ("tracepoint/", "tp/")
+_O_DIRECTORY_RDONLY = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class Program(Resource):
-    """A loaded BPF program: loaded by hand with :meth:`load` (the handle owns its fd, closed by :meth:`close`
-    or on leaving a ``with`` block), or one of a :class:`~pybpfmap.BPFObject`'s programs
-    (``obj.programs[name]``: the object owns the fd, and the program closes with it).
+    """A BPF program: loaded by hand with :meth:`load` (the handle owns its fd, closed by :meth:`close` or on
+    leaving a ``with`` block), or one of a :class:`~pybpfmap.BPFObject`'s programs (``obj.programs[name]``: the
+    object owns it, and the program closes with it).
+
+    An object's program can be configured between :meth:`BPFObject.open <pybpfmap.BPFObject.open>` and
+    :meth:`~pybpfmap.BPFObject.load` (:attr:`autoload`, :attr:`prog_type`, :attr:`attach_type`,
+    :meth:`set_attach_target`), and attached once loaded: :meth:`attach` as its section says, or an
+    ``attach_*`` method naming the target. Each returns a :class:`~pybpfmap.Link`.
 
     The kernel keeps a program alive while anything holds it (a socket it is attached to, a link, a pin), so
     closing the handle does not detach it; closing a :class:`Link` does.
@@ -324,20 +372,17 @@ class Program(Resource):
         """Take ownership of ``fd``, a program fd; use :meth:`load` to get one."""
         self._fd = fd
         self.name = name
-        self.prog_type = prog_type
+        self._type = prog_type
         #: The ELF section the program came from (``""`` for programs loaded by hand).
         self.section = section
-        self._owner: Any = None  # the BPFObject that owns the fd, or None when this handle owns it
-        self._ptr: Any = None  # its libbpf bpf_program, for attach() by section name
+        self._owner: Any = None  # the BPFObject that owns the program, or None when this handle owns its fd
+        self._ptr: Any = None  # its libbpf bpf_program
+        self._log: Any = None  # the buffer of its verifier log, when the object keeps one
 
     @classmethod
     def _of_object(cls, owner: Any, ptr: Any) -> Program:
-        """The program ``ptr`` of the loaded BPFObject ``owner``, which owns its fd."""
-        name = bo.program_name(ptr)
-        section = bo.program_section(ptr)
-        raw_type = bo.program_type(ptr)
-        prog_type = ProgramType(raw_type) if raw_type in ProgramType._value2member_map_ else raw_type
-        program = cls(bo.program_fd(ptr), name, prog_type, section=section)
+        """The program ``ptr`` of the opened BPFObject ``owner``, which owns it."""
+        program = cls(-1, bo.program_name(ptr), _program_type(bo.program_type(ptr)), section=bo.program_section(ptr))
         program._owner = owner
         program._ptr = ptr
         return program
@@ -387,11 +432,18 @@ class Program(Resource):
             del keepalive  # the loaded program holds its own reference to the BTF
         return cls(fd, name, prog_type)
 
+    # -- state ------------------------------------------------------------------------------------------------
+
     @property
     def fd(self) -> int:
-        """The program's fd (ValueError once closed, or once its BPFObject is)."""
+        """The program's fd (ValueError once closed, or while its BPFObject has not loaded it)."""
         if self._owner is not None:
             self._owner._check_open()
+            fd = bo.program_fd(self._ptr)
+            if fd < 0:
+                why = "its autoload is off" if not self.autoload else "call load() on its BPFObject first"
+                raise ValueError(f"program {self.name!r} is not loaded: {why}")
+            return fd
         if self._fd < 0:
             raise ValueError("I/O operation on a closed program")
         return self._fd
@@ -399,6 +451,13 @@ class Program(Resource):
     def fileno(self) -> int:
         """The program's fd, for APIs that take file-like objects."""
         return self.fd
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the program is in the kernel (False before its object's load, or with :attr:`autoload` off)."""
+        if self._owner is not None:
+            return not self._owner.closed and bo.program_fd(self._ptr) >= 0
+        return self._fd >= 0
 
     @property
     def closed(self) -> bool:
@@ -416,9 +475,82 @@ class Program(Resource):
             os.close(fd)
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"fd={self._fd}"
+        if self.closed:
+            state = "closed"
+        elif self._owner is not None and not self.loaded:
+            state = "not loaded"
+        else:
+            state = f"fd={self.fd}"
         section = f", section={self.section!r}" if self.section else ""
         return f"Program(name={self.name!r}{section}, {state})"
+
+    # -- configuration before the load ------------------------------------------------------------------------
+
+    def _opened(self, what: str) -> Any:
+        """The libbpf program, while its object is opened and not yet loaded; ValueError otherwise."""
+        if self._owner is None:
+            raise ValueError(f"program {self.name!r} was loaded by hand: {what} is set before a BPFObject's load")
+        self._owner._check_open()
+        if self._owner.loaded:
+            raise ValueError(f"program {self.name!r} is loaded: set {what} between BPFObject.open() and load()")
+        return self._ptr
+
+    @property
+    def prog_type(self) -> ProgramType | int:
+        """The program's type (a :class:`ProgramType`, or the number of a type this version does not know);
+        settable before the object's load."""
+        if self._owner is not None and not self._owner.closed:
+            return _program_type(bo.program_type(self._ptr))
+        return self._type
+
+    @prog_type.setter
+    def prog_type(self, value: ProgramType | int) -> None:
+        bo.program_set_type(self._opened("prog_type"), int(value))
+        self._type = _program_type(int(value))
+
+    @property
+    def attach_type(self) -> AttachType | int:
+        """The attach type the program is loaded for (from its section name, e.g. ``cgroup_skb/egress``);
+        settable before the object's load. Programs loaded by hand have none: ValueError."""
+        if self._owner is None:
+            raise ValueError(f"program {self.name!r} was loaded by hand and has no expected attach type")
+        self._owner._check_open()
+        raw = bo.program_expected_attach_type(self._ptr)
+        return AttachType(raw) if raw in AttachType._value2member_map_ else raw
+
+    @attach_type.setter
+    def attach_type(self, value: AttachType | int) -> None:
+        bo.program_set_expected_attach_type(self._opened("attach_type"), int(value))
+
+    @property
+    def autoload(self) -> bool:
+        """Whether the object's load loads this program; set it False before the load to leave out one variant
+        (a tp_btf program on a kernel without BTF, say). Programs loaded by hand: always True."""
+        if self._owner is None:
+            return True
+        self._owner._check_open()
+        return bo.program_autoload(self._ptr)
+
+    @autoload.setter
+    def autoload(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"autoload is True or False, got {value!r}")
+        bo.program_set_autoload(self._opened("autoload"), value)
+
+    def set_attach_target(self, function: str, target: Program | int | None = None) -> None:
+        """Before the load: the BTF function an fentry, fexit, fmod_ret, tp_btf or lsm program attaches to (in
+        the kernel), or the function of program ``target`` (a Program or an fd) that a freplace program
+        replaces."""
+        target_fd = -1 if target is None else (target.fd if isinstance(target, Program) else int(target))
+        bo.program_set_attach_target(self._opened("the attach target"), target_fd, function)
+
+    @property
+    def verifier_log(self) -> str:
+        """The verifier's log of the program's load, kept when the object was opened with
+        ``kernel_log_level`` > 0 (else ``""``)."""
+        return "" if self._log is None else str(_ffi.string(self._log).decode(errors="replace"))
+
+    # -- running ----------------------------------------------------------------------------------------------
 
     def test_run(self, data: bytes = bytes(64), repeat: int = 1) -> TestRun:
         """Run the program ``repeat`` times on ``data`` in the kernel (BPF_PROG_TEST_RUN): its return value, an
@@ -428,19 +560,179 @@ class Program(Resource):
         """
         return TestRun(*test_run(self.fd, data, repeat, f"program {self.name!r}"))
 
-    def attach(self) -> Link:
-        """Attach as the program's section name says (``tp/syscalls/sys_enter_getpid``, ``raw_tracepoint/...``),
-        through libbpf: for programs of a :class:`~pybpfmap.BPFObject`."""
-        if self.fd >= 0 and self._ptr is None:  # the fd first: ValueError once closed
+    # -- attaching --------------------------------------------------------------------------------------------
+
+    def _attachable(self, call: str) -> Any:
+        """The libbpf program for an attach call; TypeError for a program loaded by hand, which has none."""
+        self.fd  # noqa: B018  (raises when closed or not loaded)
+        if self._ptr is None:
             raise TypeError(
-                f"program {self.name!r} was loaded by hand and has no section to attach by: "
-                "use attach_socket() or attach_xdp()"
+                f"program {self.name!r} was loaded by hand: {call}() attaches the programs of a BPFObject; "
+                "this one attaches with attach_socket(), attach_xdp() or attach_tc()"
             )
-        link, err = bo.program_attach(self._ptr)
+        return self._ptr
+
+    def _words(self, call: str) -> str:
+        return f"attach program {self.name!r} (section {self.section!r}) with {call}"
+
+    def _linked(self, call: str, result: tuple[Any, int], target: str, kind: type[Link] = Link) -> Link:
+        """The Link of a libbpf attach call's result, or the error naming the program, its section and the
+        call."""
+        ptr, err = result
+        if ptr is None:
+            b.fail(err or errno.EINVAL, Operation.ATTACH, target, words=self._words(call))
+        return kind(self, ptr=ptr)
+
+    def attach(self) -> Link:
+        """Attach as the program's section name says (``raw_tracepoint/sys_enter``, ``uretprobe/libc.so.6:malloc``,
+        ``cgroup_skb/egress`` needs a target and is refused), through libbpf; tracepoint sections go through
+        :meth:`attach_tracepoint`, which finds tracefs wherever it is mounted."""
+        ptr = self._attachable("attach")
+        for prefix in _TRACEPOINT_SECTIONS:
+            category, _, name = self.section.removeprefix(prefix).partition("/")
+            if self.section.startswith(prefix) and category and name:
+                return self.attach_tracepoint(category, name)
+        link, err = ba.program_attach(ptr)
         if link is None:
-            words = f"attach program {self.name!r} (section {self.section!r})"
-            b.fail(err or errno.EINVAL, Operation.ATTACH, "", words=words)
+            calls = _program_type(int(self.prog_type))
+            needs = calls.attach_calls if isinstance(calls, ProgramType) else ()
+            if err in (errno.EOPNOTSUPP, errno.ESRCH) and needs:
+                # libbpf: EOPNOTSUPP for a section that names no target (SEC("uprobe"), SEC("tc")), ESRCH when
+                # the section has no attach rule at all.
+                detail = f"the section names no target: use {' or '.join(f'{c}()' for c in needs)}"
+                b.fail(err, Operation.ATTACH, "", detail, words=self._words("bpf_program__attach"))
+            b.fail(err or errno.EINVAL, Operation.ATTACH, "", words=self._words("bpf_program__attach"))
         return Link(self, ptr=link)
+
+    def attach_tracepoint(self, category: str, name: str) -> Link:
+        """Attach to tracepoint ``category:name`` (``"syscalls", "sys_enter_openat"``): a perf event of the
+        tracepoint, whose id is read from tracefs wherever it is mounted (FileNotFoundError when it is not)."""
+        ptr = self._attachable("attach_tracepoint")
+        # As libbpf does it: a tracepoint perf event opened on CPU 0 fires on every CPU.
+        with open_perf_event(PerfType.TRACEPOINT, tracepoint_id(category, name), period=1, cpu=0) as event:
+            return self._attach_perf_fd(ptr, event.fileno(), f"to {category}:{name}")
+
+    def attach_raw_tracepoint(self, name: str) -> Link:
+        """Attach to raw tracepoint ``name`` (``"sys_enter"``): needs no tracefs."""
+        ptr = self._attachable("attach_raw_tracepoint")
+        call = "bpf_program__attach_raw_tracepoint"
+        return self._linked(call, ba.attach_raw_tracepoint(ptr, name), f"to {name!r}")
+
+    def attach_kprobe(self, symbol: str, retprobe: bool = False, offset: int = 0) -> Link:
+        """Attach to kernel function ``symbol`` (+ ``offset``) as a kprobe, or on its return (``retprobe``)."""
+        ptr = self._attachable("attach_kprobe")
+        call = "bpf_program__attach_kprobe_opts"
+        return self._linked(call, ba.attach_kprobe(ptr, symbol, offset, retprobe), f"to {symbol!r}")
+
+    def attach_uprobe(
+        self,
+        binary: str | os.PathLike[str],
+        symbol: str | None = None,
+        offset: int = 0,
+        pid: int = -1,
+        retprobe: bool = False,
+        cookie: int = 0,
+    ) -> Link:
+        """Attach to a function of an executable or library: ``symbol`` (found in its ELF symbol tables; then
+        ``offset`` is added) or a file ``offset``; in process ``pid``, or in every process (-1). ``binary`` may
+        be a bare library name (``"libc.so.6"``), searched as the dynamic loader would. ``retprobe`` fires on
+        return; ``cookie`` is what ``bpf_get_attach_cookie()`` returns to the program."""
+        ptr = self._attachable("attach_uprobe")
+        path = os.fspath(binary)
+        if symbol is None and offset <= 0:
+            raise ValueError("attach_uprobe needs a symbol= or a file offset= to attach to")
+        where = f"to {path}:{symbol or hex(offset)}" + (f" in pid {pid}" if pid >= 0 else "")
+        result = ba.attach_uprobe(ptr, pid, path, offset, symbol, retprobe, cookie)
+        return self._linked("bpf_program__attach_uprobe_opts", result, where)
+
+    def attach_usdt(
+        self, binary: str | os.PathLike[str], provider: str, name: str, pid: int = -1, cookie: int = 0
+    ) -> Link:
+        """Attach to every site of the USDT probe ``provider:name`` of ``binary`` (libbpf's USDT support: the
+        program reads its arguments with ``bpf_usdt_arg()``), in process ``pid`` or every process (-1)."""
+        ptr = self._attachable("attach_usdt")
+        path = os.fspath(binary)
+        result = ba.attach_usdt(ptr, pid, path, provider, name, cookie)
+        return self._linked("bpf_program__attach_usdt", result, f"to {path}:{provider}:{name}")
+
+    def attach_trace(self) -> Link:
+        """Attach a tp_btf, fentry, fexit, fmod_ret or lsm program to the target it was loaded for (its section,
+        or :meth:`set_attach_target`)."""
+        ptr = self._attachable("attach_trace")
+        if self.prog_type == ProgramType.LSM:
+            return self._linked("bpf_program__attach_lsm", ba.attach_lsm(ptr), "")
+        return self._linked("bpf_program__attach_trace", ba.attach_trace(ptr), "")
+
+    def attach_perf_event(self, event: PerfEvent | int) -> Link:
+        """Attach to a perf event (a :class:`~pybpfmap.perfevent.PerfEvent` or an fd; see
+        :func:`pybpfmap.perfevent.cpu_clock`). The link holds its own duplicate of the fd: closing the event
+        afterwards leaves the program attached."""
+        ptr = self._attachable("attach_perf_event")
+        fd = event if isinstance(event, int) else event.fileno()
+        return self._attach_perf_fd(ptr, fd, f"to {event!r}")
+
+    def _attach_perf_fd(self, ptr: Any, event_fd: int, target: str) -> Link:
+        fd = os.dup(event_fd)
+        link, err = ba.attach_perf_event(ptr, fd)
+        if link is None:
+            os.close(fd)  # libbpf takes the fd over only when it succeeds
+        return self._linked("bpf_program__attach_perf_event", (link, err), target)
+
+    def attach_cgroup(self, cgroup: int | str | os.PathLike[str]) -> Link:
+        """Attach to a cgroup v2 (a path such as ``/sys/fs/cgroup/app``, or an open fd) at the program's
+        :attr:`attach_type` (from its section: ``cgroup_skb/ingress``, ``cgroup/connect4`` ...; set it before
+        the load for a bare section)."""
+        ptr = self._attachable("attach_cgroup")
+        if isinstance(cgroup, int):
+            return self._linked("bpf_program__attach_cgroup", ba.attach_cgroup(ptr, cgroup), f"to cgroup fd {cgroup}")
+        path = os.fspath(cgroup)
+        fd = os.open(path, _O_DIRECTORY_RDONLY)
+        try:
+            return self._linked("bpf_program__attach_cgroup", ba.attach_cgroup(ptr, fd), f"to cgroup {path!r}")
+        finally:
+            os.close(fd)  # the link holds the cgroup
+
+    def attach_tc(self, interface: int | str, direction: str = "ingress", *, tcx: bool | None = None) -> Link:
+        """Attach a tc (``SEC("tc")``, ``SEC("tcx/ingress")``) program to ``interface`` (an ifindex or a name) on
+        ``"ingress"`` or ``"egress"``: as a tcx link where the kernel has them (6.6), else as a filter on the
+        interface's clsact qdisc (created when missing and left in place). ``tcx`` forces one or the other."""
+        if direction not in ("ingress", "egress"):
+            raise ValueError(f"direction is 'ingress' or 'egress', got {direction!r}")
+        ifindex = interface if isinstance(interface, int) else socket.if_nametoindex(interface)
+        fd = self.fd
+        if tcx is None:
+            from .features import have_link
+
+            tcx = have_link("tcx")
+        what = f"attach tc program {self.name!r} to"
+        target = f"interface {interface!r} ({direction})"
+        if tcx:
+            kind = AttachType.TCX_INGRESS if direction == "ingress" else AttachType.TCX_EGRESS
+            return Link(self, fd=ba.link_create(fd, ifindex, int(kind), 0, f"{what} (tcx)", target))
+        point = ba.TC_INGRESS if direction == "ingress" else ba.TC_EGRESS
+        handle, priority = ba.tc_attach(ifindex, point, fd, f"{what} (clsact)", target)
+
+        def detach() -> None:
+            ba.tc_detach(ifindex, point, handle, priority, f"tc filter of program {self.name!r} on {target}")
+
+        return Link(self, detach=detach)
+
+    def attach_netfilter(self, pf: int, hooknum: int, priority: int, flags: int = 0) -> Link:
+        """Attach a netfilter program (Linux 6.4) at hook ``hooknum`` (``NF_INET_LOCAL_OUT`` = 3 ...) of
+        protocol family ``pf`` (``socket.AF_INET``...), ordered by ``priority`` among the hook's functions."""
+        ptr = self._attachable("attach_netfilter")
+        result = ba.attach_netfilter(ptr, pf, hooknum, priority, flags)
+        return self._linked("bpf_program__attach_netfilter", result, f"to hook {hooknum} of family {pf}")
+
+    def attach_iter(self, *, map: Any = None, pid: int = 0) -> IterLink:
+        """Attach a ``bpf_iter`` program (``SEC("iter/task")``, ``SEC("iter/bpf_map_elem")`` ...): an
+        :class:`~pybpfmap.link.IterLink` whose ``read()`` runs one pass and returns what the program wrote.
+        ``map`` (a Map or fd) is the map a map iterator walks; ``pid`` narrows a task iterator to one process."""
+        ptr = self._attachable("attach_iter")
+        map_fd = -1 if map is None else (map if isinstance(map, int) else map.fileno())
+        link = self._linked("bpf_program__attach_iter", ba.attach_iter(ptr, map_fd, pid), "", IterLink)
+        assert isinstance(link, IterLink)
+        return link
 
     def attach_socket(self, sock: socket.socket | Any) -> Link:
         """Attach this socket filter to ``sock`` (``SO_ATTACH_BPF``): it then sees every packet ``sock`` gets.
@@ -464,8 +756,12 @@ class Program(Resource):
         if mode not in _XDP_MODES:
             raise ValueError(f"mode must be None, 'skb', 'native' or 'hw', got {mode!r}")
         what = f"attach XDP program {self.name!r} to"
-        fd = bo.link_create(self.fd, ifindex, bo.XDP, _XDP_MODES[mode], what, str(ifindex))
+        fd = ba.link_create(self.fd, ifindex, int(AttachType.XDP), _XDP_MODES[mode], what, str(ifindex))
         return Link(self, fd=fd)
+
+
+def _program_type(raw: int) -> ProgramType | int:
+    return ProgramType(raw) if raw in ProgramType._value2member_map_ else raw
 
 
 def test_run(fd: int, data: bytes, repeat: int, target: str) -> tuple[int, bytes, int]:

@@ -78,6 +78,7 @@ SELECTION = (
     "tests/test_ringbuf.py",
     "tests/test_perfbuf.py",
     "tests/test_object.py",
+    "tests/test_attach.py",
     "tests/test_openers.py",
     "tests/test_lpm_properties.py",
     "tests/test_mmap.py",

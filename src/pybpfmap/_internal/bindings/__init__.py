@@ -3,8 +3,8 @@
 Functions here return plain ints and cdata; a negative libbpf return becomes an exception through
 :func:`pybpfmap.errors.error_from_errno`. Hot paths in the façade call ``lib`` directly and hand failures to
 :func:`fail`, so that every errno still goes through the same place. The package mirrors the cdef headers of
-``include/``: this module the map calls of ``libbpf_cdef.h``; :mod:`.btf`, :mod:`.object`, :mod:`.probe`,
-:mod:`.prog` and :mod:`.ringbuf` those of the header of the same name.
+``include/``: this module the map calls of ``libbpf_cdef.h``; :mod:`.attach`, :mod:`.btf`, :mod:`.object`,
+:mod:`.probe`, :mod:`.prog` and :mod:`.ringbuf` those of the header of the same name.
 """
 
 from __future__ import annotations
