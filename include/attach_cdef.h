@@ -56,11 +56,18 @@ struct bpf_netfilter_opts {
 	...;
 };
 
+union bpf_iter_link_info;  /* built as __u32 words: CFFI cannot declare its anonymous structs with "..." */
+
 struct bpf_link_create_opts {
 	size_t sz;
 	__u32 flags;
+	union bpf_iter_link_info *iter_info;
+	__u32 iter_info_len;
 	...;
 };
+
+/* The BTF id of kernel function "bpf_iter_<name>" for attach type BPF_TRACE_ITER (and so on), or -errno. */
+int libbpf_find_vmlinux_btf_id(const char *name, enum bpf_attach_type attach_type);
 
 enum bpf_tc_attach_point { BPF_TC_INGRESS = 1, BPF_TC_EGRESS = 2, BPF_TC_CUSTOM = 4 };
 

@@ -81,6 +81,8 @@ struct bpf_prog_load_opts {
 	__u32 log_size;
 	char *log_buf;
 	__u32 log_true_size;
+	enum bpf_attach_type expected_attach_type;
+	__u32 attach_btf_id;
 	...;
 };
 

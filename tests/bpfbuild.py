@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import shutil
 import subprocess
 import sysconfig
@@ -24,9 +25,11 @@ def compile_bpf(source: Path, out_dir: Path) -> Path:
     """Compile one BPF C file against the vendored libbpf headers; returns the object's path."""
     multiarch = sysconfig.get_config_var("MULTIARCH") or "x86_64-linux-gnu"
     target = out_dir / source.name.replace(".c", ".o")
+    # bpf_tracing.h (and usdt.bpf.h) read registers from struct pt_regs, whose layout is the target machine's.
+    arch = {"x86_64": "x86", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
     subprocess.run(
-        [clang(), "-O2", "-g", "-target", "bpf", "-I", str(LIBBPF_INCLUDE), "-I", f"/usr/include/{multiarch}",
-         "-c", str(source), "-o", str(target)],
+        [clang(), "-O2", "-g", "-target", "bpf", f"-D__TARGET_ARCH_{arch}", "-I", str(LIBBPF_INCLUDE),
+         "-I", f"/usr/include/{multiarch}", "-c", str(source), "-o", str(target)],
         check=True,
     )  # fmt: skip
     return target

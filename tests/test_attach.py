@@ -261,6 +261,23 @@ def test_uprobe_by_file_offset(loaded: BPFObject, native_programs: dict[str, Pat
     assert counted(loaded, UPROBE) == 77
 
 
+def test_usdt_probe_fires_with_its_argument(bpf_objects: dict[str, Path], native_programs: dict[str, Path]) -> None:
+    binary = native_programs["usdt"]
+    with BPFObject(bpf_objects["usdt"]) as obj:
+        child = subprocess.Popen([str(binary), "300"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            link = obj.programs["tick"].attach_usdt(binary, "pybpfmap", "tick", pid=child.pid)
+            out, _ = child.communicate("go\n", timeout=60)
+        finally:
+            child.kill()
+            child.wait()
+        link.close()
+        assert obj.globals["fired"] == 300
+        assert obj.globals["sum"] == int(out) == sum(range(300))  # bpf_usdt_arg() read each argument
+        with pytest.raises(BPFError, match=r"with bpf_program__attach_usdt to .*:pybpfmap:nothing"):
+            obj.programs["tick"].attach_usdt(binary, "pybpfmap", "nothing")
+
+
 def test_kprobe_counts_exactly_where_the_kernel_allows(loaded: BPFObject) -> None:
     """Some kernels refuse kprobes (this project's CI host does); there the error must name the program, its
     section and the call."""
@@ -409,6 +426,10 @@ def test_task_iterator_lists_this_process_and_its_threads(loaded: BPFObject) -> 
 
 
 def test_iterator_narrowed_to_one_process(loaded: BPFObject) -> None:
+    if not features.have_iter_task_pid():
+        with pytest.raises(NotSupportedError, match="task iterators narrowed to one process"):
+            loaded.programs["each_task"].attach_iter(pid=os.getpid())
+        pytest.skip(features.iter_task_pid_feature.error().args[1])
     link = loaded.programs["each_task"].attach_iter(pid=os.getpid())
     lines = link.read().decode().splitlines()
     assert lines and {int(line.split()[0]) for line in lines} == {os.getpid()}

@@ -730,6 +730,12 @@ class Program(Resource):
         ``map`` (a Map or fd) is the map a map iterator walks; ``pid`` narrows a task iterator to one process."""
         ptr = self._attachable("attach_iter")
         map_fd = -1 if map is None else (map if isinstance(map, int) else map.fileno())
+        if pid:
+            from .features import iter_task_pid_feature
+
+            # Kernels before 6.1 would ignore the process and iterate over every task: refuse instead.
+            if not iter_task_pid_feature.available():
+                raise iter_task_pid_feature.error()
         link = self._linked("bpf_program__attach_iter", ba.attach_iter(ptr, map_fd, pid), "", IterLink)
         assert isinstance(link, IterLink)
         return link

@@ -25,10 +25,12 @@ __all__ = [
     "atomic_fetch_feature",
     "have_atomic_fetch",
     "have_helper",
+    "have_iter_task_pid",
     "have_link",
     "have_program_type",
     "have_test_run",
     "helper_feature",
+    "iter_task_pid_feature",
     "link_feature",
     "prog_run_feature",
     "program_type_feature",
@@ -207,6 +209,49 @@ def have_link(kind: str) -> bool:
     return link_feature(kind).available()
 
 
+def _iter_task_pid_probe() -> Answer:
+    what = "task iterators narrowed to one process"
+    # Not gated on the tracing program type's probe: libbpf probes that type with an fentry program, which some
+    # kernels refuse while they load iterators.
+    btf_id = int(_lib.libbpf_find_vmlinux_btf_id(b"task", _lib.BPF_TRACE_ITER))
+    if btf_id < 0:
+        return Answer(False, "the kernel has no BTF, or no task iterator in it")
+    opts = _ffi.new("struct bpf_prog_load_opts *")
+    opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
+    opts.expected_attach_type = _lib.BPF_TRACE_ITER
+    opts.attach_btf_id = btf_id
+    insns = _ffi.from_buffer("struct bpf_insn[]", _RETURN_ZERO)
+    fd = int(_lib.bpf_prog_load(int(ProgramType.TRACING), b.NULL, b"GPL", insns, 2, opts))
+    if fd < 0:
+        return answer_from_errno(-fd, what)
+    try:
+        # Both a thread and a process: a kernel that narrows task iterators refuses the pair with EINVAL; one
+        # that does not (before 6.1) ignores the link info and makes an iterator over every task.
+        words = _ffi.new("__u32[4]", [1, 1, 0, 0])
+        link_opts = _ffi.new("struct bpf_link_create_opts *")
+        link_opts.sz = _ffi.sizeof("struct bpf_link_create_opts")
+        link_opts.iter_info = _ffi.cast("union bpf_iter_link_info *", words)
+        link_opts.iter_info_len = 16
+        rc = int(_lib.bpf_link_create(fd, 0, _lib.BPF_TRACE_ITER, link_opts))
+        if rc >= 0:
+            os.close(rc)
+            return Answer(False, "the kernel ignores the process a task iterator is given")
+        return Answer(True) if -rc == errno.EINVAL else answer_from_errno(-rc, what)
+    finally:
+        os.close(fd)
+
+
+iter_task_pid_feature = Feature(
+    "iter.task_pid", "task iterators narrowed to one process (bpf_iter_link_info.task)", "6.1", "bpf_links",
+    _iter_task_pid_probe,
+)  # fmt: skip
+
+
+def have_iter_task_pid() -> bool:
+    """Whether a task iterator can be narrowed to one process (``Program.attach_iter(pid=...)``)."""
+    return iter_task_pid_feature.available()
+
+
 # The program types pybpfmap itself loads or documents, and the helpers its producers call from socket filters.
 _LISTED_TYPES = tuple(t for t in ProgramType if t is not ProgramType.UNSPEC)
 _TEST_RUNS = (ProgramType.SOCKET_FILTER, ProgramType.SCHED_CLS, ProgramType.XDP, ProgramType.CGROUP_SKB,
@@ -223,3 +268,4 @@ def catalog() -> Iterator[Feature]:
     yield from (helper_feature(ProgramType.SOCKET_FILTER, h) for h in _PRODUCER_HELPERS)
     yield atomic_fetch_feature
     yield from (link_feature(kind) for kind in LINK_KINDS)
+    yield iter_task_pid_feature
