@@ -197,6 +197,7 @@ def test_raw_tracepoint_counts_exactly(loaded: BPFObject) -> None:
 
 
 def test_tp_btf_counts_exactly(loaded: BPFObject) -> None:
+    assert features.have_tp_btf()  # the fixture loaded a tp_btf program: the probe must agree
     with loaded.programs["btf_getppid"].attach_trace():
         getppid_times(23)
     assert counted(loaded, TP_BTF) == 23
@@ -207,12 +208,14 @@ def test_runqlat_style_variants_one_turned_off(bpf_objects: dict[str, Path]) -> 
     loaded at all."""
     obj = open_attach_object(bpf_objects["attach"])
     with obj:
-        obj.programs["raw_getppid"].autoload = False
+        btf = features.have_tp_btf()
+        obj.programs["raw_getppid" if btf else "btf_getppid"].autoload = False
         obj.load()
         obj.globals["target_pid"] = os.getpid()
-        with obj.programs["btf_getppid"].attach():  # tp_btf/sys_enter: libbpf attaches it by its section
+        used, left = ("btf_getppid", "raw_getppid") if btf else ("raw_getppid", "btf_getppid")
+        with obj.programs[used].attach():  # tp_btf/sys_enter or raw_tp/sys_enter: libbpf attaches by section
             getppid_times(9)
-        assert counted(obj, TP_BTF) == 9 and not obj.programs["raw_getppid"].loaded
+        assert counted(obj, TP_BTF if btf else RAW_TRACEPOINT) == 9 and not obj.programs[left].loaded
 
 
 def run_calls(binary: Path, obj: BPFObject, calls: int, attach: object) -> int:

@@ -692,13 +692,15 @@ class Program(Resource):
         finally:
             os.close(fd)  # the link holds the cgroup
 
-    def attach_tc(self, interface: int | str, direction: str = "ingress", *, tcx: bool | None = None) -> Link:
-        """Attach a tc (``SEC("tc")``, ``SEC("tcx/ingress")``) program to ``interface`` (an ifindex or a name) on
+    def attach_tc(self, ifindex: int | str, direction: str = "ingress", *, tcx: bool | None = None) -> Link:
+        """Attach a tc (``SEC("tc")``, ``SEC("tcx/ingress")``) program to interface ``ifindex`` (or its name) on
         ``"ingress"`` or ``"egress"``: as a tcx link where the kernel has them (6.6), else as a filter on the
         interface's clsact qdisc (created when missing and left in place). ``tcx`` forces one or the other."""
         if direction not in ("ingress", "egress"):
             raise ValueError(f"direction is 'ingress' or 'egress', got {direction!r}")
-        ifindex = interface if isinstance(interface, int) else socket.if_nametoindex(interface)
+        interface = ifindex
+        if isinstance(ifindex, str):
+            ifindex = socket.if_nametoindex(ifindex)
         fd = self.fd
         if tcx is None:
             from .features import have_link

@@ -60,11 +60,13 @@ from .programs import (
     have_link,
     have_program_type,
     have_test_run,
+    have_tp_btf,
     helper_feature,
     iter_task_pid_feature,
     link_feature,
     prog_run_feature,
     program_type_feature,
+    tp_btf_feature,
 )
 
 __all__ = [
@@ -97,6 +99,7 @@ __all__ = [
     "have_mmapable",
     "have_program_type",
     "have_test_run",
+    "have_tp_btf",
     "helper_feature",
     "inode_storage_feature",
     "iter_task_pid_feature",
@@ -115,6 +118,7 @@ __all__ = [
     "report",
     "report_text",
     "table",
+    "tp_btf_feature",
 ]
 
 

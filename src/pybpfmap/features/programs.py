@@ -29,11 +29,13 @@ __all__ = [
     "have_link",
     "have_program_type",
     "have_test_run",
+    "have_tp_btf",
     "helper_feature",
     "iter_task_pid_feature",
     "link_feature",
     "prog_run_feature",
     "program_type_feature",
+    "tp_btf_feature",
 ]
 
 # The probes that try loads, test runs and links call lib themselves: the errno is their answer (read by
@@ -209,19 +211,45 @@ def have_link(kind: str) -> bool:
     return link_feature(kind).available()
 
 
-def _iter_task_pid_probe() -> Answer:
-    what = "task iterators narrowed to one process"
-    # Not gated on the tracing program type's probe: libbpf probes that type with an fentry program, which some
-    # kernels refuse while they load iterators.
-    btf_id = int(_lib.libbpf_find_vmlinux_btf_id(b"task", _lib.BPF_TRACE_ITER))
+def _load_tracing(attach_type: int, target: bytes) -> int:
+    """Load the smallest tracing program for kernel BTF target ``target`` (resolved for ``attach_type`` as
+    libbpf does: ``"task"`` is ``bpf_iter_task`` for iterators, ``"sys_enter"`` ``btf_trace_sys_enter`` for
+    tp_btf); returns its fd or a negative errno (ENOENT when the kernel's BTF has no such target)."""
+    btf_id = int(_lib.libbpf_find_vmlinux_btf_id(target, attach_type))
     if btf_id < 0:
-        return Answer(False, "the kernel has no BTF, or no task iterator in it")
+        return btf_id
     opts = _ffi.new("struct bpf_prog_load_opts *")
     opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
-    opts.expected_attach_type = _lib.BPF_TRACE_ITER
+    opts.expected_attach_type = attach_type
     opts.attach_btf_id = btf_id
     insns = _ffi.from_buffer("struct bpf_insn[]", _RETURN_ZERO)
-    fd = int(_lib.bpf_prog_load(int(ProgramType.TRACING), b.NULL, b"GPL", insns, 2, opts))
+    # Not gated on the tracing program type's probe: libbpf probes that type with an fentry program, which some
+    # kernels refuse while they load iterators and BTF-typed tracepoints.
+    return int(_lib.bpf_prog_load(int(ProgramType.TRACING), b.NULL, b"GPL", insns, 2, opts))
+
+
+def _tp_btf_probe() -> Answer:
+    fd = _load_tracing(_lib.BPF_TRACE_RAW_TP, b"sys_enter")
+    if fd < 0:
+        return answer_from_errno(-fd, "BTF-typed tracepoints")
+    os.close(fd)
+    return Answer(True)
+
+
+tp_btf_feature = Feature(
+    "program.tp_btf", "BTF-typed tracepoints (tp_btf programs)", "5.5", "program types", _tp_btf_probe
+)
+
+
+def have_tp_btf() -> bool:
+    """Whether ``SEC("tp_btf/...")`` programs load (the choice runqlat and biolatency make between their tp_btf
+    and raw_tp variants)."""
+    return tp_btf_feature.available()
+
+
+def _iter_task_pid_probe() -> Answer:
+    what = "task iterators narrowed to one process"
+    fd = _load_tracing(_lib.BPF_TRACE_ITER, b"task")
     if fd < 0:
         return answer_from_errno(-fd, what)
     try:
@@ -268,4 +296,5 @@ def catalog() -> Iterator[Feature]:
     yield from (helper_feature(ProgramType.SOCKET_FILTER, h) for h in _PRODUCER_HELPERS)
     yield atomic_fetch_feature
     yield from (link_feature(kind) for kind in LINK_KINDS)
+    yield tp_btf_feature
     yield iter_task_pid_feature
