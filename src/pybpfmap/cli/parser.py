@@ -57,7 +57,7 @@ def _symbol_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbols", action="store_true",
                         help="stack trace maps: name each frame (kernel frames from /proc/kallsyms)")
     parser.add_argument("--pid", type=int, metavar="PID",
-                        help="with --symbols, also name user frames from the files process PID maps")
+                        help="also name user frames, from the files process PID maps (implies --symbols)")
 
 
 # A day: longer intervals overflow the timers underneath (inf did), and no one watches a map that slowly.

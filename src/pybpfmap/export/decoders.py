@@ -105,6 +105,8 @@ def _ksym(conf: Mapping[str, Any]) -> Decoder:
 
 
 def _syscall(conf: Mapping[str, Any]) -> Decoder:
+    syscall_name(0)  # ValueError at load time on a machine without a syscall table, not at every scrape
+
     def decode(data: bytes) -> bytes:
         try:
             number = int(data)
