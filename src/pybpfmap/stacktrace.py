@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from typing import ClassVar, Unpack
+from typing import TYPE_CHECKING, ClassVar, Unpack
 
 from ._internal.args import check_int
 from ._internal.create import Placement
@@ -11,6 +11,9 @@ from .codec import Buffer, Codec, CodecSpec
 from .enums import MapFlags, MapType
 from .info import MapInfo
 from .map import Map
+
+if TYPE_CHECKING:
+    from .symbols import Symbol
 
 __all__ = ["StackTraceCodec", "StackTraceMap"]
 
@@ -85,6 +88,19 @@ class StackTraceMap(Map[int, tuple[int, ...]]):
             if not info.flags & MapFlags.STACK_BUILD_ID and info.value_size % 8 == 0:
                 value = StackTraceCodec(info.value_size // 8)
         super()._attach(fd, key, value, info)
+
+    def symbolized(self, stack_id: int, pid: int | None = None) -> list[Symbol]:
+        """The frames of stack ``stack_id`` named, innermost first: a :class:`~pybpfmap.symbols.Symbol` each.
+
+        Kernel frames are named from ``/proc/kallsyms``; user frames (``BPF_F_USER_STACK``) from the ELF files of
+        process ``pid``, which must still be running (:func:`pybpfmap.symbols.symbolize`). Unknown frames keep
+        their address with a name of None. KeyError when there is no such stack, TypeError on maps of build ids.
+        """
+        from .symbols import symbolize
+
+        if not isinstance(self.value_codec, StackTraceCodec):
+            raise TypeError("this stack trace map holds build ids (MapFlags.STACK_BUILD_ID), not addresses to name")
+        return symbolize(self[stack_id], pid)
 
     def _why(self) -> str:
         return "stack traces are written by bpf_get_stackid() in programs; user space can read and delete them"

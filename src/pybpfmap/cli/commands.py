@@ -6,17 +6,21 @@ import argparse
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._internal.mapspec import open_map, parse_map_spec, raw_key, raw_view
 from .._internal.render import element_codec, hex_bytes, number
 from ..enums import UpdateFlags
 from ..histogram import Histogram
 from ..map import Map
+from ..stacktrace import StackTraceCodec
 from ..watch import watch
 from .elements import infos, opened, show_json, take_element, value_for_view, view_key
 from .errors import CommandError, UsageError
-from .render import decode_value, dump_json, entry_json, table, text
+from .render import decode_value, dump_json, entry_json, stack_text, table, text
+
+if TYPE_CHECKING:
+    from ..symbols import Symbol
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -54,15 +58,49 @@ def cmd_show(args: argparse.Namespace) -> None:
         print(f"{name + ':':<{width}}{value}")
 
 
+def _check_symbols(typed: Map[Any, Any], args: argparse.Namespace) -> bool:
+    """Whether values are stack traces to show as addresses; UsageError when --symbols asks to name frames of
+    anything else."""
+    stacks = isinstance(element_codec(typed.value_codec), StackTraceCodec)
+    if (args.symbols or args.pid is not None) and not stacks:
+        raise UsageError(f"--symbols and --pid name the frames of stack trace maps; {_describe(typed)} holds none")
+    return stacks
+
+
+def _frames(decoded: tuple[int, ...], args: argparse.Namespace) -> list[Symbol] | None:
+    """The named frames of one stack when --symbols (or --pid) asks for them, else None."""
+    if not (args.symbols or args.pid is not None):
+        return None
+    from ..symbols import symbolize
+
+    return symbolize(decoded, args.pid)
+
+
+def _value_text(typed: Map[Any, Any], raw_value: Any, stacks: bool, args: argparse.Namespace) -> str:
+    decoded = decode_value(typed, raw_value)
+    return stack_text(decoded, _frames(decoded, args)) if stacks else text(decoded)
+
+
+def _entry_json(typed: Map[Any, Any], key: bytes, raw_value: Any, stacks: bool, args: argparse.Namespace) -> Any:
+    entry = entry_json(typed, key, raw_value)
+    frames = _frames(decode_value(typed, raw_value), args) if stacks else None
+    if frames is not None:
+        entry["symbols"] = [str(frame) for frame in frames]
+    return entry
+
+
 def cmd_dump(args: argparse.Namespace) -> None:
-    """``dump MAP``: every entry, decoded where the map's BTF or the codecs allow."""
+    """``dump MAP``: every entry, decoded where the map's BTF or the codecs allow; stack traces in hex, or named
+    with --symbols."""
     with opened((args.map_form, args.map_arg), args.key, args.value) as typed, raw_view(typed) as view:
+        stacks = _check_symbols(typed, args)
         entries = view.snapshot()
         if args.json:
-            dump_json([entry_json(typed, raw_key(view, k), v) for k, v in entries.items()])
+            dump_json([_entry_json(typed, raw_key(view, k), v, stacks, args) for k, v in entries.items()])
             return
         key_codec = element_codec(typed.key_codec)
-        rows = [[text(key_codec.decode(raw_key(view, k))), text(decode_value(typed, v))] for k, v in entries.items()]
+        rows = [[text(key_codec.decode(raw_key(view, k))), _value_text(typed, v, stacks, args)]
+                for k, v in entries.items()]
     print(table(["KEY", "VALUE"], rows))
     print(f"Found {len(rows)} element{'s' if len(rows) != 1 else ''}")
 
@@ -71,6 +109,7 @@ def cmd_get(args: argparse.Namespace) -> None:
     """``get MAP KEY``: one entry."""
     map_words, words = args.words[:2], args.words[2:]
     with opened(map_words, args.key, args.value) as typed, raw_view(typed) as view:
+        stacks = _check_symbols(typed, args)
         key, rest = take_element(words, typed.key_codec, typed.key_size, "key")
         if rest:
             raise CommandError(f"unexpected words after the key: {' '.join(rest)}")
@@ -78,9 +117,9 @@ def cmd_get(args: argparse.Namespace) -> None:
         if found is None:
             raise CommandError(f"key {' '.join(hex_bytes(key))} not found in {_describe(typed)}")
         if args.json:
-            dump_json(entry_json(typed, key, found))
+            dump_json(_entry_json(typed, key, found, stacks, args))
         else:
-            print(text(decode_value(typed, found)))
+            print(_value_text(typed, found, stacks, args))
 
 
 def cmd_features(args: argparse.Namespace) -> None:

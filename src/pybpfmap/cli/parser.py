@@ -53,6 +53,13 @@ def _codec_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--value", metavar="CODEC", help="decode values as CODEC (u32, u64, a struct format)")
 
 
+def _symbol_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbols", action="store_true",
+                        help="stack trace maps: name each frame (kernel frames from /proc/kallsyms)")
+    parser.add_argument("--pid", type=int, metavar="PID",
+                        help="also name user frames, from the files process PID maps (implies --symbols)")
+
+
 # A day: longer intervals overflow the timers underneath (inf did), and no one watches a map that slowly.
 MAX_INTERVAL = 86400.0
 
@@ -80,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _subparser(sub, "dump", "print every entry of a map", "pybpfmap dump id 42 --key u32 --value u64")
     _map_argument(p)
     _codec_options(p)
+    _symbol_options(p)
     p.add_argument("--json", action="store_true", help="print bpftool's JSON (bpftool map dump -j)")
     p.set_defaults(run=cmd_dump)
 
@@ -87,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _subparser(sub, "get", "look up one key", "pybpfmap get name counts hex 01 00 00 00")
     p.add_argument("words", nargs="+", metavar="MAP KEY", help=words_help)
     _codec_options(p)
+    _symbol_options(p)
     p.add_argument("--json", action="store_true", help="print bpftool's JSON (bpftool map lookup -j)")
     p.set_defaults(run=cmd_get)
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._internal.render import element_codec, formatted, hex_bytes, jsonable
 from ..enums import MapType
 from ..map import Map
 from ..percpu import PerCpuValues
+
+if TYPE_CHECKING:
+    from ..symbols import Symbol
 
 
 def decode_value(typed: Map[Any, Any], raw_value: Any) -> Any:
@@ -49,6 +52,13 @@ def text(obj: Any) -> str:
         return f"{obj:.6g}"
     data = jsonable(obj)
     return data if isinstance(data, str) else json.dumps(data, separators=(", ", ": "))
+
+
+def stack_text(addresses: Sequence[int], symbols: Sequence[Symbol] | None = None) -> str:
+    """A stack trace for a table, innermost frame first: its addresses in hex, or the frames ``symbols`` names
+    (unknown ones in hex)."""
+    frames = [str(s) for s in symbols] if symbols is not None else [f"0x{a:x}" for a in addresses]
+    return "[" + ", ".join(frames) + "]"
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool] | None = None) -> str:

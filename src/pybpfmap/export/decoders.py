@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import errno as errno_module
 import ipaddress
 import re
@@ -10,6 +9,8 @@ import socket
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from ..symbols import KernelSymbols, syscall_name
 
 __all__ = ["DECODERS", "Decoder"]
 
@@ -86,34 +87,33 @@ def _errno_name(conf: Mapping[str, Any]) -> Decoder:
     return decode
 
 
-class _Kallsyms:
-    """/proc/kallsyms, read once when first needed: sorted addresses and the symbol starting at each."""
-
-    _table: tuple[list[int], list[str]] | None = None
-
-    @classmethod
-    def lookup(cls, address: int) -> str | None:
-        if cls._table is None:
-            pairs: list[tuple[int, str]] = []
-            with open("/proc/kallsyms") as f:
-                for line in f:
-                    parts = line.split()
-                    if len(parts) >= 3:
-                        pairs.append((int(parts[0], 16), parts[2]))
-            pairs.sort()
-            cls._table = ([a for a, _ in pairs], [n for _, n in pairs])
-        addresses, names = cls._table
-        i = bisect.bisect_right(addresses, address) - 1
-        if i < 0 or addresses[i] == 0:
-            return None
-        return names[i]
-
-
 def _ksym(conf: Mapping[str, Any]) -> Decoder:
+    symbols: list[KernelSymbols | None] = []  # kallsyms, read on the first decode
+
     def decode(data: bytes) -> bytes:
         address = int.from_bytes(data[:8], sys.byteorder)
-        name = _Kallsyms.lookup(address)
+        if not symbols:
+            try:
+                symbols.append(KernelSymbols())
+            except PermissionError:
+                # kallsyms hides kernel addresses from this process: every address is unknown, as in ebpf_exporter.
+                symbols.append(None)
+        name = symbols[0].lookup(address).name if symbols[0] is not None else None
         return (name if name is not None else f"unknown_addr:0x{address:x}").encode()
+
+    return decode
+
+
+def _syscall(conf: Mapping[str, Any]) -> Decoder:
+    syscall_name(0)  # ValueError at load time on a machine without a syscall table, not at every scrape
+
+    def decode(data: bytes) -> bytes:
+        try:
+            number = int(data)
+        except ValueError:
+            raise ValueError(f"syscall takes a number from a previous decoder (uint), got {data!r}") from None
+        name = syscall_name(number)
+        return (name if name is not None else f"unknown:{number}").encode()
 
     return decode
 
@@ -155,12 +155,13 @@ DECODERS: dict[str, Callable[[Mapping[str, Any]], Decoder]] = {
     "ifname": _ifname,
     "errno": _errno_name,
     "ksym": _ksym,
+    "syscall": _syscall,
     "static_map": _static_map,
     "regexp": _regexp,
 }
 
 # Decoders that never map two inputs to one output (regexp drops inputs but passes the others unchanged).
-INJECTIVE = frozenset({"uint", "int", "hex", "inet_ip", "errno", "regexp"})
+INJECTIVE = frozenset({"uint", "int", "hex", "inet_ip", "errno", "syscall", "regexp"})
 
 # Decoders that read the label's bytes directly need one of these sizes (checked at load time).
 SIZES = {"uint": (1, 2, 4, 8), "int": (1, 2, 4, 8), "inet_ip": (4, 16), "ifname": (4,), "ksym": (8,)}
