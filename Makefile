@@ -12,7 +12,7 @@ LIBBPF_A := vendor/libbpf/build/lib/libbpf.a
 SYSTEM_DEPS := gcc make pkg-config patch libelf-dev zlib1g-dev libffi-dev linux-libc-dev python3-dev python3-venv \
 	clang-14 llvm-14 bpftool strace systemtap-sdt-dev
 STAMP := $(VENV)/.installed
-RUFF_PATHS := src tests examples build_ffi.py $(wildcard benchmarks)
+RUFF_PATHS := src tests examples tools build_ffi.py $(wildcard benchmarks)
 
 .PHONY: all setup system-deps libbpf test lint demo bench fuzz stress clean distclean test-kernels
 
