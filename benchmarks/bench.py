@@ -125,6 +125,8 @@ class Fixture:
         self.values = ffi.new("uint64_t[]", [k for k in range(n) for _ in range(self.slots)])
         self.key_list = list(range(n))
         self.value_list = list(range(n))
+        #: For per-CPU maps, each key's value as a list of one int per CPU (what `m[k] = [v0, v1]` writes).
+        self.percpu_lists = [[k] * self.slots for k in range(n)] if self.percpu else []
         self.np_keys = np.arange(n, dtype=np.uint32)
         np_values = np.arange(n, dtype=np.uint64)
         self.np_values = np.repeat(np_values[:, None], self.slots, axis=1) if self.percpu else np_values
@@ -296,6 +298,22 @@ def elem_cases(fx: Fixture) -> dict[str, Case]:
         for k in range(n):
             del m[k]
 
+    lists, slots = fx.percpu_lists, fx.slots
+
+    # One value per CPU from a list: the bare loop copies each CPU's int into the buffer.
+    def bare_update_lists() -> None:
+        for k in range(n):
+            key[0] = k
+            v = lists[k]
+            for cpu in range(slots):
+                value[cpu] = v[cpu]
+            if update(fd, key, value, 0):
+                raise OSError(pffi.errno, "update")
+
+    def py_update_lists() -> None:
+        for k in range(n):
+            m[k] = lists[k]
+
     cases: dict[str, Case] = {}
     ops: list[tuple[str, int, Callable[[], None], Callable[[], None], str, str | None]] = [
         ("insert", INSERT, bare_update, py_update, "empty", "full"),
@@ -303,6 +321,11 @@ def elem_cases(fx: Fixture) -> dict[str, Case]:
         ("update", UPDATE, bare_update, py_update, "full", None),
         ("delete", DELETE, bare_delete, py_delete, "full", "empty"),
     ]
+    if fx.percpu:
+        ops += [
+            ("insert_lists", INSERT, bare_update_lists, py_update_lists, "empty", "full"),
+            ("update_lists", UPDATE, bare_update_lists, py_update_lists, "full", None),
+        ]
     for op, code, bare, py, before, after in ops:
         if op in ("insert", "delete") and not fx.deletable:
             continue
@@ -355,6 +378,16 @@ def batch_cases(fx: Fixture) -> dict[str, Case]:
 
     add("update_batch_lists", c_update_lists,
         (lambda: update_batch(fx.key_list, fx.value_list)) if update_batch else None)  # fmt: skip
+    if fx.percpu:
+
+        def c_update_percpu_lists() -> None:
+            keys = array("I", fx.key_list)
+            values = array("Q", itertools.chain.from_iterable(fx.percpu_lists))
+            check(floor.floor_update_batch(fd, ffi.from_buffer(keys), 4, ffi.from_buffer(values), vlen, n, 0),
+                  "update_batch")  # fmt: skip
+
+        add("update_batch_percpu_lists", c_update_percpu_lists,
+            (lambda: update_batch(fx.key_list, fx.percpu_lists)) if update_batch else None)  # fmt: skip
     np_keys, np_values = fx.np_keys, fx.np_values
     add("update_batch_numpy",
         lambda: check(floor.floor_update_batch(fd, ffi.from_buffer(np_keys), 4, ffi.from_buffer(np_values), vlen,
@@ -428,6 +461,9 @@ FLOOR_NOTES = {
     "get_many": "C loop of `bpf_map_lookup_elem` over the keys",
     "update_batch_lists": "`array('I', keys)` + `array('Q', values)` from the lists + C `update_batch`",
     "update_batch_numpy": "C `update_batch` straight from the numpy buffers",
+    "update_batch_percpu_lists": "`array('I', keys)` + `array('Q', chain(*lists))` from the per-CPU lists + C "
+    "`update_batch`",
+    "elem (a value per CPU)": "the same C loop; the bare CFFI loop copies each CPU's int of the list into the buffer",
     "delete_batch": "`array('I', keys)` from the list + C `delete_batch`",
     "drain": "C `lookup_and_delete_batch` dump + `dict(zip(array('I'), array('Q')))`",
     "mmap_sum": "C loop summing the u64 mapping (mmap'ed once, outside the timing)",
@@ -442,6 +478,8 @@ def rows_for(fx: Fixture, cases: dict[str, Case]) -> list[Row]:
         ("lookup", "lookup `m[k]`"),
         ("update", "update `m[k] = v`"),
         ("delete", "delete `del m[k]`"),
+        ("insert_lists", "insert a value per CPU `m[k] = [v0, v1]` (empty map)"),
+        ("update_lists", "update a value per CPU `m[k] = [v0, v1]`"),
     ]
     for op, text in elem_ops:
         if f"py_{op}" not in cases:
@@ -458,6 +496,7 @@ def rows_for(fx: Fixture, cases: dict[str, Case]) -> list[Row]:
         ("get_many", "`get_many(keys)` (list of n keys)", 1.1),
         ("update_batch_lists", "`update_batch(keys, values)` from lists", 1.15),
         ("update_batch_numpy", "`update_batch(keys, values)` from numpy", 1.05),
+        ("update_batch_percpu_lists", "`update_batch(keys, per_cpu_lists)`, a list of one value per CPU a key", 1.15),
         ("delete_batch", "`delete_batch(keys)` (list)", 1.1),
         ("drain", "`drain()`", 1.15),
     ]
@@ -597,7 +636,7 @@ def main_phase(args: argparse.Namespace, rng: random.Random) -> None:
     # group, back to back with them.
     for row in rows:
         if row.ref is not None:
-            hash_case = all_cases["HASH"][row.py]
+            hash_case = all_cases["HASH"][row.py.removesuffix("_lists")]  # a value per CPU: against one value
             all_cases[row.map_label][row.ref] = replace(hash_case, name=row.ref, samples=[], error="")
     groups = [[all_cases[row.map_label][name] for name in row.case_names()] for row in rows]
     run_interleaved([*groups, chunk_cases], args.repeat, rng)
@@ -618,7 +657,8 @@ def main_phase(args: argparse.Namespace, rng: random.Random) -> None:
         "key/value buffers, writing only the first 8 bytes of the value (for per-CPU maps, CPU 0's slot)"
     )
     print(
-        "- PERCPU_HASH one-at-a-time rows are judged against the same pybpfmap operation on HASH; the per-CPU "
+        "- PERCPU_HASH one-at-a-time rows are judged against the same pybpfmap operation on HASH (the rows with a "
+        "value per CPU against writing one int on HASH); the per-CPU "
         "floors build tuples of one int per CPU where pybpfmap builds `PerCpuValues`"
     )
     print(f"- mmap sum: {sum_rounds} sums of the whole array per run, `as_numpy()` called for each\n")

@@ -26,6 +26,12 @@ BATCH_OPS = [
 # Array slots cannot be inserted or deleted, and an array's len() is max_entries without a syscall.
 NOT_FOR_ARRAYS = {"insert `m[k] = v`", "delete `del m[k]`", "`len(m)`", "`delete_batch(keys)`", "`drain()`"}
 MAPS = ["HASH u32->u64", "ARRAY u64", "PERCPU_HASH u32->u64"]
+# Writes of one value per CPU, from lists.
+PER_CPU_OPS = [
+    "insert a value per CPU `m[k] = [v0, v1]`",
+    "update a value per CPU `m[k] = [v0, v1]`",
+    "`update_batch(keys, per_cpu_lists)`",
+]
 
 
 def expected_rows() -> list[str]:
@@ -36,6 +42,8 @@ def expected_rows() -> list[str]:
                 continue
             rows.append(f"| {map_label} | {op}")
     rows.append("| ARRAY u64 | `as_numpy().sum()` of the mmap'ed array")
+    for op in PER_CPU_OPS:
+        rows.append(f"| PERCPU_HASH u32->u64 | {op}")
     return rows
 
 

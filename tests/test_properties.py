@@ -335,6 +335,41 @@ def test_per_cpu_values_through_a_map() -> None:
         check()
 
 
+def test_per_cpu_lists_written_one_at_a_time_and_in_batches() -> None:
+    """Lists of one value per CPU take a fast path (one C call per element, one struct call per batch entry):
+    what the kernel holds is each CPU's value, and anything the codec would refuse is refused the same way,
+    with nothing written."""
+    with map_pool() as pool:
+
+        @given(name=st.sampled_from(INT_NAMES), data=st.data())
+        def check(name: str, data: st.DataObject) -> None:
+            count_example()
+            m = pool(PerCpuHashMap, key="u32", value=name)  # 4 entries at most
+            m.clear()
+            element = IntCodec(name)
+            rows = data.draw(st.lists(st.lists(int_values(name), min_size=NCPUS, max_size=NCPUS), max_size=2))
+            for k, values in enumerate(rows):
+                m[k] = values
+            batch = [list(reversed(values)) for values in rows]
+            if batch:
+                m.update_batch(list(range(100, 100 + len(batch))), batch)
+            raw = raw_contents(m)
+            for k, values in [*enumerate(rows), *((100 + i, v) for i, v in enumerate(batch))]:
+                assert raw[k.to_bytes(4, "little")] == b"".join(element.encode(v) for v in values)
+            m.clear()
+            low, high = int_range(name)
+            bad = data.draw(st.sampled_from([high + 1, low - 1, 1.5, "x", None]))
+            wrong = [bad, *([0] * (NCPUS - 1))]
+            for value in (wrong, [0] * (NCPUS + 1), [0] * (NCPUS - 1)):
+                with pytest.raises((TypeError, ValueError)):
+                    m[50] = value
+                with pytest.raises((TypeError, ValueError)):
+                    m.update_batch([51, 52], [[0] * NCPUS, value])
+            assert 50 not in m and 51 not in m and 52 not in m
+
+        check()
+
+
 # -- hostile inputs against every element operation -----------------------------------------------------------------
 
 NON_INTS: st.SearchStrategy[Any] = st.one_of(

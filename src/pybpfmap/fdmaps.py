@@ -277,7 +277,7 @@ class WriteOnlySlots(_FdSlots):
         """Empty every slot (one delete per slot)."""
         delete = self._elements.delete
         for i in range(self._info.max_entries):
-            delete(i)
+            delete(i, False)  # an empty slot is no error
 
 
 class CgroupArray(WriteOnlySlots):

@@ -56,14 +56,14 @@ class _PushPopMap(Map[Any, Any]):
 
     def peek(self) -> Any:
         """The value :meth:`pop` would return, left in place (KeyNotFoundError when the map is empty)."""
-        value = self._elements.find(None)
+        value = self._elements.find(None, MISSING)
         if value is MISSING:
             raise error_from_errno(errno.ENOENT, Operation.PEEK, self._elements.target)
         return value
 
     def __bool__(self) -> bool:
         """Whether anything is waiting (one peek: the kernel cannot count without popping)."""
-        return self._elements.find(None) is not MISSING
+        return self._elements.find(None, MISSING) is not MISSING
 
     @_refusal.own
     def clear(self) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, MutableMapping, ValuesView
-from typing import Any, ClassVar, NoReturn, TypeVar, Unpack
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, Unpack
 
 from . import btf as _btf  # BTF: typed codecs for maps that carry it, BTF for maps created from typed codecs
 from ._internal import batch
@@ -208,7 +209,8 @@ class Map(MutableMapping[K, V], Resource):
             value_codec = PerCpuCodec(value_codec, b.possible_cpus())
         self._elements = elements_for(fd, key_codec, value_codec, _target(self._info.name, self._info.id))
         self._elements.key_cursor = isinstance(self._info.type, MapType) and self._info.type.batch_cursor_restarts
-        self._elements = _btf.with_spin_lock(self._elements)  # BTF hook: lookups under a bpf_spin_lock
+        self._elements = elements = _btf.with_spin_lock(self._elements)  # BTF hook: lookups under a bpf_spin_lock
+        self._find, self._update, self._delete = elements.find, elements.update, elements.delete
 
     # -- identity and lifetime --------------------------------------------------------------------------------
 
@@ -351,26 +353,28 @@ class Map(MutableMapping[K, V], Resource):
         # A KeyNotFoundError, built by the one place that maps errnos to exceptions.
         return error_from_errno(errno.ENOENT, operation, self._elements.target, f"key {key!r} not found")
 
-    def __getitem__(self, key: K) -> V:
-        value = self._elements.find(key)
-        if value is MISSING:
-            raise self._missing(key)
-        return value  # type: ignore[no-any-return]
+    if TYPE_CHECKING:
 
-    def __setitem__(self, key: K, value: V) -> None:
-        self._elements.update(key, value, 0)
+        def __getitem__(self, key: K) -> V: ...
+        def __setitem__(self, key: K, value: V) -> None: ...
+        def __delitem__(self, key: K) -> None: ...
+
+    else:
+        # m[k], m[k] = v and del m[k] are the element accessor's find, update and delete themselves (a missing
+        # key raises there): a property, a descriptor written in C, hands the bound method over, so the call
+        # runs one Python frame where a def here would add a second. Single-element calls are judged against
+        # the bare CFFI call, and that frame was most of the difference. Subclasses override them with defs.
+        __getitem__ = property(attrgetter("_find"))
+        __setitem__ = property(attrgetter("_update"))
+        __delitem__ = property(attrgetter("_delete"))
 
     def set(self, key: K, value: V, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one element with explicit flags: ``NOEXIST`` raises KeyExistsError if the key is present,
         ``EXIST`` raises KeyNotFoundError if it is absent, ``LOCK`` updates under the value's bpf_spin_lock."""
         self._elements.update(key, value, check_update_flags(flags))
 
-    def __delitem__(self, key: K) -> None:
-        if not self._elements.delete(key):
-            raise self._missing(key, Operation.DELETE)
-
     def __contains__(self, key: object) -> bool:
-        return self._elements.find(key) is not MISSING
+        return self._elements.find(key, MISSING) is not MISSING
 
     def get(self, key: K, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` (one lookup, no exception raised internally)."""
@@ -390,7 +394,7 @@ class Map(MutableMapping[K, V], Resource):
         concurrent writer's value wins rather than being overwritten)."""
         elements = self._elements
         while True:
-            value = elements.find(key)
+            value = elements.find(key, MISSING)
             if value is not MISSING:
                 return value
             try:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from .codec import Buffer, Codec, IntCodec, exact
 
-__all__ = ["PerCpuCodec", "PerCpuValues"]
+__all__ = ["PER_CPU_SEQUENCES", "PerCpuCodec", "PerCpuValues"]
 
 _T = TypeVar("_T")
 
@@ -31,6 +31,10 @@ class PerCpuValues(tuple[_T, ...]):
 
     def __repr__(self) -> str:
         return f"PerCpuValues({tuple.__repr__(self)})"
+
+
+#: What one value per CPU may come as, for integer values (a plain tuple of ints too).
+PER_CPU_SEQUENCES = frozenset({list, tuple, PerCpuValues})
 
 
 class PerCpuCodec(Codec[PerCpuValues[Any]]):
@@ -56,6 +60,7 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
             else None
         )
         self._unpack_all = self.layout.unpack_from if self.layout is not None else None
+        self._pack = self.layout.pack if self.layout is not None else None
 
     def _is_sequence(self, obj: Any) -> bool:
         if isinstance(obj, (list, PerCpuValues)):
@@ -65,6 +70,11 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
     def encode(self, obj: Any) -> bytes:
         """Broadcast one value to every CPU, or lay out one value per CPU."""
         element, role = self.element, self.role or "value"
+        if self._pack is not None and type(obj) in PER_CPU_SEQUENCES:
+            try:
+                return self._pack(*obj)  # every CPU's int in one struct call
+            except struct.error:
+                pass  # the wrong number of items, or one out of range: the per-item path below names it
         if not self._is_sequence(obj):
             return (exact(element.encode(obj), element, role) + self._padding) * self.ncpus
         if len(obj) != self.ncpus:
@@ -74,9 +84,15 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         return b"".join(exact(element.encode(v), element, role) + self._padding for v in obj)
 
     def encode_many(self, objs: Sequence[Any]) -> bytes | None:
-        """Integer values of 8 bytes, one per entry, broadcast to every CPU in one C loop (array.array); other
-        layouts, and entries given as one value per CPU, take the per-entry path (None)."""
+        """Integer values without a Python loop per CPU or per entry: lists of one value per CPU through one struct
+        call per entry (``starmap`` runs the loop in C), 8-byte ints broadcast to every CPU through array.array;
+        None (the per-entry path) for anything else, and for items struct refuses, so that the error names them."""
         element = self.element
+        if self._pack is not None and objs and set(map(type, objs)) <= PER_CPU_SEQUENCES:
+            try:
+                return b"".join(itertools.starmap(self._pack, objs))
+            except struct.error:
+                return None
         if not isinstance(element, IntCodec) or element.size != self.stride or not all(type(v) is int for v in objs):
             return None
         try:

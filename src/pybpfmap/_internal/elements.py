@@ -28,7 +28,7 @@ from typing import Any, NoReturn, cast
 
 from ..codec import Codec, IntCodec, exact
 from ..errors import ENOTSUPP, Operation
-from ..percpu import PerCpuCodec, PerCpuValues
+from ..percpu import PER_CPU_SEQUENCES, PerCpuCodec, PerCpuValues
 from . import bindings as b
 
 # The per-element hot path calls lib itself: single-element calls are judged against the bare CFFI call, and a
@@ -47,9 +47,13 @@ _update_int = _lib.pbm_update_int
 _delete_int = _lib.pbm_delete_int
 _lookup_key_int = _lib.pbm_lookup_key_int
 _update_percpu_int = _lib.pbm_update_percpu_int
+_update_percpu_ints = _lib.pbm_update_percpu_ints
 
 #: Returned by the ``find*`` methods for a key that is not in the map.
 MISSING: Any = object()
+#: The default of :meth:`Elements.find` and :meth:`Elements.delete`: a missing key raises KeyNotFoundError.
+#: ``m[k]`` and ``del m[k]`` are these methods themselves (see Map.__getitem__), with no frame of their own.
+RAISE: Any = object()
 
 
 def closed_error() -> ValueError:
@@ -202,11 +206,11 @@ class Elements:
 
     # -- by decoded key -------------------------------------------------------------------------------------
 
-    def find(self, key: Any, default: Any = MISSING) -> Any:
-        """The value stored under ``key``, or ``default`` when the key is absent."""
+    def find(self, key: Any, default: Any = RAISE) -> Any:
+        """The value stored under ``key``; when the key is absent, ``default``, or KeyNotFoundError without one."""
         return self.find_raw(self.encode_key(key), default, key)
 
-    def update(self, key: Any, value: Any, flags: int) -> None:
+    def update(self, key: Any, value: Any, flags: int = 0) -> None:
         """Create or replace an element (BPF_ANY / NOEXIST / EXIST, optionally BPF_F_LOCK)."""
         k = self.encode_key(key)
         v = self.encode_value(value)
@@ -214,9 +218,13 @@ class Elements:
         if rc:
             self.fail(rc, Operation.UPDATE, key)
 
-    def delete(self, key: Any) -> bool:
-        """Delete ``key``; False when it was not there, an exception for any other failure."""
-        return self.delete_raw(self.encode_key(key), key)
+    def delete(self, key: Any, default: Any = RAISE) -> Any:
+        """Delete ``key`` (True); when it was not there, ``default``, or KeyNotFoundError without one."""
+        if self.delete_raw(self.encode_key(key), key):
+            return True
+        if default is RAISE:
+            self.fail(-errno.ENOENT, Operation.DELETE, key)
+        return default
 
     def pop(self, key: Any, default: Any = MISSING) -> Any:
         """Look up and delete ``key`` in one step where the map type allows it, else in two.
@@ -264,7 +272,7 @@ class Elements:
         rc = _lookup(fd, raw_key, s.cdata)
         if rc == 0:
             return self.value.decode(s.view)
-        if -rc == errno.ENOENT:
+        if -rc == errno.ENOENT and default is not RAISE:
             return default
         self.fail(rc, Operation.LOOKUP, key)
 
@@ -329,7 +337,7 @@ class IntElements(Elements):
         # Bits above value.maximum are a negative number of a signed codec (never reached when unsigned).
         self._value_wrap = 1 << (8 * value.size)
 
-    def find(self, key: Any, default: Any = MISSING) -> Any:
+    def find(self, key: Any, default: Any = RAISE) -> Any:
         fd = self.fd
         if fd < 0:
             raise closed_error()
@@ -340,7 +348,7 @@ class IntElements(Elements):
         # tells them apart.
         if bits == 0:
             err = _ffi.errno
-            if err == errno.ENOENT:
+            if err == errno.ENOENT and default is not RAISE:
                 return default
             if err:
                 self.fail(-err, Operation.LOOKUP, self.key.from_unsigned(key))
@@ -348,7 +356,7 @@ class IntElements(Elements):
             bits -= self._value_wrap
         return bits
 
-    def update(self, key: Any, value: Any, flags: int) -> None:
+    def update(self, key: Any, value: Any, flags: int = 0) -> None:
         fd = self.fd
         if fd < 0:
             raise closed_error()
@@ -360,7 +368,7 @@ class IntElements(Elements):
         if rc:
             self.fail(rc, Operation.UPDATE, self.key.from_unsigned(key))
 
-    def delete(self, key: Any) -> bool:
+    def delete(self, key: Any, default: Any = RAISE) -> Any:
         fd = self.fd
         if fd < 0:
             raise closed_error()
@@ -369,8 +377,8 @@ class IntElements(Elements):
         rc = _delete_int(fd, key, self._key_size)
         if rc == 0:
             return True
-        if -rc == errno.ENOENT:
-            return False
+        if -rc == errno.ENOENT and default is not RAISE:
+            return default
         self.fail(rc, Operation.DELETE, self.key.from_unsigned(key))
 
 
@@ -381,7 +389,7 @@ class PerCpuIntElements(IntElements):
     it with one precompiled struct call; a list of one value per CPU takes the codec's path.
     """
 
-    __slots__ = ("_ncpus", "_unpack")
+    __slots__ = ("_narrow", "_ncpus", "_unpack")
 
     value: PerCpuCodec  # type: ignore[assignment]
 
@@ -389,10 +397,11 @@ class PerCpuIntElements(IntElements):
         Elements.__init__(self, fd, key, value, target)
         self._set_widths(key, cast(IntCodec, value.element))  # elements_for() checked the element's type
         self._ncpus = value.ncpus
+        self._narrow = self._value_max != (1 << 64) - 1  # narrower than u64, or signed
         # All CPUs' slots in one struct call, straight into a PerCpuValues.
         self._unpack = cast(struct.Struct, value.layout).unpack_from
 
-    def find(self, key: Any, default: Any = MISSING) -> Any:
+    def find(self, key: Any, default: Any = RAISE) -> Any:
         fd = self.fd
         if fd < 0:
             raise closed_error()
@@ -402,11 +411,11 @@ class PerCpuIntElements(IntElements):
         rc = _lookup_key_int(fd, key, self._key_size, s.cdata)
         if rc == 0:
             return PerCpuValues(self._unpack(s.view))
-        if -rc == errno.ENOENT:
+        if -rc == errno.ENOENT and default is not RAISE:
             return default
         self.fail(rc, Operation.LOOKUP, self.key.from_unsigned(key))
 
-    def update(self, key: Any, value: Any, flags: int) -> None:
+    def update(self, key: Any, value: Any, flags: int = 0) -> None:
         fd = self.fd
         if fd < 0:
             raise closed_error()
@@ -416,8 +425,17 @@ class PerCpuIntElements(IntElements):
             rc = _update_percpu_int(
                 fd, key, self._key_size, value, self._value_size, self._ncpus, self._scratch.cdata, flags
             )
+        elif type(value) in PER_CPU_SEQUENCES:
+            try:
+                # CFFI converts the list to a C array of u64 within the call (refusing non-ints, negatives and
+                # values past 64 bits); max() bounds narrower and signed values.
+                if len(value) != self._ncpus or (self._narrow and max(value) > self._value_max):
+                    raise OverflowError
+                rc = _update_percpu_ints(fd, key, self._key_size, value, self._value_size, self._ncpus, flags)
+            except (TypeError, OverflowError):  # the codec's path names what is wrong
+                rc = _update(fd, self.encode_key(self.key.from_unsigned(key)), self.encode_value(value), flags)
         else:
-            # One value per CPU, or a value that needs the codec's checks (negative, out of range, not an int).
+            # A value that needs the codec's checks (negative, out of range, not an int).
             rc = _update(fd, self.encode_key(self.key.from_unsigned(key)), self.encode_value(value), flags)
         if rc:
             self.fail(rc, Operation.UPDATE, self.key.from_unsigned(key))

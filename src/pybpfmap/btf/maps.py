@@ -10,7 +10,7 @@ import warnings
 from typing import Any, ClassVar
 
 from .._internal import bindings as b
-from .._internal.elements import MISSING, Elements
+from .._internal.elements import MISSING, RAISE, Elements
 from ..codec import Codec, IntCodec
 from ..errors import RESOURCE_ERRNOS, Operation, error_from_errno
 from .layout import BTFCodec, int_name
@@ -136,7 +136,7 @@ class LockedElements(Elements):
         rc = _lib.bpf_map_lookup_elem_flags(fd, raw_key, s.cdata, _lib.BPF_F_LOCK)
         if rc == 0:
             return self.value.decode(s.view)
-        if -rc == errno.ENOENT:
+        if -rc == errno.ENOENT and default is not RAISE:
             return default
         self.fail(rc, Operation.LOOKUP, key)
 
