@@ -3,7 +3,6 @@ codecs that turn fds and map objects into those values (and ids back into maps).
 
 from __future__ import annotations
 
-import operator
 import struct
 from collections.abc import Iterator
 from typing import Any, ClassVar, TypeVar, Unpack
@@ -14,7 +13,7 @@ from ._internal.args import FileLike, check_fd
 from ._internal.create import KeySize, Placement, closed_on_error, create_fd
 from ._internal.elements import MISSING
 from .codec import Buffer, Codec, CodecSpec
-from .enums import MapType, UpdateFlags
+from .enums import MapType
 from .info import MapInfo
 from .map import Map
 from .percpu import PerCpuCodec
@@ -88,34 +87,15 @@ class InnerMapCodec(_FdEncoder[Map[Any, Any]]):
         return f"InnerMapCodec(key={self.key!r}, value={self.value!r})"
 
 
-def _index(index: Any, max_entries: int, target: str) -> int:
-    try:
-        i = operator.index(index)
-    except TypeError:
-        raise TypeError(f"array indices are ints, got {type(index).__name__}") from None
-    if not 0 <= i < max_entries:
-        raise IndexError(f"index {i} out of range for {target} (0..{max_entries - 1})")
-    return i
-
-
 class SlotArray(Map[int, Any]):
     """Arrays whose slots hold kernel objects: a slot may be empty, ``del`` empties it, iteration and ``len``
     see only the filled slots (each is looked up, as the kernel lists every index)."""
 
     _default_key: ClassVar[CodecSpec] = "u32"
 
-    def __getitem__(self, index: int) -> Any:
-        return super().__getitem__(_index(index, self._info.max_entries, self._elements.target))
-
-    def __setitem__(self, index: int, value: Any) -> None:
-        super().__setitem__(_index(index, self._info.max_entries, self._elements.target), value)
-
-    def __delitem__(self, index: int) -> None:
-        super().__delitem__(_index(index, self._info.max_entries, self._elements.target))
-
-    def set(self, index: int, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
-        """Fill one slot with explicit update flags."""
-        super().set(_index(index, self._info.max_entries, self._elements.target), value, flags)
+    def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
+        super()._attach(fd, key, value, info)
+        self._elements.index_into(self._info.max_entries)  # keys are indices: IndexError out of range
 
     def __contains__(self, index: object) -> bool:
         if not isinstance(index, int) or not 0 <= index < self._info.max_entries:

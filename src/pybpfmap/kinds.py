@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import mmap as _mmap
-import operator
 from collections.abc import Iterator
 from typing import Any, ClassVar, Unpack
 
@@ -19,6 +18,7 @@ from ._internal.lazynumpy import numpy
 from .codec import CodecSpec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import Operation, error_from_errno
+from .info import MapInfo
 from .map import Map
 
 __all__ = [
@@ -95,29 +95,14 @@ class ArrayMap(Map[int, Any]):
             options["flags"] = check_int(options.get("flags", 0), "flags") | MapFlags.MMAPABLE
         super().__init__("u32", value, max_entries, name, **options)
 
-    def _index(self, index: Any) -> int:
-        try:
-            i = operator.index(index)
-        except TypeError:
-            raise TypeError(f"array indices are ints, got {type(index).__name__}") from None
-        if not 0 <= i < self._info.max_entries:
-            raise IndexError(f"index {i} out of range for {self._elements.target} (0..{self._info.max_entries - 1})")
-        return i
-
-    def __getitem__(self, index: int) -> Any:
-        if type(index) is not int or not 0 <= index < self._info.max_entries:
-            index = self._index(index)
-        # Every slot exists: the kernel's only ENOENT on arrays is for an index out of range.
-        return self._elements.find(index)
-
-    def __setitem__(self, index: int, value: Any) -> None:
-        if type(index) is not int or not 0 <= index < self._info.max_entries:
-            index = self._index(index)
-        self._elements.update(index, value, 0)
+    def _attach(self, fd: int, key: CodecSpec, value: CodecSpec, info: MapInfo | None = None) -> None:
+        super()._attach(fd, key, value, info)
+        # a[i] and a[i] = v are Map's (the element layer's methods, no frame here): they check indices.
+        self._elements.index_into(self._info.max_entries)
 
     def set(self, index: int, value: Any, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one slot; ``flags`` as for :meth:`Map.set` (``NOEXIST`` always fails on arrays)."""
-        self._elements.update(self._index(index), value, check_update_flags(flags))
+        self._elements.update(index, value, check_update_flags(flags))
 
     def __contains__(self, index: object) -> bool:
         # Answered without a syscall (every slot exists), but a closed map still refuses, like any call.

@@ -18,11 +18,12 @@ would store process memory in the map and a long one would be cut without a word
 from __future__ import annotations
 
 import errno
+import operator
 import os
 import struct
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, cast
 
@@ -102,6 +103,7 @@ class Elements:
         "dict_keys_error",
         "drain_supported",
         "fd",
+        "indices",
         "key",
         "key_cursor",
         "target",
@@ -129,9 +131,28 @@ class Elements:
         self.dict_keys_error: str | None = None
         #: Whether batch reads can hand a key out twice (MapType.batch_cursor_restarts), set by the map.
         self.key_cursor = False
+        #: For arrays, their number of slots: keys are then indices, checked with IndexError (see index_into).
+        self.indices = 0
+
+    def index_into(self, max_entries: int) -> None:
+        """Treat keys as the indices of an array of ``max_entries`` slots: anything else raises IndexError (or
+        TypeError for a non-int) before any syscall, as for a Python list."""
+        self.indices = max_entries
+
+    def check_index(self, index: Any) -> int:
+        """``index`` as an int within the array's slots, or IndexError / TypeError."""
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(f"array indices are ints, got {type(index).__name__}") from None
+        if not 0 <= i < self.indices:
+            raise IndexError(f"index {i} out of range for {self.target} (0..{self.indices - 1})")
+        return i
 
     def encode_key(self, key: Any) -> Any:
         """The key as exactly ``key_size`` bytes (NULL for key-less maps such as queues and bloom filters)."""
+        if self.indices:
+            key = self.check_index(key)
         key_codec = self.key
         if key_codec.size == 0:
             # The kernel refuses a non-NULL key pointer with key_size 0 (EINVAL) before it looks any further.
@@ -320,7 +341,7 @@ class IntElements(Elements):
     the descriptive TypeError or ValueError.
     """
 
-    __slots__ = ("_key_max", "_key_size", "_value_max", "_value_size", "_value_wrap")
+    __slots__ = ("_key_in", "_key_max", "_key_size", "_value_max", "_value_size", "_value_wrap")
 
     key: IntCodec
     value: IntCodec
@@ -331,18 +352,27 @@ class IntElements(Elements):
 
     def _set_widths(self, key: IntCodec, value: IntCodec) -> None:
         self._key_size = key.size
+        # Keys past the fast path's test (0 <= key <= _key_max for an int) go through _key_in: the codec's checked
+        # conversion, or for arrays the index check.
         self._key_max = key.maximum
+        self._key_in: Callable[[Any], int] = key.to_unsigned
         self._value_size = value.size
         self._value_max = value.maximum
         # Bits above value.maximum are a negative number of a signed codec (never reached when unsigned).
         self._value_wrap = 1 << (8 * value.size)
+
+    def index_into(self, max_entries: int) -> None:
+        """As :meth:`Elements.index_into`; the fast path then takes exactly the valid indices."""
+        super().index_into(max_entries)
+        self._key_max = max_entries - 1
+        self._key_in = self.check_index
 
     def find(self, key: Any, default: Any = RAISE) -> Any:
         fd = self.fd
         if fd < 0:
             raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
-            key = self.key.to_unsigned(key)
+            key = self._key_in(key)
         bits = _lookup_int(fd, key, self._key_size, self._value_size)
         # The helper returns 0 both for a stored 0 and for a failure; errno (kept per thread by CFFI)
         # tells them apart.
@@ -361,7 +391,7 @@ class IntElements(Elements):
         if fd < 0:
             raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
-            key = self.key.to_unsigned(key)
+            key = self._key_in(key)
         if not (type(value) is int and 0 <= value <= self._value_max):
             value = self.value.to_unsigned(value)
         rc = _update_int(fd, key, self._key_size, value, self._value_size, flags)
@@ -373,7 +403,7 @@ class IntElements(Elements):
         if fd < 0:
             raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
-            key = self.key.to_unsigned(key)
+            key = self._key_in(key)
         rc = _delete_int(fd, key, self._key_size)
         if rc == 0:
             return True
@@ -406,7 +436,7 @@ class PerCpuIntElements(IntElements):
         if fd < 0:
             raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
-            key = self.key.to_unsigned(key)
+            key = self._key_in(key)
         s = self._scratch
         rc = _lookup_key_int(fd, key, self._key_size, s.cdata)
         if rc == 0:
@@ -420,7 +450,7 @@ class PerCpuIntElements(IntElements):
         if fd < 0:
             raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
-            key = self.key.to_unsigned(key)
+            key = self._key_in(key)
         if type(value) is int and 0 <= value <= self._value_max:
             rc = _update_percpu_int(
                 fd, key, self._key_size, value, self._value_size, self._ncpus, self._scratch.cdata, flags
