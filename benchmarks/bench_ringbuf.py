@@ -57,6 +57,10 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+BARE = "floor of a callback: a bare Python call per record"
+CALLBACK = "`rb.consume()`, callback per record"
+
+
 class Bench:
     def __init__(self, records: int) -> None:
         self.records = records
@@ -65,7 +69,13 @@ class Bench:
         self.ring = RingBufMap(max(size, 1 << 16), name="bench_ring")
         self.emitter = RingBufEmitter(self.ring, record_size=16)
         self.sink: list[bytes] = []
-        self.with_callback = RingBuffer(self.ring, callback=self.sink.append)
+        sink = self.sink
+
+        def callback(record: bytes) -> None:  # a callback written in Python, as users write them
+            sink.append(record)
+
+        self.callback = callback
+        self.with_callback = RingBuffer(self.ring, callback=callback)
         self.plain = RingBuffer(self.ring)
 
     def produce(self) -> None:
@@ -92,12 +102,25 @@ class Bench:
         ).stdout
         return float(out.split()[1])
 
+    def bare_calls(self) -> float:
+        """The floor of a callback per record in Python: calling the same callback once per record from a plain
+        loop over bytes objects already made (what no consumer can go below)."""
+        records = [bytes(16)] * self.records
+        callback = self.callback
+        start = time.perf_counter_ns()
+        for record in records:
+            callback(record)
+        elapsed = time.perf_counter_ns() - start
+        self.sink.clear()
+        return elapsed / self.records
+
     def cases(self) -> dict[str, Callable[[], float]]:
         return {
             "C floor: ring_buffer__consume": self.floor,
+            BARE: self.bare_calls,
             "`rb.read_batch()`": lambda: self.timed(lambda: len(self.plain.read_batch())),
             "`rb.read_array(dtype)` (numpy)": lambda: self.timed(lambda: len(self.plain.read_array(DTYPE))),
-            "`rb.consume()`, callback per record": lambda: self.timed(self.with_callback.consume),
+            CALLBACK: lambda: self.timed(self.with_callback.consume),
             "`rb.consume()` -> list of bytes": lambda: self.timed(lambda: len(self.plain.consume())),
         }
 
@@ -148,6 +171,14 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, ns in medians.items():
         print(f"| {name} | {ns:.1f} | {ns / floor:.2f} |")
+    bare = medians[BARE]
+    callback = medians[CALLBACK]
+    batch = medians["`rb.read_batch()`"]
+    print(
+        f"\nTargets: the callback path {callback / bare:.2f}x a bare Python call per record (<= 3x: "
+        f"{'yes' if callback <= 3 * bare else 'NO'}); `read_batch()` {batch / floor:.2f}x the C floor (<= 1.3x: "
+        f"{'yes' if batch <= 1.3 * floor else 'NO'})."
+    )
 
     poll_cpu, poll_wall = bench.idle_poll(args.idle)
     async_cpu, async_wall = bench.idle_async(args.idle)

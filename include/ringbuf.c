@@ -9,8 +9,6 @@
 
 #include "ringbuf.h"
 
-/* Defined by CFFI from ringbuf_cdef.h (extern "Python+C"): calls the Python consumer's record handler. */
-int pbm_ringbuf_record(void *ctx, char *data, size_t size);
 
 static int grow(void **buf, size_t *have, size_t need, size_t elem, size_t reserve)
 {
@@ -58,9 +56,7 @@ int pbm_ringbuf_dispatch(void *ctx, void *data, size_t size)
 {
 	struct pbm_ringbuf_ctx *c = ctx;
 
-	if (c->batch)
-		return append(c->batch, data, size);
-	return pbm_ringbuf_record(c->handle, data, size);
+	return append(c->batch, data, size);
 }
 
 long pbm_ringbuf_read_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch,
@@ -76,6 +72,21 @@ long pbm_ringbuf_read_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx,
 	if (rc < 0)
 		return rc;
 	/* consume_n stops counting at INT_MAX; the batch knows the real number. */
+	return (long)batch->count;
+}
+
+long pbm_ringbuf_poll_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch,
+			    int timeout_ms)
+{
+	int rc;
+
+	batch->used = 0;
+	batch->count = 0;
+	ctx->batch = batch;
+	rc = timeout_ms == 0 ? ring_buffer__consume(rb) : ring_buffer__poll(rb, timeout_ms);
+	ctx->batch = NULL;
+	if (rc < 0)
+		return rc;
 	return (long)batch->count;
 }
 

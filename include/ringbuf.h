@@ -1,7 +1,7 @@
 /*
- * Ring buffer glue: one C sample callback for every ring of a pybpfmap RingBuffer, which either hands each
- * record to Python (pbm_ringbuf_record) or, during a batch read, appends it to a growing buffer with no Python
- * call at all. Plain C; CFFI reads this file as it is, so it holds declarations only.
+ * Ring buffer glue: one C sample callback for every ring of a pybpfmap RingBuffer, which appends each record
+ * to a growing buffer with no Python call at all; Python then takes the records a batch at a time. Plain C;
+ * CFFI reads this file as it is, so it holds declarations only.
  */
 
 /* Records copied back to back into `data`; record i is lengths[i] bytes at data + offsets[i]. */
@@ -20,8 +20,7 @@ struct pbm_record_batch {
 
 /* The ctx libbpf passes to pbm_ringbuf_dispatch, shared by every ring of one consumer. */
 struct pbm_ringbuf_ctx {
-	void *handle;                   /* the Python consumer, for pbm_ringbuf_record */
-	struct pbm_record_batch *batch; /* set only during pbm_ringbuf_read_batch */
+	struct pbm_record_batch *batch; /* where the records of the running read go */
 };
 
 /* The ring_buffer_sample_fn registered for every ring (ring_buffer__new / ring_buffer__add). */
@@ -36,5 +35,11 @@ int pbm_ringbuf_dispatch(void *ctx, void *data, size_t size);
  */
 long pbm_ringbuf_read_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch,
 			    size_t max);
+/*
+ * Like pbm_ringbuf_read_batch, but waiting up to timeout_ms for records first (ring_buffer__poll; -1 waits for
+ * ever, 0 does not wait): how RingBuffer.poll and consume hand records to Python a batch at a time.
+ */
+long pbm_ringbuf_poll_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch,
+			    int timeout_ms);
 void pbm_record_batch_free(struct pbm_record_batch *batch);
 void pbm_free(void *p);

@@ -49,10 +49,9 @@ int perf_buffer__poll(struct perf_buffer *pb, int timeout_ms);
 int perf_buffer__consume(struct perf_buffer *pb);
 
 /*
- * Callbacks into Python (pybpfmap._callbacks defines them with @ffi.def_extern). The ring buffer's is
- * "Python+C": include/ringbuf.c calls it from pbm_ringbuf_dispatch, which libbpf calls for every record.
- * ctx is a handle (ffi.new_handle) on the consumer that owns the buffer.
+ * Callbacks into Python (pybpfmap._callbacks defines them with @ffi.def_extern), for perf buffers: ctx is a
+ * handle (ffi.new_handle) on the consumer that owns the buffer. Ring buffers need none: their records are
+ * copied into batches in C (ringbuf.h).
  */
-extern "Python+C" int pbm_ringbuf_record(void *ctx, char *data, size_t size);
 extern "Python" void pbm_perfbuf_sample(void *ctx, int cpu, void *data, __u32 size);
 extern "Python" void pbm_perfbuf_lost(void *ctx, int cpu, __u64 cnt);

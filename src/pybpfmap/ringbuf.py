@@ -165,7 +165,7 @@ class RingBuffer(Consumer):
         self._rb: Any = b.NULL
         self._maps = maps  # kept open while the consumer uses their fds
         self._batch = br.new_batch()
-        self._rb, self._ctx = br.ring_new(fds[0], self._handle, maps[0]._elements.target)
+        self._rb, self._ctx = br.ring_new(fds[0], maps[0]._elements.target)
         try:
             for m, fd in zip(maps[1:], fds[1:], strict=True):
                 br.ring_add(self._rb, fd, self._ctx, m._elements.target)
@@ -183,10 +183,43 @@ class RingBuffer(Consumer):
             raise ValueError("I/O operation on a closed RingBuffer")
 
     def _c_poll(self, ms: int) -> int:
-        return br.ring_poll(self._rb, ms)
+        n = br.ring_poll_batch(self._rb, self._ctx, self._batch, ms)
+        if n > 0:
+            self._deliver(n)
+        return n
 
     def _c_consume(self) -> int:
-        return br.ring_consume(self._rb)
+        return self._c_poll(0)
+
+    def _deliver(self, n: int) -> None:
+        """Hand the ``n`` records just copied into the batch over, in a Python loop: to the callback, into the
+        returned list, or raw to the sink of ``async for``. Records come from C a batch at a time, not through a
+        callback from C per record, which cost about 400 ns each.
+
+        When the callback (or the codec) raises, that record is spent and the ones after it wait in the
+        consumer: the next call hands them over first.
+        """
+        blob, spans = br.batch_records(self._batch, n)
+        sink = self._raw_sink
+        if sink is not None:
+            sink.extend(blob[o : o + size] for o, size in spans)
+            return
+        collected = self._collected
+        hand = collected.append if collected is not None else self._callback
+        decode = None if self._codec is None else self._codec.decode
+        try:
+            if decode is None:
+                for o, size in spans:
+                    hand(blob[o : o + size])  # type: ignore[misc]
+            else:
+                for o, size in spans:
+                    hand(decode(blob[o : o + size]))  # type: ignore[misc]
+        except BaseException as exc:  # re-raised by _run; nothing is swallowed
+            self._error = exc
+            rest = [blob[o : o + size] for o, size in spans]  # spans stopped just past the record that raised
+            self._pending.extend(rest)
+            n -= len(rest) + 1
+        self.handled += n
 
     def _c_fd(self) -> int:
         return br.ring_epoll_fd(self._rb)

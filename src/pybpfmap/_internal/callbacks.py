@@ -1,7 +1,7 @@
 """Callbacks from libbpf's consumers into Python (CFFI ``extern "Python"``), part of the binding layer.
 
 libbpf calls these with the ``ctx`` that the consumer registered: a handle (``ffi.new_handle``) on the Python
-consumer object. They forward to that object's ``_take`` / ``_on_sample`` / ``_on_lost`` methods, which
+consumer object. They forward to that object's ``_on_sample`` / ``_on_lost`` methods, which
 must not raise: a consumer stashes any exception itself and re-raises it once the C call has returned, because
 an exception cannot cross libbpf's C frames.
 """
@@ -14,12 +14,6 @@ from typing import Any
 from .._libbpf import ffi
 
 __all__: list[str] = []
-
-
-@ffi.def_extern()  # type: ignore[untyped-decorator]
-def pbm_ringbuf_record(ctx: Any, data: Any, size: int) -> int:
-    """One ring buffer record; a negative return stops libbpf's consume loop (the record counts as read)."""
-    return ffi.from_handle(ctx)._take(ffi.unpack(data, size))  # type: ignore[no-any-return]
 
 
 @ffi.def_extern()  # type: ignore[untyped-decorator]

@@ -8,12 +8,14 @@ exception or, for EINTR, into another wait), because the consumers decide what a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ...errors import Operation
 from . import NULL, fail, ffi, lib
 
 __all__ = [
+    "batch_records",
     "new_batch",
     "perf_consume",
     "perf_epoll_fd",
@@ -21,11 +23,10 @@ __all__ = [
     "perf_new",
     "perf_poll",
     "ring_add",
-    "ring_consume",
     "ring_epoll_fd",
     "ring_free",
     "ring_new",
-    "ring_poll",
+    "ring_poll_batch",
     "ring_read_batch",
     "take_batch",
     "user_free",
@@ -37,11 +38,10 @@ __all__ = [
 # -- ring buffers -----------------------------------------------------------------------------------------------
 
 
-def ring_new(fd: int, handle: Any, target: str) -> tuple[Any, Any]:
-    """A ring buffer consumer of the RINGBUF map ``fd`` whose records go to the Python ``handle``:
-    ``(struct ring_buffer *, its dispatch context)``."""
+def ring_new(fd: int, target: str) -> tuple[Any, Any]:
+    """A ring buffer consumer of the RINGBUF map ``fd``: ``(struct ring_buffer *, its dispatch context)``, the
+    context saying where each read copies the records."""
     ctx = ffi.new("struct pbm_ringbuf_ctx *")
-    ctx.handle = handle
     rb = lib.ring_buffer__new(fd, lib.pbm_ringbuf_dispatch, ctx, NULL)
     if rb == NULL:
         fail(ffi.errno, Operation.OPEN_RING_BUFFER, target)
@@ -53,16 +53,6 @@ def ring_add(rb: Any, fd: int, ctx: Any, target: str) -> None:
     rc = lib.ring_buffer__add(rb, fd, lib.pbm_ringbuf_dispatch, ctx)
     if rc < 0:
         fail(rc, Operation.ADD_TO_RING_BUFFER, target)
-
-
-def ring_poll(rb: Any, ms: int) -> int:
-    """``ring_buffer__poll``: records handled, or a negative errno."""
-    return int(lib.ring_buffer__poll(rb, ms))
-
-
-def ring_consume(rb: Any) -> int:
-    """``ring_buffer__consume``: records handled, or a negative errno."""
-    return int(lib.ring_buffer__consume(rb))
 
 
 def ring_epoll_fd(rb: Any) -> int:
@@ -81,6 +71,20 @@ def ring_read_batch(rb: Any, ctx: Any, batch: Any, max_records: int, target: str
     if n < 0:
         fail(n, Operation.READ_BATCH, target)
     return n
+
+
+def ring_poll_batch(rb: Any, ctx: Any, batch: Any, ms: int) -> int:
+    """Wait up to ``ms`` ms (-1: for ever, 0: not at all) and copy every record available into ``batch``'s
+    buffers; returns how many, or a negative errno (-EINTR when a signal cut the wait short)."""
+    return int(lib.pbm_ringbuf_poll_batch(rb, ctx, batch, ms))
+
+
+def batch_records(batch: Any, n: int) -> tuple[bytes, Iterator[tuple[int, int]]]:
+    """The ``n`` records ``batch`` holds: one bytes object of their data and an iterator of each record's
+    (offset, length) in it; the batch keeps its buffers for the next read."""
+    offsets = memoryview(ffi.buffer(batch.offsets, 8 * n)).cast("Q")
+    lengths = memoryview(ffi.buffer(batch.lengths, 4 * n)).cast("I")
+    return ffi.buffer(batch.data, batch.used)[:], zip(offsets, lengths, strict=True)
 
 
 def take_batch(batch: Any, n: int) -> tuple[memoryview, memoryview, memoryview]:
