@@ -157,7 +157,7 @@ def test_exception_in_callback_reaches_poll_and_buffer_stays_usable(ring: RingBu
             rb.poll(timeout=1)
         assert info.value is boom
         assert seen == [0, 1, 2, 3] and rb.handled == 4
-        # The record that raised is spent; the rest are still in the ring, in order.
+        # The record that raised is spent; the rest are still there for the next call, in order.
         assert rb.poll(timeout=1) == 5
         assert seen == [0, 1, 2, 3, 5, 6, 7, 8, 9] and rb.handled == 9
 
