@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pybpfmap
 from pybpfmap import BTF, BPFObject, BTFCodec, HashMap, Map, UpdateFlags, bpftool_json
@@ -330,3 +332,29 @@ def test_snapshot_and_arrays_of_btf_maps(bpf_objects: dict[str, Path]) -> None:
         keys, values = counters.snapshot_arrays()
         assert values["packets"].sum() == 7 and values.dtype.names == ("packets", "bytes")
         assert sorted(keys.tolist()) == [0, 7] and keys.dtype == np.dtype("<u4")
+
+
+def test_char_arrays_keep_every_byte_with_strings_raw(bpf_objects: dict[str, Path]) -> None:
+    """execsnoop's argv is NUL-separated strings in one char array: as text it stops at the first NUL, raw it
+    is the whole array."""
+    btf = BTF.from_file(bpf_objects["types"])
+    argv = b"/bin/echo\0hi\0"[:12]
+    text = BTFCodec(btf, "struct rich")
+    raw = BTFCodec(btf, "struct rich", strings="raw")
+    data = raw.encode({"name": argv})
+    assert text.decode(data).name == "/bin/echo"
+    assert raw.decode(data).name == argv.ljust(12, b"\0")
+    assert raw.decode(data).name.split(b"\0")[:2] == [b"/bin/echo", b"hi"]
+    assert raw.encode(raw.decode(data)) == data
+    either = BTFCodec(btf, "union either", strings="raw")  # char arrays inside unions too
+    assert either.decode(b"ab\0cd\0ef".ljust(16, b"\0")).text == b"ab\0cd\0ef"
+    with pytest.raises(ValueError, match="strings is 'text'"):
+        BTFCodec(btf, "struct rich", strings="bytes")
+    with pytest.raises(ValueError, match=r"'struct rich' is \d+ bytes, got 10 at offset 0"):
+        raw.decode(data[:10])  # a short record (a variable-length event) says what it expected
+
+
+@given(blob=st.binary(max_size=12))
+def test_raw_char_arrays_round_trip_any_bytes(bpf_objects: dict[str, Path], blob: bytes) -> None:
+    raw = BTFCodec(BTF.from_file(bpf_objects["types"]), "struct rich", strings="raw")
+    assert raw.decode(raw.encode({"name": blob})).name == blob.ljust(12, b"\0")

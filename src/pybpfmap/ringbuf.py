@@ -143,8 +143,9 @@ class RingBuffer(Consumer):
     call it once per record and return how many were handled; without one they return the list of records,
     ``bytes`` or decoded by the ``value`` codec (any ``value=`` a map takes). An exception raised by the
     callback stops the call and propagates from it; the record that raised is spent, the rest wait in the
-    consumer for its next call (records come from C a batch at a time). :meth:`fileno` is an epoll fd for ``selectors``; ``async for record in rb`` waits on it
-    in asyncio. :meth:`read_batch` copies every available record into one buffer in a single C call.
+    consumer for its next call (records come from C a batch at a time). :meth:`fileno` is an epoll fd for
+    ``selectors``; ``async for record in rb`` waits on it in asyncio. :meth:`read_batch` copies every available
+    record into one buffer in a single C call.
     ``handled`` counts the records handled so far. Use it from one thread at a time; close it (or use
     ``with``) to release the rings' memory mappings.
     """

@@ -56,12 +56,15 @@ class _Compiler:
     format string is built in that order, and item indices are assigned as leaves are added.
     """
 
-    def __init__(self, btf: BTF) -> None:
+    def __init__(self, btf: BTF, strings: str = "text") -> None:
         self.btf = btf
+        self.strings = strings
         self.leaves: list[tuple[int, int, str]] = []  # (offset, size, struct format)
         self.defaults: list[Any] = []
         self.runs: list[tuple[int, int]] = []  # (item index, bytes) of bitfield storage, encoded as ints
-        self.ns: dict[str, Any] = {"_new": tuple.__new__, "_from": int.from_bytes, "_cstr": _cstr, "_sx": _sx}
+        # char arrays decode through _cstr: a str up to the first NUL, or with strings="raw" all their bytes.
+        cstr = bytes if strings == "raw" else _cstr
+        self.ns: dict[str, Any] = {"_new": tuple.__new__, "_from": int.from_bytes, "_cstr": cstr, "_sx": _sx}
 
     def const(self, value: Any, prefix: str) -> str:
         name = f"_{prefix}{len(self.ns)}"
@@ -363,7 +366,7 @@ class _Compiler:
     def union(self, r: BTFType, offset: int) -> tuple[str, Fill]:
         cls = struct_class(self.btf, r)
         size = r.size
-        members = [Compiled(self.btf, r, m) for m in r.members]
+        members = [Compiled(self.btf, r, m, self.strings) for m in r.members]
         by_name = dict(zip(cls._fields, members, strict=True))
         # An instance encodes through its largest member, which covers the most bytes.
         widest = max(range(len(members)), key=lambda k: members[k].covers, default=None)
@@ -437,8 +440,8 @@ class Compiled:
     Built for a whole type, or for one member of a union (decoded from, and encoded to, the union's bytes).
     """
 
-    def __init__(self, btf: BTF, t: BTFType, member: BTFMember | None = None) -> None:
-        c = _Compiler(btf)
+    def __init__(self, btf: BTF, t: BTFType, member: BTFMember | None = None, strings: str = "text") -> None:
+        c = _Compiler(btf, strings)
         self.size = t.size
         if member is None:
             expr, self._fill = c.compile(t, 0)
@@ -495,11 +498,11 @@ def _short_buffer(size: int, t: BTFType) -> Callable[[Any, int], ValueError]:
     return short
 
 
-def compiled(btf: BTF, t: BTFType) -> Compiled:
-    key = (t.id, 0, 0)
+def compiled(btf: BTF, t: BTFType, strings: str = "text") -> Compiled:
+    key = (t.id, 0, strings)
     c = btf._compiled.get(key)
     if c is None:
-        c = btf._compiled[key] = untrusted(t, lambda: Compiled(btf, t))
+        c = btf._compiled[key] = untrusted(t, lambda: Compiled(btf, t, strings=strings))
     return c
 
 
@@ -509,15 +512,22 @@ class BTFCodec(Codec[Any]):
     ``type`` is a :class:`BTFType`, a type id or a type name. Encoding takes the decoded object, a dict (missing
     members are zero) or a tuple in member order, checks every member's range and names it in its error
     (``"value.stats.packets: 18446744073709551616 is out of range for u64 (0..18446744073709551615)"``).
+
+    ``char`` arrays decode to a ``str`` up to their first NUL; with ``strings="raw"`` to all their bytes, for
+    arrays that hold several NUL-separated strings (execsnoop's argv) or binary data. A buffer shorter than the
+    type raises ValueError saying how many bytes were expected.
     """
 
-    def __init__(self, btf: BTF, type: BTFType | int | str) -> None:
+    def __init__(self, btf: BTF, type: BTFType | int | str, *, strings: str = "text") -> None:
         t = type if isinstance(type, BTFType) else btf.type(type)
         if t.btf is not btf:
             raise ValueError(f"{t!r} belongs to another BTF")
+        if strings not in ("text", "raw"):
+            raise ValueError(f"strings is 'text' (up to the first NUL) or 'raw' (every byte), got {strings!r}")
         self.btf = btf
         self.type = t
-        self._compiled = compiled(btf, t)
+        self.strings = strings
+        self._compiled = compiled(btf, t, strings)
         self.size = self._compiled.size
         self.struct = self._compiled.struct
         # The generated functions, bound here so that a map's decode call reaches them directly.

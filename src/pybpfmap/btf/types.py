@@ -317,7 +317,7 @@ class BTF:
         self.source = source
         self._types: dict[int, BTFType] = {}
         self._strings: dict[int, str] = {}
-        self._compiled: dict[tuple[int, int, int], Compiled] = {}
+        self._compiled: dict[tuple[int, int, str], Compiled] = {}
         self._classes: dict[int, type[BTFStruct]] = {}
         self._enums: dict[int, type[enum.IntEnum] | None] = {}
 
