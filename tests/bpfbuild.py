@@ -10,6 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = Path(__file__).resolve().parent / "bpf"
+EXAMPLES = ROOT / "examples"
 LIBBPF_INCLUDE = ROOT / "vendor" / "libbpf" / "build" / "include"
 
 

@@ -93,11 +93,16 @@ def open_fds() -> int:
 
 @pytest.fixture(scope="session")
 def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every tests/bpf/*.bpf.c compiled once per session, by name (``"counter"`` -> its .bpf.o)."""
-    from bpfbuild import SOURCES, compile_bpf
+    """Every tests/bpf/*.bpf.c compiled once per session, by name (``"counter"`` -> its .bpf.o), and the
+    examples' as ``"examples/NAME"``."""
+    from bpfbuild import EXAMPLES, SOURCES, compile_bpf
 
     out = tmp_path_factory.mktemp("bpf")
-    return {src.name.removesuffix(".bpf.c"): compile_bpf(src, out) for src in sorted(SOURCES.glob("*.bpf.c"))}
+    built = {src.name.removesuffix(".bpf.c"): compile_bpf(src, out) for src in sorted(SOURCES.glob("*.bpf.c"))}
+    examples = tmp_path_factory.mktemp("examples")
+    for src in sorted(EXAMPLES.glob("*.bpf.c")):
+        built[f"examples/{src.name.removesuffix('.bpf.c')}"] = compile_bpf(src, examples)
+    return built
 
 
 @pytest.fixture(scope="session")

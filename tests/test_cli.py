@@ -426,3 +426,14 @@ def test_btf_struct_maps_take_and_show_json_objects() -> None:
         assert entry["formatted"] == {"key": {"port": 80, "proto": 17, "pad": 0}, "value": {"packets": 5, "delta": -2}}
         cli("delete", "id", str(m.id), key)
         assert len(m) == 0
+
+
+def test_watch_hist_refuses_a_slot_past_the_layout() -> None:
+    """Slot 232 of a log2 histogram would be values past 2^64: one line saying so, no table, no traceback."""
+    with HashMap(key="u32", value="u32", max_entries=8) as m:
+        m[1] = 3
+        m[232] = 1
+        result = cli("watch", "id", str(m.id), "--count", "1", "--hist", "log2", check=False)
+    assert result.returncode != 0
+    assert "slot 232 is out of range for a log2 histogram (slots 0..63)" in result.stderr
+    assert "Traceback" not in result.stderr and "->" not in result.stdout
