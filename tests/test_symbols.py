@@ -344,3 +344,39 @@ def test_syscall_decoder() -> None:
     assert decode(b"99999") == b"unknown:99999"
     with pytest.raises(ValueError, match="previous decoder"):
         decode(b"\x27\x00\x00\x00")
+
+
+def test_syscall_keys_read_and_written_by_name() -> None:
+    """key="syscall" (and --key syscall): syscall-number keys as names, like syscount's, both ways."""
+    from pybpfmap.symbols import SyscallCodec
+
+    with HashMap(key="syscall", value="u64", max_entries=8) as m:
+        assert isinstance(m.key_codec, SyscallCodec) and m.key_codec.size == 4
+        m["getppid"] = 3
+        m[syscall_number("openat")] = 1
+        m[9999] = 2  # no such syscall: the number stays a number
+        assert dict(m) == {"getppid": 3, "openat": 1, 9999: 2}
+        with HashMap.from_id(m.id, key="u32", value="u64") as raw:
+            assert raw[syscall_number("getppid")] == 3  # what the kernel holds is the number
+        with pytest.raises(ValueError, match=r"'nosuch' is no .* syscall"):
+            m["nosuch"] = 1
+        run = functools.partial(subprocess.run, capture_output=True, text=True, timeout=60)
+        cli = [sys.executable, "-m", "pybpfmap"]
+        got = run([*cli, "get", "id", str(m.id), "getppid", "--key", "syscall", "--value", "u64"])
+        assert got.returncode == 0 and got.stdout.split() == ["3"]
+        dumped = run([*cli, "dump", "id", str(m.id), "--key", "syscall", "--value", "u64"]).stdout
+        assert "getppid" in dumped and "openat" in dumped
+        bad = run([*cli, "get", "id", str(m.id), "nosuch", "--key", "syscall", "--value", "u64"])
+        assert bad.returncode != 0 and "'nosuch' is no" in bad.stderr and "Traceback" not in bad.stderr
+    with pytest.raises(ValueError, match="4 or 8 bytes"):
+        SyscallCodec(2)
+
+
+@given(number=st.integers(0, 600))
+def test_syscall_codec_round_trips_every_number(number: int) -> None:
+    from pybpfmap.symbols import SyscallCodec
+
+    codec = SyscallCodec(8)
+    decoded = codec.decode(codec.encode(number))
+    assert decoded == (syscall_name(number) or number)
+    assert codec.decode(codec.encode(decoded)) == decoded

@@ -55,6 +55,8 @@ class Codec(ABC, Generic[T]):
     #: What the codec encodes in its map (``"key"`` or ``"value"``), set by :func:`as_codec` for the codecs it
     #: builds; it starts the message of every encoding error, so ``m[k] = v`` says which one was wrong.
     role: str = ""
+    #: Whether the codec encodes plain text (a syscall name): the command line then takes a bare word as it is.
+    takes_text: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -367,6 +369,10 @@ def as_codec(spec: CodecSpec, size: int | None = None, *, what: str = "value") -
             if size is None:
                 raise ValueError(f"raw-bytes {what}s need an explicit {what}_size")
             codec = BytesCodec(size)
+        elif spec == "syscall":
+            from .symbols.syscalls import SyscallCodec  # the symbols package builds on this module
+
+            codec = SyscallCodec(size if size is not None else 4)
         elif isinstance(spec, str):
             codec = IntCodec(spec) if spec in _INT_FORMATS else StructCodec(spec)
         elif isinstance(spec, struct.Struct):
@@ -375,7 +381,8 @@ def as_codec(spec: CodecSpec, size: int | None = None, *, what: str = "value") -
             codec = CTypesCodec(spec)
         else:
             raise TypeError(
-                f"{what}= takes None, an int name such as 'u32', a struct format, a ctypes type or a Codec; "
+                f"{what}= takes None, an int name such as 'u32', 'syscall', a struct format, a ctypes type or a "
+                "Codec; "
                 f"got {spec!r}"
             )
         codec.role = what

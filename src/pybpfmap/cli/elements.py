@@ -161,6 +161,11 @@ def take_element(words: list[str], codec: Codec[Any], size: int, what: str) -> t
         return bytes(n for n in parsed if n is not None), words[size:]
     if len(words[0]) > _MAX_JSON:
         raise CommandError(f"{what}: {len(words[0])} characters of JSON, more than the {_MAX_JSON} a value can need")
+    if codec.takes_text and not words[0].lstrip("-").isdigit() and not words[0].startswith('"'):
+        try:
+            return codec.encode(words[0]), words[1:]
+        except (TypeError, ValueError) as exc:
+            raise CommandError(str(exc)) from None
     try:
         obj = json.loads(words[0])
         full_size = codec.size if isinstance(codec, PerCpuCodec) else size

@@ -49,7 +49,7 @@ def _map_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _codec_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--key", metavar="CODEC", help="decode keys as CODEC (u32, u64, i32, a struct format)")
+    parser.add_argument("--key", metavar="CODEC", help="decode keys as CODEC (u32, u64, i32, syscall, a struct format)")
     parser.add_argument("--value", metavar="CODEC", help="decode values as CODEC (u32, u64, a struct format)")
 
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 from .kernel import KernelSymbols
 from .stacks import is_kernel_address, symbolize
 from .symbol import Symbol
-from .syscalls import syscall_name, syscall_number
+from .syscalls import SyscallCodec, syscall_name, syscall_number
 from .user import UserSymbols
 
 __all__ = [
     "KernelSymbols",
     "Symbol",
+    "SyscallCodec",
     "UserSymbols",
     "is_kernel_address",
     "symbolize",
