@@ -7,10 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 LIBBPF_A := vendor/libbpf/build/lib/libbpf.a
 # Debian packages the build and the tests need; on the base image libelf-dev, clang-14 (compiles the tests'
-# BPF programs), bpftool (the tests' independent oracle), bpftrace (whose histograms the tests read) and
-# systemtap-sdt-dev (<sys/sdt.h>, USDT probes in a test program) are missing.
+# BPF programs), bpftool (the tests' independent oracle), bpftrace (whose histograms the tests read),
+# systemtap-sdt-dev (<sys/sdt.h>, USDT probes in a test program) and tmux (the terminal of watch's test) are missing.
 SYSTEM_DEPS := gcc make pkg-config patch libelf-dev zlib1g-dev libffi-dev linux-libc-dev python3-dev python3-venv \
-	clang-14 llvm-14 bpftool strace systemtap-sdt-dev bpftrace
+	clang-14 llvm-14 bpftool strace systemtap-sdt-dev bpftrace tmux
 STAMP := $(VENV)/.installed
 RUFF_PATHS := src tests examples tools build_ffi.py $(wildcard benchmarks)
 

@@ -6,6 +6,8 @@ import ctypes
 import itertools
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -327,29 +329,57 @@ def test_watch_hist_log2_draws_the_known_histogram() -> None:
     ]
 
 
-def test_python_m_and_tty_redraw() -> None:
-    """On a terminal each refresh homes the cursor and clears the screen before the table."""
-    import pty
+TMUX = shutil.which("tmux")
 
-    with HashMap(key="u32", value="u64", max_entries=4) as m:
-        m[1] = 1
-        pid, fd = pty.fork()
-        if pid == 0:  # pragma: no cover - the child
-            os.execv(sys.executable, [sys.executable, "-m", "pybpfmap", "watch", "id", str(m.id), "--count", "2",
-                                      "--interval", "0.1", "--key", "u32", "--value", "u64"])
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.waitpid(pid, 0)
-        os.close(fd)
-    text = b"".join(chunks).decode()
-    assert text.count("\x1b[H\x1b[2J") == 2
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed (make installs it)")
+def test_watch_fills_a_20x80_terminal_and_no_more(tmp_path: Path) -> None:
+    """In a 20-line tmux pane, watch on 200 entries keeps its title and header on the screen, shows the rows
+    that fit (the largest values first with --sort value) and sums the rest in one line."""
+    session = f"pybpfmap-watch-{os.getpid()}"
+    with HashMap(key="u32", value="u64", max_entries=256) as m:
+        m.update({k: 1000 + k for k in range(200)})
+        command = shlex.join([sys.executable, "-m", "pybpfmap", "watch", "id", str(m.id), "--key", "u32",
+                              "--value", "u64", "--sort", "value", "--interval", "0.3"])  # fmt: skip
+        subprocess.run([TMUX, "new-session", "-d", "-s", session, "-x", "80", "-y", "20", command], check=True)
+        try:
+            screen: list[str] = []
+            # Until a frame drawn at the pane's size is there (the very first may be drawn before tmux has sized
+            # the pane; each frame reads the size again).
+            for _ in range(100):
+                time.sleep(0.1)
+                captured = subprocess.run([TMUX, "capture-pane", "-p", "-t", session], capture_output=True,
+                                          text=True, check=True).stdout  # fmt: skip
+                screen = captured.rstrip("\n").splitlines()
+                if screen and screen[0].startswith("map id") and screen[-1].lstrip().startswith("..."):
+                    break
+        finally:
+            subprocess.run([TMUX, "kill-session", "-t", session], check=False)
+    assert len(screen) == 20, screen
+    assert screen[0].startswith(f"map id {m.id}") and "200 entries" in screen[0]
+    assert screen[1].split() == ["KEY", "VALUE", "RATE/s"]
+    rows = [line.split() for line in screen[2:19]]
+    assert [int(r[0]) for r in rows] == list(range(199, 182, -1))  # 17 rows fit: the largest values
+    assert [int(r[1]) for r in rows] == [1000 + k for k in range(199, 182, -1)]
+    rest = screen[19].split()
+    assert rest[:3] == ["...", "183", "more"] and int(rest[3]) == sum(1000 + k for k in range(183))
+
+
+def test_watch_rates_each_numeric_member_of_a_struct() -> None:
+    class Stats(ctypes.Structure):
+        _fields_ = [("packets", ctypes.c_uint64), ("bytes", ctypes.c_uint64)]
+
+    with HashMap(key="u32", value=Stats, max_entries=4) as m:
+        m[1] = Stats(10, 1000)
+        samples = pybpfmap.watch(m, interval=0.2, count=2)
+        first = next(samples)
+        m[1] = Stats(30, 5000)
+        second = next(samples)
+    assert first.fields[1] == {"packets": 10, "bytes": 1000}
+    assert first.field_rates[1] == {"packets": None, "bytes": None}
+    rates = second.field_rates[1]
+    assert rates["packets"] is not None and rates["bytes"] is not None
+    assert rates["bytes"] == pytest.approx(rates["packets"] * 200, rel=1e-6)  # 4000 bytes for 20 packets
 
 
 @pytest.fixture
@@ -401,8 +431,9 @@ def test_watch_per_cpu_shows_each_cpu() -> None:
         split = cli("watch", "id", str(m.id), "--key", "u32", "--value", "u64", "--count", "1", "--per-cpu").stdout
     total = sum(10 * (cpu + 1) for cpu in range(NCPUS))
     assert summed.splitlines()[2].split() == ["3", str(total)]
-    per_cpu = ", ".join(str(10 * (cpu + 1)) for cpu in range(NCPUS))
-    assert f"{total}  (per CPU: {per_cpu})" in split
+    header, row = split.splitlines()[1:3]
+    assert header.split() == ["KEY", *(f"CPU{cpu}" for cpu in range(NCPUS)), "SUM", "RATE/s"]
+    assert row.split() == ["3", *(str(10 * (cpu + 1)) for cpu in range(NCPUS)), str(total)]
 
 
 class FlowKey(ctypes.Structure):

@@ -8,21 +8,23 @@ and yields a :class:`Sample`. Rates follow Prometheus' ``rate()`` conventions:
   ``new value / elapsed seconds``;
 * a key that vanished is simply absent from the next sample;
 * raw counters (bytes) read as host-order ints; per-CPU values are summed (``per_cpu=True`` keeps them as
-  :class:`~pybpfmap.PerCpuValues`; rates are still
-  computed on the sums), and values that are not numbers (structs) get no rate.
+  :class:`~pybpfmap.PerCpuValues`; rates are still computed on the sums);
+* struct values get a rate per numeric member (:attr:`Sample.field_rates`; per-CPU structs summed member by
+  member), and other values that are not numbers get none.
 """
 
 from __future__ import annotations
 
+import ctypes
 import time as _time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._internal.render import number
 from .percpu import PerCpuValues
 
-__all__ = ["Sample", "rates_between", "watch"]
+__all__ = ["Sample", "numeric_members", "rates_between", "watch"]
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,36 @@ class Sample:
     time: float
     values: dict[Any, Any]
     rates: dict[Any, float | None] = field(default_factory=dict)
+    #: For struct values: each numeric member's total now (summed over CPUs) and its rate, by key then member.
+    fields: dict[Any, dict[str, int | float]] = field(default_factory=dict)
+    field_rates: dict[Any, dict[str, float | None]] = field(default_factory=dict)
+
+
+def numeric_members(value: Any) -> dict[str, int | float] | None:
+    """A struct value's numeric top-level members by name (a per-CPU struct's summed over the CPUs), or None for
+    a value that is not a struct (or has no numeric member)."""
+    if isinstance(value, PerCpuValues) and value and numeric_members(value[0]) is not None:
+        summed: dict[str, int | float] = {}
+        for one in value:
+            for name, amount in (numeric_members(one) or {}).items():
+                summed[name] = summed.get(name, 0) + amount
+        return summed or None
+    if isinstance(value, tuple) and isinstance(getattr(value, "_fields", None), tuple):  # a BTF struct
+        members = list(zip(value._fields, value, strict=True))  # type: ignore[attr-defined]
+    elif isinstance(value, ctypes.Structure):
+        members = [(spec[0], getattr(value, spec[0])) for spec in value._fields_]
+    else:
+        return None
+    found: dict[str, int | float] = {}
+    for name, member in members:
+        n = number(member)
+        if n is not None:
+            found[name] = n
+    return found or None
 
 
 def rates_between(
-    before: dict[Any, int | float | None], after: dict[Any, int | float | None], seconds: float
+    before: Mapping[Any, int | float | None], after: Mapping[Any, int | float | None], seconds: float
 ) -> dict[Any, float | None]:
     """Per-second rates of the counters in ``after`` since ``before`` (see the module doc for resets and new keys)."""
     rates: dict[Any, float | None] = {}
@@ -57,6 +85,7 @@ def watch(m: Any, interval: float = 1.0, count: int | None = None, per_cpu: bool
     if count is not None and (not isinstance(count, int) or count < 0):
         raise ValueError(f"count is an int >= 0 or None, got {count!r}")
     previous: dict[Any, int | float | None] = {}
+    previous_fields: dict[Any, dict[str, int | float]] = {}
     previous_at: float | None = None
     start = _time.monotonic()
     taken = 0
@@ -72,7 +101,18 @@ def watch(m: Any, interval: float = 1.0, count: int | None = None, per_cpu: bool
             key: value if totals[key] is None or (per_cpu and isinstance(value, PerCpuValues)) else totals[key]
             for key, value in snapshot.items()
         }
-        rates = rates_between(previous, totals, at - previous_at) if previous_at is not None else dict.fromkeys(totals)
-        yield Sample(wall, values, rates)
-        previous, previous_at = totals, at
+        seconds = at - previous_at if previous_at is not None else 0.0
+        rates = rates_between(previous, totals, seconds) if previous_at is not None else dict.fromkeys(totals)
+        fields: dict[Any, dict[str, int | float]] = {}
+        for key, value in snapshot.items():
+            if totals[key] is None and (members := numeric_members(value)) is not None:
+                fields[key] = members
+        field_rates = {
+            key: rates_between(dict(previous_fields.get(key, {})), dict(members), seconds)
+            if previous_at is not None
+            else dict.fromkeys(members)
+            for key, members in fields.items()
+        }
+        yield Sample(wall, values, rates, fields, field_rates)
+        previous, previous_fields, previous_at = totals, fields, at
         taken += 1

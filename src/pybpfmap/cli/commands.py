@@ -9,14 +9,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._internal.mapspec import open_map, parse_map_spec, raw_key, raw_view
-from .._internal.render import element_codec, hex_bytes, number
+from .._internal.render import element_codec, hex_bytes
 from ..enums import UpdateFlags
 from ..histogram import Histogram
 from ..map import Map
 from ..stacktrace import StackTraceCodec
-from ..watch import watch
+from ..watch import Sample, watch
 from .elements import infos, opened, show_json, take_element, value_for_view, view_key
 from .errors import CommandError, UsageError
+from .live import Grid, frames_of, grid, plain, run_live
 from .render import decode_value, dump_json, entry_json, stack_text, table, text
 
 if TYPE_CHECKING:
@@ -174,50 +175,35 @@ def cmd_pin(args: argparse.Namespace) -> None:
         m.pin(args.path)
 
 
-def _watch_rows(
-    sample_values: dict[Any, Any], rates: dict[Any, float | None], args: argparse.Namespace
-) -> list[list[str]]:
-    items = list(sample_values.items())
-
-    def sort_key(item: tuple[Any, Any]) -> Any:
-        key, value = item
-        if args.sort == "key":
-            return (0, key) if isinstance(key, (int, float)) else (1, str(key))
-        # Largest first; rates not known yet (the first table) fall back to the values.
-        amount = number(value)
-        rate = rates.get(key) if args.sort == "rate" else None
-        return (rate is None, -(rate or 0), amount is None, -(amount or 0))
-
-    try:
-        items.sort(key=sort_key)
-    except TypeError:
-        items.sort(key=lambda item: str(item[0]))
-    if args.top:
-        items = items[: args.top]
-    rows = []
-    for key, value in items:
-        rate = rates.get(key)
-        rows.append([text(key), text(value), "" if rate is None else f"{rate:.1f}"])
-    return rows
-
-
 def cmd_watch(args: argparse.Namespace) -> None:
-    """``watch MAP``: a live view of the map's entries and their rates."""
+    """``watch MAP``: a live view of the map's entries and their rates: full-screen on a terminal (with rich), a
+    table per sample on a pipe or with ``--plain``."""
+    live = sys.stdout.isatty() and not args.plain
+    if live:
+        try:
+            import rich  # noqa: F401  (the full-screen view's terminal library, an optional extra)
+        except ImportError:
+            raise CommandError(
+                "the full-screen view needs rich: pip install 'pybpfmap[watch]', or use --plain"
+            ) from None
     with opened((args.map_form, args.map_arg), args.key, args.value) as typed:
-        tty = sys.stdout.isatty()
-        for sample in watch(typed, args.interval, args.count, per_cpu=args.per_cpu):
+
+        def title(sample: Sample) -> str:
             stamp = time.strftime("%H:%M:%S", time.localtime(sample.time))
-            title = f"{_describe(typed)}  {stamp}  {len(sample.values)} entries"
+            return f"{_describe(typed)}  {stamp}  {len(sample.values)} entries"
+
+        def body(sample: Sample) -> Grid | str:
             if args.hist:
-                body = str(Histogram.from_entries(sample.values, args.hist, args.step, args.shift))
-            else:
-                body = table(["KEY", "VALUE", "RATE/s"], _watch_rows(sample.values, sample.rates, args),
-                              [False, True, True])
-            if tty:
-                sys.stdout.write("\x1b[H\x1b[2J")  # home and clear: the table is redrawn in place
-            sys.stdout.write(f"{title}\n{body}\n")
-            if not tty:
-                sys.stdout.write("\n")
+                return str(Histogram.from_entries(sample.values, args.hist, args.step, args.shift))
+            return grid(sample, args)
+
+        frames = frames_of(watch(typed, args.interval, args.count, per_cpu=args.per_cpu), title, body)
+        if live:
+            run_live(frames)
+            return
+        for heading, drawn in frames:
+            sys.stdout.write(plain(heading, drawn) if isinstance(drawn, Grid) else f"{heading}\n{drawn}\n")
+            sys.stdout.write("\n")
             sys.stdout.flush()
 
 

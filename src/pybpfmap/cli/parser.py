@@ -121,13 +121,16 @@ def build_parser() -> argparse.ArgumentParser:
     _map_argument(p)
     _codec_options(p)
     p.add_argument("--interval", type=float, default=1.0, metavar="S", help="seconds between reads (default 1)")
-    p.add_argument("--top", type=int, default=0, metavar="N", help="show only the first N rows")
+    p.add_argument("--top", type=int, default=0, metavar="N",
+                   help="show only the first N rows (on a terminal, as many as fit; the rest summed in one line)")
     p.add_argument("--sort", choices=["key", "value", "rate"], default="key", help="row order (default key)")
     p.add_argument("--count", type=int, default=None, metavar="K", help="stop after K tables")
     p.add_argument("--hist", choices=["log2", "linear"], help="draw the map as a histogram (slot -> count)")
     p.add_argument("--step", type=int, default=1, help="--hist linear: the width of a slot")
     p.add_argument("--shift", type=int, default=0, help="--hist log2: 1 for maps filled by bcc's bpf_log2l()")
-    p.add_argument("--per-cpu", action="store_true", help="show per-CPU values rather than their sums")
+    p.add_argument("--per-cpu", action="store_true", help="a column per CPU rather than their sums")
+    p.add_argument("--plain", action="store_true",
+                   help="a table per sample, one after the other (the default when not on a terminal)")
     p.set_defaults(run=cmd_watch)
 
     p = _subparser(sub, "features", "probe what the running kernel offers (like bpftool feature probe)",
