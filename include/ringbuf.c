@@ -59,35 +59,36 @@ int pbm_ringbuf_dispatch(void *ctx, void *data, size_t size)
 	return append(c->batch, data, size);
 }
 
-long pbm_ringbuf_read_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch,
-			    size_t max)
+/* Empty `batch` and send the records of the read about to run into it. */
+static void begin(struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch)
 {
-	int rc;
-
 	batch->used = 0;
 	batch->count = 0;
 	ctx->batch = batch;
-	rc = ring_buffer__consume_n(rb, max ? max : SIZE_MAX);
+}
+
+/*
+ * The read's result: libbpf's error, or the records copied (consume_n and poll stop counting at INT_MAX; the batch
+ * knows the real number).
+ */
+static long end(struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch, int rc)
+{
 	ctx->batch = NULL;
-	if (rc < 0)
-		return rc;
-	/* consume_n stops counting at INT_MAX; the batch knows the real number. */
-	return (long)batch->count;
+	return rc < 0 ? rc : (long)batch->count;
+}
+
+long pbm_ringbuf_read_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch,
+			    size_t max)
+{
+	begin(ctx, batch);
+	return end(ctx, batch, ring_buffer__consume_n(rb, max ? max : SIZE_MAX));
 }
 
 long pbm_ringbuf_poll_batch(struct ring_buffer *rb, struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch,
 			    int timeout_ms)
 {
-	int rc;
-
-	batch->used = 0;
-	batch->count = 0;
-	ctx->batch = batch;
-	rc = timeout_ms == 0 ? ring_buffer__consume(rb) : ring_buffer__poll(rb, timeout_ms);
-	ctx->batch = NULL;
-	if (rc < 0)
-		return rc;
-	return (long)batch->count;
+	begin(ctx, batch);
+	return end(ctx, batch, timeout_ms == 0 ? ring_buffer__consume(rb) : ring_buffer__poll(rb, timeout_ms));
 }
 
 void pbm_record_batch_free(struct pbm_record_batch *batch)

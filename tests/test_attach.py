@@ -336,13 +336,11 @@ def test_cpu_clock_opens_one_sampling_event_per_cpu(loaded: BPFObject) -> None:
 
 
 SEND_SCRIPT = """
-import socket, sys
+import sys
+sys.path.insert(0, sys.argv[2])
+from udp import send_to_self
 sys.stdin.readline()
-with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-    rx.bind(("127.0.0.1", 0))
-    for _ in range(int(sys.argv[1])):
-        tx.sendto(b"x", rx.getsockname())
-        rx.recv(10)
+send_to_self(int(sys.argv[1]))
 """
 
 
@@ -350,7 +348,8 @@ def test_cgroup_skb_counts_the_packets_of_its_cgroup(loaded: BPFObject, cgroup2:
     program = loaded.programs["cgroup_egress"]
     assert program.attach_type is AttachType.CGROUP_INET_EGRESS  # from the section, cgroup_skb/egress
     with program.attach_cgroup(cgroup2):
-        child = subprocess.Popen([sys.executable, "-c", SEND_SCRIPT, "25"], stdin=subprocess.PIPE, text=True)
+        here = str(Path(__file__).parent)
+        child = subprocess.Popen([sys.executable, "-c", SEND_SCRIPT, "25", here], stdin=subprocess.PIPE, text=True)
         (cgroup2 / "cgroup.procs").write_text(str(child.pid))
         child.communicate("go\n", timeout=60)
         assert child.returncode == 0
@@ -361,13 +360,8 @@ NETNS_SCRIPT = """
 import os, socket, subprocess, sys
 sys.path.insert(0, sys.argv[3])
 from test_attach import open_attach_object, counted, TC, NETFILTER
+from udp import send_to_self as send
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-def send(n):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-        rx.bind(("127.0.0.1", 0))
-        for _ in range(n):
-            tx.sendto(b"x", rx.getsockname())
-            rx.recv(10)
 obj = open_attach_object(sys.argv[1])
 obj.load()
 kind = sys.argv[2]

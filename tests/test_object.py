@@ -143,14 +143,10 @@ def test_counter_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
 
 XDP_SCRIPT = """
 import socket, subprocess, sys
+sys.path.insert(0, sys.argv[3])
 from pybpfmap import BPFObject
+from udp import send_to_self as send
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-def send(n):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
-        rx.bind(("127.0.0.1", 0))
-        for _ in range(n):
-            tx.sendto(b"x", rx.getsockname())
-            rx.recv(10)
 with BPFObject(sys.argv[1], pin_root=sys.argv[2]) as obj:
     link = obj.programs["count_xdp"].attach_xdp(socket.if_nametoindex("lo"), mode="skb")
     send(3)
@@ -167,7 +163,8 @@ def test_attach_xdp_in_a_private_netns(bpf_objects: dict[str, Path], bpffs: Path
 
     # A network namespace of its own, so that the program sees only this test's packets on its loopback.
     out = subprocess.run(
-        ["unshare", "--net", sys.executable, "-c", XDP_SCRIPT, str(bpf_objects["counter"]), str(bpffs)],
+        ["unshare", "--net", sys.executable, "-c", XDP_SCRIPT, str(bpf_objects["counter"]), str(bpffs),
+         str(Path(__file__).parent)],
         capture_output=True,
         text=True,
         check=True,
