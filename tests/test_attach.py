@@ -289,15 +289,31 @@ def test_kprobe_counts_exactly_where_the_kernel_allows(loaded: BPFObject) -> Non
     symbol = {"x86_64": "__x64_sys_getppid", "aarch64": "__arm64_sys_getppid"}.get(platform.machine())
     if symbol is None:
         pytest.skip(f"no syscall wrapper name known for {platform.machine()}")
+    program = loaded.programs["kprobe_calls"]
     try:
-        link = loaded.programs["kprobe_calls"].attach_kprobe(symbol)
+        link = program.attach_kprobe(symbol)
     except BPFError as exc:
         assert "attach program 'kprobe_calls' (section 'kprobe') with bpf_program__attach_kprobe_opts" in str(exc)
         assert repr(symbol) in str(exc)
         return
     with link:
         getppid_times(19)
-    assert counted(loaded, KPROBE) == 19
+    with program.attach_kprobe(symbol, retprobe=True):  # on return: the same count
+        getppid_times(4)
+    assert counted(loaded, KPROBE) == 23
+
+
+def test_fentry_and_fexit_count_exactly_where_the_kernel_allows(bpf_objects: dict[str, Path]) -> None:
+    if platform.machine() != "x86_64":
+        pytest.skip("the fentry test program names x86-64's syscall function")
+    # libbpf's probe of tracing programs loads an fentry program: the kernels that refuse trampolines say no.
+    if not features.have_program_type(ProgramType.TRACING):
+        pytest.skip(features.program_type_feature(ProgramType.TRACING).error().args[1])
+    with BPFObject(bpf_objects["fentry"]) as obj:
+        obj.globals["target_pid"] = os.getpid()
+        with obj.programs["on_entry"].attach_trace(), obj.programs["on_exit"].attach():
+            getppid_times(31)
+        assert obj.globals["entries"] == 31 and obj.globals["exits"] == 31
 
 
 def burn_cpu(seconds: float) -> None:

@@ -594,8 +594,8 @@ class Program(Resource):
                 return self.attach_tracepoint(category, name)
         link, err = ba.program_attach(ptr)
         if link is None:
-            calls = _program_type(int(self.prog_type))
-            needs = calls.attach_calls if isinstance(calls, ProgramType) else ()
+            prog_type = self.prog_type
+            needs = prog_type.attach_calls if isinstance(prog_type, ProgramType) else ()
             if err in (errno.EOPNOTSUPP, errno.ESRCH) and needs:
                 # libbpf: EOPNOTSUPP for a section that names no target (SEC("uprobe"), SEC("tc")), ESRCH when
                 # the section has no attach rule at all.
