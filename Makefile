@@ -14,7 +14,7 @@ SYSTEM_DEPS := gcc make pkg-config patch libelf-dev zlib1g-dev libffi-dev linux-
 STAMP := $(VENV)/.installed
 RUFF_PATHS := src tests examples tools build_ffi.py $(wildcard benchmarks)
 
-.PHONY: all setup system-deps libbpf test lint demo bench fuzz stress clean distclean test-kernels
+.PHONY: all setup system-deps libbpf test lint docs demo bench fuzz stress clean distclean test-kernels
 
 all: setup
 
@@ -43,12 +43,18 @@ $(STAMP): $(LIBBPF_A) pyproject.toml setup.py build_ffi.py include/*.h include/*
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-test: lint
+test: lint docs
 	$(PY) -m pytest -q
 
 lint: setup
 	$(PY) -m ruff check $(RUFF_PATHS)
 	$(PY) -m mypy
+
+# The API reference from the docstrings (mkdocs.yml; docs/), built into site/ (open site/index.html). Strict: a
+# warning, such as a reference to a name that is not documented, fails the build. With PY pointing at another
+# environment that has the docs extra (make docs PY=/path/to/python) the local setup is skipped.
+docs: $(if $(filter $(VENV)/bin/python,$(PY)),setup)
+	$(PY) -m mkdocs build --strict
 
 # The kernel matrix (tests/kernels/): the kernel-facing tests on Debian's 5.10, 6.1 and 6.12 under qemu (TCG)
 # with virtme-ng, and on the host; prints one matrix, fails if any kernel fails. KERNELS picks a subset
@@ -82,7 +88,7 @@ bench: setup
 	$(MAKE) -C benchmarks PYTHON=$(CURDIR)/$(PY)
 
 clean:
-	rm -rf build dist benchmarks/build src/*.egg-info src/pybpfmap/*.so .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build dist site benchmarks/build src/*.egg-info src/pybpfmap/*.so .pytest_cache .mypy_cache .ruff_cache
 	rm -f $(STAMP)
 	find . -name __pycache__ -prune -exec rm -rf {} +
 

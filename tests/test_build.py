@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import ast
 import gzip
+import importlib.metadata
 import io
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import cffi
 import pytest
+import tomllib
 
 import pybpfmap
 from pybpfmap import _libbpf
@@ -120,8 +126,53 @@ def test_wheel_from_a_clean_clone_installs_and_imports(tmp_path: Path) -> None:
     cffi_home = Path(cffi.__file__).resolve().parent.parent
     (site / "test-cffi.pth").write_text(f"{cffi_home}\n")
     out = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import pybpfmap; print(pybpfmap.LIBBPF_VERSION, pybpfmap.__file__)"],
+        [str(venv / "bin" / "python"), "-c", "import importlib.metadata, pybpfmap; print(pybpfmap.LIBBPF_VERSION, "
+         "pybpfmap.__file__, pybpfmap.__version__, importlib.metadata.version('pybpfmap'))"],
         capture_output=True, text=True, check=True, cwd=tmp_path,
     ).stdout.split()  # fmt: skip
     assert out[0] == "1.5.0"
     assert out[1].startswith(str(venv))
+    assert out[2] == out[3] == _source_version()  # the installed metadata is the version written in the source
+    # The wheel carries pybpfmap's licence and libbpf's, and says so in its metadata.
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        headers = archive.read(metadata).decode().split("\n\n", 1)[0].splitlines()
+        dist_info = metadata.rsplit("/", 1)[0]
+        libbpf_notice = archive.read(f"{dist_info}/licenses/LICENSES/libbpf-BSD-2-Clause.txt").decode()
+        assert archive.read(f"{dist_info}/licenses/LICENSE") == (ROOT / "LICENSE").read_bytes()
+    assert "License-Expression: BSD-2-Clause" in headers
+    assert {"License-File: LICENSE", "License-File: LICENSES/libbpf-BSD-2-Clause.txt"} <= set(headers)
+    assert "Copyright (c) 2015 The Libbpf Authors" in libbpf_notice
+
+
+def _source_version() -> str:
+    """The version as written in src/pybpfmap/_version.py, read the way setuptools' ``attr:`` reads it."""
+    tree = ast.parse((ROOT / "src" / "pybpfmap" / "_version.py").read_text())
+    (assign,) = [node for node in tree.body if isinstance(node, ast.Assign)]
+    assert isinstance(assign.value, ast.Constant) and isinstance(assign.value.value, str)
+    return assign.value.value
+
+
+def test_the_version_is_written_once() -> None:
+    """pybpfmap.__version__ is the source's version; pyproject takes it from there rather than stating its own, the
+    metadata of an install from this tree agrees, and the CHANGELOG's latest release is it."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "pybpfmap._version.__version__"}
+    assert pybpfmap.__version__ == _source_version()
+    try:
+        installed = importlib.metadata.distribution("pybpfmap")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    # An install made from another checkout (an editable one elsewhere) has that checkout's version.
+    if installed is not None and _installed_from_here(installed):
+        assert installed.version == pybpfmap.__version__
+
+
+def _installed_from_here(dist: importlib.metadata.Distribution) -> bool:
+    direct_url = json.loads(dist.read_text("direct_url.json") or "{}")
+    if direct_url.get("url") == ROOT.as_uri():  # pip install [-e] of this tree
+        return True
+    return Path(pybpfmap.__file__).resolve().is_relative_to(Path(str(dist.locate_file(""))).resolve())
+    releases = re.findall(r"^## \[(\d[^\]]*)\]", (ROOT / "CHANGELOG.md").read_text(), flags=re.M)
+    assert releases and releases[0] == pybpfmap.__version__

@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -548,3 +549,231 @@ def test_config_labels_and_value_field_named_by_btf() -> None:
             "metric 'c1'", "value_field 'nope'")
     assert packets.series == {("443", "tcp"): 12 * NCPUS}
     assert delta.series == {("443",): -3 * NCPUS}
+
+
+# -- ebpf_exporter's YAML configs --------------------------------------------------------------------------------
+
+EXAMPLE_YAML = EXAMPLE.parent / "syscalls.yaml"
+README = EXAMPLE.parent.parent / "README.md"
+
+
+def served(config: Any) -> str:
+    """One scrape of ``config`` over HTTP, as ``pybpfmap export`` serves it."""
+    from pybpfmap.prometheus import serve
+
+    server = serve(config, port=0, block=False)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/metrics", timeout=30) as response:
+            assert response.status == 200
+            return str(response.read().decode())
+    finally:
+        server.shutdown()
+
+
+def test_yaml_config_is_served_as_its_toml_equivalent(tmp_path: Path) -> None:
+    """An ebpf_exporter config (maps found by the metric names, cut to the kernel's 15 characters; names prefixed
+    ebpf_exporter_; a counter's _total once) serves exactly what the TOML config naming the same maps serves."""
+    tag = f"y{os.getpid() % 100000:05d}"
+    names = {m: f"{tag}_{m}"[:15] for m in ("comm_total", "proto_total", "addr_total", "lat_seconds")}
+    with HashMap(key="16sI", value="u64", max_entries=16, name=names["comm_total"]) as comm, \
+            PerCpuHashMap(key="u32", value="u64", max_entries=16, name=names["proto_total"]) as proto, \
+            HashMap(key="4sH2x", value="u64", max_entries=16, name=names["addr_total"]) as addr, \
+            HashMap(key="II", value="u64", max_entries=64, name=names["lat_seconds"]) as lat:
+        comm.update({(b"nginx", 7): 10, (b"bash", 8): 3, (b"nginx-worker", 9): 4})
+        proto[6] = [cpu + 1 for cpu in range(NCPUS)]
+        proto[99] = 2
+        addr.update({(bytes([10, 0, 0, 1]), 0x1f90): 5, (bytes([192, 168, 1, 2]), 0x0050): 6})
+        lat.update({(0, 0): 1, (0, 3): 4, (1, 1): 2, (1, 7): 9})
+        yaml_config = tmp_path / "config.yaml"
+        yaml_config.write_text(f"""
+metrics:
+  counters:
+    - name: {tag}_comm_total
+      help: Calls per command
+      labels:
+        - name: comm
+          size: 16
+          decoders: [{{name: string}}, {{name: regexp, regexps: ["^nginx"]}}]
+        - name: pid
+          size: 4
+          decoders: [{{name: uint}}]
+    - name: {tag}_proto_total
+      help: Packets per protocol
+      labels:
+        - name: proto
+          size: 4
+          decoders:
+            - name: uint
+            - name: static_map
+              static_map: {{6: tcp, 17: udp}}
+    - name: {tag}_addr_total
+      help: Connections per address and port
+      labels:
+        - name: addr
+          size: 4
+          decoders: [{{name: inet_ip}}]
+        - name: port
+          size: 2
+          padding: 2
+          decoders: [{{name: hex}}]
+  histograms:
+    - name: {tag}_lat_seconds
+      help: Latency
+      bucket_type: exp2zero
+      bucket_min: 0
+      bucket_max: 8
+      bucket_multiplier: 0.001
+      labels:
+        - name: op
+          size: 4
+          decoders: [{{name: uint}}, {{name: static_map, static_map: {{0: read, 1: write}}}}]
+        - name: bucket
+          size: 4
+          decoders: [{{name: uint}}]
+""")
+        toml_config = tmp_path / "config.toml"
+        toml_config.write_text(f"""
+[[metrics.counters]]
+name = "ebpf_exporter_{tag}_comm"
+help = "Calls per command"
+map = "id {comm.id}"
+labels = [
+  {{ name = "comm", size = 16, decoders = [{{ name = "string" }}, {{ name = "regexp", regexps = ["^nginx"] }}] }},
+  {{ name = "pid", size = 4, decoders = [{{ name = "uint" }}] }},
+]
+
+[[metrics.counters]]
+name = "ebpf_exporter_{tag}_proto"
+help = "Packets per protocol"
+map = "id {proto.id}"
+labels = [ {{ name = "proto", size = 4, decoders = [
+  {{ name = "uint" }}, {{ name = "static_map", static_map = {{ 6 = "tcp", 17 = "udp" }} }}] }} ]
+
+[[metrics.counters]]
+name = "ebpf_exporter_{tag}_addr"
+help = "Connections per address and port"
+map = "id {addr.id}"
+labels = [
+  {{ name = "addr", size = 4, decoders = [{{ name = "inet_ip" }}] }},
+  {{ name = "port", size = 2, padding = 2, decoders = [{{ name = "hex" }}] }},
+]
+
+[[metrics.histograms]]
+name = "ebpf_exporter_{tag}_lat_seconds"
+help = "Latency"
+map = "id {lat.id}"
+bucket_type = "exp2zero"
+bucket_min = 0
+bucket_max = 8
+bucket_multiplier = 0.001
+labels = [
+  {{ name = "op", size = 4, decoders = [
+    {{ name = "uint" }}, {{ name = "static_map", static_map = {{ 0 = "read", 1 = "write" }} }}] }},
+  {{ name = "bucket", size = 4, decoders = [{{ name = "uint" }}] }},
+]
+""")
+        from_yaml, from_toml = served(yaml_config), served(toml_config)
+    assert from_yaml == from_toml
+    families = {f.name: f for f in text_string_to_metric_families(from_yaml)}
+    assert series(families[f"ebpf_exporter_{tag}_comm"], "_total") == {
+        (("comm", "nginx"), ("pid", "7")): 10, (("comm", "nginx-worker"), ("pid", "9")): 4,
+    }
+    assert series(families[f"ebpf_exporter_{tag}_proto"], "_total") == {
+        (("proto", "tcp"),): sum(range(1, NCPUS + 1)), (("proto", "unknown:99"),): 2 * NCPUS,
+    }
+    port = (0x1f90).to_bytes(2, sys.byteorder).hex()
+    assert series(families[f"ebpf_exporter_{tag}_addr"], "_total")[(("addr", "10.0.0.1"), ("port", port))] == 5
+    buckets = {(s.labels["op"], s.labels["le"]): s.value for s in families[f"ebpf_exporter_{tag}_lat_seconds"].samples
+               if s.name.endswith("_bucket")}
+    assert buckets[("write", "0.001")] == 2 and buckets[("write", "0.064")] == 11 and buckets[("read", "0.0")] == 1
+
+
+def test_the_readme_ebpf_exporter_example() -> None:
+    """examples/syscalls.yaml, shown in the README, served over maps named as ebpf_exporter's loader names them."""
+    import fcntl
+
+    from pybpfmap.symbols import syscall_name
+
+    assert EXAMPLE_YAML.read_text() in README.read_text()
+    # The maps are found by name, so two test runs on one machine must not have them at once.
+    with open(Path(tempfile.gettempdir()) / "pybpfmap-test-syscalls-yaml.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with HashMap(key="u64", value="u64", max_entries=64, name="syscalls_total") as calls, \
+                HashMap(key="u64", value="u64", max_entries=64, name="syscall_errors_") as errors, \
+                HashMap(key="u64", value="u64", max_entries=64, name="syscall_latency") as latency:
+            calls.update({0: 7318, 1: 830, 39: 12})
+            errors.update({2: 41, 11: 3})
+            latency.update({0: 3, 1: 12, 2: 48, 3: 160, 5: 97, 9: 2})
+            text = served(EXAMPLE_YAML)
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert series(families["ebpf_exporter_syscalls"], "_total") == {
+        (("syscall", str(syscall_name(n))),): count for n, count in ((0, 7318), (1, 830), (39, 12))
+    }
+    assert series(families["ebpf_exporter_syscall_errors"], "_total") == {
+        (("errno", "ENOENT"),): 41, (("errno", "EAGAIN"),): 3,
+    }
+    buckets = {s.labels["le"]: s.value for s in families["ebpf_exporter_syscall_latency_seconds"].samples
+               if s.name.endswith("_bucket")}
+    assert buckets["1e-06"] == 3 and buckets["8e-06"] == 223 and buckets["0.001024"] == buckets["+Inf"] == 322
+
+
+@pytest.mark.unprivileged
+def test_ebpf_exporter_configs_pybpfmap_cannot_serve_are_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decoder pybpfmap lacks is named at load, before any map is looked for (the map here does not exist), with
+    the known ones listed; so is a perf_event_array counter. A file named neither .yaml nor .toml is read by its
+    content; without PyYAML the error names the extra."""
+    import pybpfmap.export.config
+
+    config = tmp_path / "kstack.yaml"
+    config.write_text("metrics:\n  counters:\n    - name: stacks_total\n      help: h\n      labels:\n"
+                      "        - name: stack\n          size: 8\n          decoders:\n            - name: kstack\n")
+    with pytest.raises(ConfigError, match=r"'stacks_total', label 'stack': unknown decoder 'kstack'; known: uint, "):
+        Exporter(config)
+    renamed = tmp_path / "kstack.conf"
+    renamed.write_text(config.read_text())
+    with pytest.raises(ConfigError, match="unknown decoder 'kstack'"):
+        Exporter(renamed)
+    config.write_text("metrics:\n  counters:\n    - name: events_total\n      help: h\n      perf_event_array: true\n")
+    with pytest.raises(ConfigError, match="'events_total': perf_event_array counters"):
+        Exporter(config)
+    config.write_text("metrics: [oops\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        Exporter(config)
+
+    real = pybpfmap.export.config.importlib.import_module
+
+    def no_yaml(name: str, *args: Any) -> Any:
+        if name == "yaml":
+            raise ImportError(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(pybpfmap.export.config.importlib, "import_module", no_yaml)
+    with pytest.raises(ConfigError, match=r"needs PyYAML: pip install 'pybpfmap\[yaml\]'"):
+        Exporter(config)
+
+
+@pytest.mark.unprivileged
+def test_ebpf_exporter_spellings_become_pybpfmaps() -> None:
+    """2.x names each map after its metric, 1.x puts metrics under programs with the map in ``table``; ``map`` and
+    ``namespace`` are pybpfmap's own keys."""
+    from pybpfmap.export import from_ebpf_exporter
+
+    labels = [{"name": "cpu_id", "size": 4, "decoders": [{"name": "uint"}]}]
+    v2 = {"metrics": {"counters": [{"name": "a_very_long_counter_total", "help": "h", "labels": labels}]},
+          "kaddrs": ["jiffies"], "tracing": {"spans": []}}
+    assert from_ebpf_exporter(v2) == {"metrics": {"counters": [
+        {"name": "ebpf_exporter_a_very_long_counter", "help": "h", "labels": labels, "map": "name a_very_long_cou"},
+    ]}}
+    v1 = {"namespace": "", "programs": [
+        {"name": "p", "code": "...",
+         "metrics": {"histograms": [{"name": "lat", "table": "dist", "bucket_type": "exp2"}]}},
+        {"name": "q", "metrics": {"counters": [{"name": "x_total", "map": "pinned /sys/fs/bpf/x"}]}},
+    ]}
+    assert from_ebpf_exporter(v1) == {"metrics": {
+        "histograms": [{"name": "lat", "bucket_type": "exp2", "map": "name dist"}],
+        "counters": [{"name": "x", "map": "pinned /sys/fs/bpf/x"}],
+    }}
+    with pytest.raises(ConfigError, match="a mapping with a 'metrics' section"):
+        from_ebpf_exporter(["metrics"])

@@ -8,6 +8,9 @@
 """
 
 from ._internal.bindings import LIBBPF_VERSION, possible_cpus
+
+# The version is written once, in _version.py; the package metadata is built from the same attribute.
+from ._version import __version__
 from .btf import BTF, BTFCodec, BTFType, SpinLock, bpftool_json
 from .codec import BytesCodec, Codec, CTypesCodec, IntCodec, StructCodec
 from .enums import MapFlags, MapType, UpdateFlags
@@ -43,19 +46,6 @@ from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRi
 from .stacktrace import StackTraceCodec, StackTraceMap
 from .storage import CgrpStorageMap, InodeStorageMap, SkStorageMap, TaskStorageMap
 from .watch import Sample, watch
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pybpfmap")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0.1.0"
-
-
-#: pybpfmap's version (from the installed package's metadata).
-__version__ = _version()
 
 __all__ = [
     "BTF",

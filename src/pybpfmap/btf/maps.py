@@ -130,7 +130,7 @@ class LockedElements(Elements):
     __slots__ = ()
 
     def find_raw(self, raw_key: bytes, default: Any = MISSING, key: Any = MISSING) -> Any:
-        """Like :meth:`Elements.find_raw`, under the value's lock."""
+        """Look the raw key up (as the unlocked element access does), under the value's lock."""
         fd = self.live_fd()
         s = self._scratch
         rc = _lib.bpf_map_lookup_elem_flags(fd, raw_key, s.cdata, _lib.BPF_F_LOCK)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -13,23 +14,117 @@ from .decoders import DECODERS, INJECTIVE, INT_FORMATS, SIZES, Decoder
 from .model import BUCKET_TYPES, ConfigError, LabelSpec, MapSource, MetricSpec
 from .textformat import FORMATS
 
-__all__ = ["load_config", "metric_from_map", "metric_spec"]
+__all__ = ["EBPF_EXPORTER_NAMESPACE", "from_ebpf_exporter", "load_config", "metric_from_map", "metric_spec"]
 
+#: The prefix ebpf_exporter puts before every metric name; a YAML config gets it too, so dashboards keep working.
+EBPF_EXPORTER_NAMESPACE = "ebpf_exporter"
+# BPF_OBJ_NAME_LEN - 1: the kernel keeps the first 15 characters of a map's name, so a map that ebpf_exporter's
+# loader names after a longer metric is found by those.
+_KERNEL_NAME_LEN = 15
+_YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def load_config(config: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
-    """The config as a dict: a path to a TOML file is read, a mapping is taken as it is."""
+    """The config as a dict: a mapping is taken as it is; a file is read as TOML (``.toml``) or as an
+    ebpf_exporter YAML config (``.yaml``, ``.yml``; see :func:`from_ebpf_exporter`), and a file with another
+    name as whichever of the two its content parses as."""
     if isinstance(config, Mapping):
         return dict(config)
+    path = os.fspath(config)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path!r}: {exc.strerror}") from None
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in _YAML_SUFFIXES:
+        return from_ebpf_exporter(_parse_yaml(data, path))
+    try:
+        return _parse_toml(data, path)
+    except ConfigError as toml_error:
+        if suffix == ".toml":
+            raise
+        try:
+            document = _parse_yaml(data, path)
+        except ConfigError:
+            raise ConfigError(f"{path}: neither TOML nor YAML ({toml_error}); name the file .toml or .yaml to "
+                              "say which it is") from None
+        if not isinstance(document, Mapping):
+            raise toml_error from None  # text that YAML takes as one scalar: the TOML error says more
+        return from_ebpf_exporter(document)
+
+
+def _parse_toml(data: bytes, path: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        with open(config, "rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{os.fspath(config)}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {os.fspath(config)!r}: {exc.strerror}") from None
+        return tomllib.loads(data.decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _parse_yaml(data: bytes, path: str) -> Any:
+    try:
+        yaml = importlib.import_module("yaml")
+    except ImportError:
+        raise ConfigError(f"{path}: reading a YAML config needs PyYAML: pip install 'pybpfmap[yaml]'") from None
+    try:
+        return yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+def from_ebpf_exporter(document: Any) -> dict[str, Any]:
+    """An ebpf_exporter config (the parsed YAML) in pybpfmap's spelling, the same dict a TOML config gives.
+
+    ebpf_exporter loads the BPF program itself and finds each metric's map by the metric's name (or, in its 1.x
+    configs, by ``table``, with the metrics under ``programs``); here the map must already exist, and is opened
+    as ``name NAME`` (its first 15 characters, all the kernel keeps) unless the metric says ``map`` (pybpfmap's
+    key, e.g. ``"pinned /sys/fs/bpf/x"``). Metric names get ebpf_exporter's prefix, ``ebpf_exporter_``, or the
+    config's ``namespace`` (pybpfmap's key; ``""`` for none), and a counter is served with one ``_total``.
+    ``tracing`` (spans from ring buffers) and ``kaddrs`` concern ebpf_exporter's own program and are skipped;
+    everything else, labels and decoders included, has the same spelling in both formats and is checked when the
+    config is loaded (:class:`ConfigError`).
+    """
+    if not isinstance(document, Mapping):
+        raise ConfigError("an ebpf_exporter config is a mapping with a 'metrics' section")
+    namespace = document.get("namespace", EBPF_EXPORTER_NAMESPACE)
+    if not isinstance(namespace, str):
+        raise ConfigError(f"namespace is a string (a prefix for the metric names), got {namespace!r}")
+    if "programs" in document:
+        programs = document["programs"]
+        if not isinstance(programs, list) or not all(isinstance(p, Mapping) for p in programs):
+            raise ConfigError("programs is a list of programs, each with a 'metrics' section")
+        sections = [program.get("metrics") for program in programs]
+    else:
+        sections = [document.get("metrics")]
+    metrics: dict[str, Any] = {}
+    for section in sections:
+        if section is None:
+            continue
+        if not isinstance(section, Mapping):
+            raise ConfigError("metrics is a mapping with counters and/or histograms")
+        for kind, entries in section.items():
+            if not isinstance(entries, list):
+                raise ConfigError(f"metrics.{kind} is a list of metrics")
+            metrics.setdefault(kind, []).extend(_ebpf_exporter_metric(kind, table, namespace) for table in entries)
+    return {"metrics": metrics}
+
+
+def _ebpf_exporter_metric(kind: str, table: Any, namespace: str) -> Any:
+    if not isinstance(table, Mapping) or not isinstance(table.get("name"), str):
+        return table  # metric_spec names what is missing
+    name = table["name"]
+    if table.get("perf_event_array"):
+        raise ConfigError(f"metric {name!r}: perf_event_array counters count events sent through ebpf_exporter's "
+                          "own program, and pybpfmap reads maps: a perf event array holds no counts to read")
+    _check_decoder_names(table.get("labels"), name)  # here, to name the metric as the file writes it
+    out = {k: v for k, v in table.items() if k not in ("table", "perf_event_array", "flush_interval")}
+    out.setdefault("map", f"name {str(table.get('table', name))[:_KERNEL_NAME_LEN]}")
+    if kind == "counters" and name.endswith("_total"):
+        name = name[: -len("_total")]  # a counter is served as NAME_total: the suffix is added back once
+    out["name"] = f"{namespace}_{name}" if namespace else name
+    return out
 
 
 # What the Prometheus text format allows, unescaped, as metric and label names.
@@ -44,6 +139,23 @@ def _int_option(table: Mapping[str, Any], key: str, default: int, where: str) ->
     return value
 
 
+def _decoder_factory(name: Any, where: str) -> Callable[[Mapping[str, Any]], Decoder]:
+    factory = DECODERS.get(name) if isinstance(name, str) else None
+    if factory is None:
+        raise ConfigError(f"{where}: unknown decoder {name!r}; known: {', '.join(DECODERS)}")
+    return factory
+
+
+def _check_decoder_names(labels: Any, metric: str) -> None:
+    # Before the map is opened: a config written for a decoder pybpfmap lacks is refused for that, by name,
+    # even where its map does not exist yet. The labels' other checks need the map's key.
+    for label in labels if isinstance(labels, list) else []:
+        chain = label.get("decoders") if isinstance(label, Mapping) else None
+        for table in chain if isinstance(chain, list) else []:
+            if isinstance(table, Mapping) and "name" in table:
+                _decoder_factory(table["name"], f"metric {metric!r}, label {label.get('name')!r}")
+
+
 def _decoders(conf: Any, where: str, size: int | None) -> list[Decoder]:
     if conf is None:
         return []
@@ -54,9 +166,7 @@ def _decoders(conf: Any, where: str, size: int | None) -> list[Decoder]:
         if not isinstance(table, Mapping) or "name" not in table:
             raise ConfigError(f"{where}: decoder {i} needs a name")
         name = table["name"]
-        factory = DECODERS.get(name)
-        if factory is None:
-            raise ConfigError(f"{where}: unknown decoder {name!r}; known: {', '.join(DECODERS)}")
+        factory = _decoder_factory(name, where)
         if i == 0 and size is not None and name in SIZES and size not in SIZES[name]:
             raise ConfigError(f"{where}: decoder {name!r} needs {' or '.join(map(str, SIZES[name]))} bytes, "
                               f"the label has {size}")
@@ -178,6 +288,7 @@ def metric_spec(
     name = table["name"]
     if not _METRIC_NAME.fullmatch(name):
         raise ConfigError(f"metric {name!r}: a metric name is letters, digits, '_' and ':', not starting with a digit")
+    _check_decoder_names(table.get("labels"), name)
     if "map" not in table:
         raise ConfigError(f"metric {name!r}: needs map = \"pinned PATH\" (or \"id N\", \"name NAME\")")
     spec = str(table["map"])

@@ -55,7 +55,8 @@ class _Reads:
 
 
 def instrument(meter: Any, config: str | os.PathLike[str] | Mapping[str, Any]) -> Exporter:
-    """Create observable instruments on ``meter`` for every metric of ``config`` (a TOML path or dict).
+    """Create observable instruments on ``meter`` for every metric of ``config`` (a TOML or ebpf_exporter YAML
+    file, or a dict).
 
     The config is validated and every map opened first (:class:`~pybpfmap.export.ConfigError`
     otherwise). Returns the :class:`~pybpfmap.export.Exporter`; close it to close the maps.

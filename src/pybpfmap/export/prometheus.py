@@ -73,7 +73,7 @@ def _le(bound: float) -> str:
 
 
 class ConfigCollector:
-    """A prometheus_client collector for every metric of a config (a TOML path or dict).
+    """A prometheus_client collector for every metric of a config (a TOML or ebpf_exporter YAML file, or a dict).
 
     Everything is validated and every map opened when it is made (:class:`~pybpfmap.export.ConfigError`
     otherwise). Register it: ``prometheus_client.REGISTRY.register(ConfigCollector("export.toml"))``.

@@ -175,7 +175,7 @@ class Exporter(Resource):
 
     def __init__(self, config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
                  metrics: Iterable[MetricSpec] = ()) -> None:
-        """Load ``config`` (a TOML path or dict) and/or take already-built ``metrics``."""
+        """Load ``config`` (a TOML or ebpf_exporter YAML file, or a dict) and/or take already-built ``metrics``."""
         self._closed = False
         self.sources: dict[str, MapSource] = {}
         self.metrics: list[MetricSpec] = list(metrics)
