@@ -9,7 +9,7 @@
 
 from ._internal.bindings import LIBBPF_VERSION, possible_cpus
 from .btf import BTF, BTFCodec, BTFType, SpinLock, bpftool_json
-from .codec import BytesCodec, Codec, CTypesCodec, IntCodec, StructCodec
+from .codec import BytesCodec, Codec, CStringCodec, CTypesCodec, IntCodec, StructCodec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import (
     BPFError,
@@ -71,6 +71,7 @@ __all__ = [
     "BTFType",
     "BloomFilterMap",
     "BytesCodec",
+    "CStringCodec",
     "CTypesCodec",
     "CgroupArray",
     "CgrpStorageMap",
