@@ -12,7 +12,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from .._internal.mapspec import raw_key, raw_view
-from .._internal.render import element_codec, hex_bytes, jsonable, number
+from .._internal.render import element_codec, formatted_all, hex_bytes, jsonable, number
 from ..codec import Codec, as_codec
 from ..enums import MapType, UpdateFlags
 from ..errors import KeyNotFoundError
@@ -192,10 +192,15 @@ def _json_entries(
     per_cpu = isinstance(typed.type, MapType) and typed.type.is_per_cpu
     holds_maps = isinstance(typed.type, MapType) and typed.type.holds_maps
     plain = not (per_cpu or holds_maps or stacks or typed.key_size == 0 or typed.value_size == 0)
-    if plain and getattr(typed, "value_type", None) is None:
-        # Bytes only (no BTF to format): spelled straight from the batch read, with no object per entry.
+    if plain:
+        # Spelled straight from the batch read: the bytes with no object per entry, and the BTF-formatted
+        # objects, where the map has them, unpacked a column at a time.
         keys, values, count = view.snapshot_bytes()
-        return raw_entry_chunks(keys, values, count, typed.key_size, typed.value_size)
+        if getattr(typed, "value_type", None) is None:
+            return raw_entry_chunks(keys, values, count, typed.key_size, typed.value_size)
+        pretty = formatted_all(typed, keys, values, count)
+        if pretty is not None:
+            return raw_entry_chunks(keys, values, count, typed.key_size, typed.value_size, pretty)
     entries = view.snapshot()
     return json_chunks(_entry_json(typed, raw_key(view, k), v, stacks, args) for k, v in entries.items())
 

@@ -138,9 +138,12 @@ def json_chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[str]]:
         yield [to_json(batch)[1:-1]]
 
 
-def raw_entry_chunks(keys: bytes, values: bytes, count: int, key_size: int, value_size: int) -> Iterator[list[str]]:
+def raw_entry_chunks(
+    keys: bytes, values: bytes, count: int, key_size: int, value_size: int, formatted: Sequence[Any] | None = None
+) -> Iterator[list[str]]:
     """``count`` entries laid out back to back (``Map.snapshot_bytes``) as bpftool's JSON
-    ``{"key":["0x01",...],"value":[...]}``, a chunk at a time, with no Python object per byte.
+    ``{"key":["0x01",...],"value":[...]}`` (with each entry's ``"formatted"`` object when given), a chunk at a
+    time, with no Python object per byte.
 
     ``bytes.hex(",")`` spells a whole chunk in C; replacing each comma with ``","0x`` leaves every record
     ``7 * size`` characters long (the separator after its last byte included), so each record is one slice.
@@ -150,7 +153,12 @@ def raw_entry_chunks(keys: bytes, values: bytes, count: int, key_size: int, valu
         n = min(CHUNK, count - start)
         key_text = _byte_lists(keys[start * key_size : (start + n) * key_size], key_size, n)
         value_text = _byte_lists(values[start * value_size : (start + n) * value_size], value_size, n)
-        yield list(map('{"key":["0x%s"],"value":["0x%s"]}'.__mod__, zip(key_text, value_text, strict=True)))
+        if formatted is None:
+            pairs = zip(key_text, value_text, strict=True)
+            yield list(map('{"key":["0x%s"],"value":["0x%s"]}'.__mod__, pairs))
+        else:
+            triples = zip(key_text, value_text, map(to_json, formatted[start : start + n]), strict=True)
+            yield list(map('{"key":["0x%s"],"value":["0x%s"],"formatted":%s}'.__mod__, triples))
 
 
 def _byte_lists(data: bytes, size: int, count: int) -> list[str]:
