@@ -12,7 +12,7 @@ from ._internal.bindings import LIBBPF_VERSION, possible_cpus
 # The version is written once, in _version.py; the package metadata is built from the same attribute.
 from ._version import __version__
 from .btf import BTF, BTFCodec, BTFType, SpinLock, bpftool_json
-from .codec import BytesCodec, Codec, CTypesCodec, IntCodec, StructCodec
+from .codec import BytesCodec, Codec, CStringCodec, CTypesCodec, IntCodec, StructCodec
 from .enums import MapFlags, MapType, UpdateFlags
 from .errors import (
     BPFError,
@@ -61,6 +61,7 @@ __all__ = [
     "BTFType",
     "BloomFilterMap",
     "BytesCodec",
+    "CStringCodec",
     "CTypesCodec",
     "CgroupArray",
     "CgrpStorageMap",

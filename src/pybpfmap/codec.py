@@ -4,6 +4,7 @@ One interface, :class:`Codec`, serves every spelling a map accepts for ``key=`` 
 
 * ``None``: raw :class:`bytes` of exactly the map's size (:class:`BytesCodec`);
 * ``"u8" "u16" "u32" "u64" "i8" "i16" "i32" "i64"``: a Python int in host byte order (:class:`IntCodec`);
+* ``"str"``: a C string in a ``char[size]`` array of the map's size, as a Python str (:class:`CStringCodec`);
 * a :mod:`struct` format string or :class:`struct.Struct`: a tuple, or the single item of a one-field format
   (:class:`StructCodec`);
 * a :mod:`ctypes` type: instances of it (:class:`CTypesCodec`);
@@ -26,6 +27,7 @@ from ._internal.lazynumpy import numpy
 
 __all__ = [
     "BytesCodec",
+    "CStringCodec",
     "CTypesCodec",
     "Codec",
     "CodecSpec",
@@ -165,6 +167,44 @@ class BytesCodec(Codec[bytes]):
 
     def __repr__(self) -> str:
         return f"BytesCodec({self.size})"
+
+
+class CStringCodec(Codec[str]):
+    """A C string in a fixed ``char[size]`` array (a task's ``comm``, a file name): ``CStringCodec(16)``.
+
+    Encoding writes the string's UTF-8 bytes and pads them with NULs; a string of exactly ``size`` bytes fills
+    the array with no NUL, as ``strncpy`` leaves it. Decoding stops at the first NUL (or the end of the array).
+    Bytes that are not UTF-8 decode to surrogate escapes (``errors="surrogateescape"``), so that every array
+    read back encodes to the same bytes again.
+    """
+
+    def __init__(self, size: int) -> None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"a C string array is at least 1 byte, got {size!r}")
+        self.size = size
+
+    def encode(self, obj: str) -> bytes:
+        """The string's UTF-8 bytes, NUL-padded to :attr:`size`."""
+        if not isinstance(obj, str):
+            raise self._error(TypeError, f"expected a string, got {type(obj).__name__}")
+        data = obj.encode("utf-8", "surrogateescape")
+        if b"\0" in data:
+            # Decoding stops at the first NUL: the rest would silently vanish on the way back.
+            raise self._error(ValueError, f"a C string cannot hold a NUL character, got {obj!r}")
+        if len(data) > self.size:
+            raise self._error(
+                ValueError, f"{obj!r} is {len(data)} bytes in UTF-8, more than the {self.size} the array holds"
+            )
+        return data + bytes(self.size - len(data))
+
+    def decode(self, data: Buffer) -> str:
+        """The bytes up to the first NUL, as text."""
+        raw = bytes(data[: self.size])
+        end = raw.find(0)
+        return (raw if end < 0 else raw[:end]).decode("utf-8", "surrogateescape")
+
+    def __repr__(self) -> str:
+        return f"CStringCodec({self.size})"
 
 
 _INT_FORMATS = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i8": "b", "i16": "h", "i32": "i", "i64": "q"}
@@ -373,6 +413,10 @@ def as_codec(spec: CodecSpec, size: int | None = None, *, what: str = "value") -
             from .symbols.syscalls import SyscallCodec  # the symbols package builds on this module
 
             codec = SyscallCodec(size if size is not None else 4)
+        elif spec == "str":
+            if size is None:
+                raise ValueError(f"{what}='str' takes its size from the map's {what} size, which is not given")
+            codec = CStringCodec(size)
         elif isinstance(spec, str):
             codec = IntCodec(spec) if spec in _INT_FORMATS else StructCodec(spec)
         elif isinstance(spec, struct.Struct):
@@ -381,8 +425,8 @@ def as_codec(spec: CodecSpec, size: int | None = None, *, what: str = "value") -
             codec = CTypesCodec(spec)
         else:
             raise TypeError(
-                f"{what}= takes None, an int name such as 'u32', 'syscall', a struct format, a ctypes type or a "
-                "Codec; "
+                f"{what}= takes None, an int name such as 'u32', 'str', 'syscall', a struct format, a ctypes type "
+                "or a Codec; "
                 f"got {spec!r}"
             )
         codec.role = what

@@ -24,6 +24,7 @@ __all__ = [
     "field_of",
     "field_span",
     "formatted",
+    "formatted_all",
     "hex_bytes",
     "jsonable",
     "number",
@@ -76,6 +77,27 @@ def formatted(m: Any, raw_key: bytes, raw_value: bytes | PerCpuValues[bytes]) ->
     else:
         out["value"] = render(value_type, raw_value)
     return out
+
+
+def formatted_all(m: Any, keys: bytes, values: bytes, count: int) -> list[Any] | None:
+    """bpftool's ``"formatted"`` objects for ``count`` entries read back to back (``Map.snapshot_bytes()``), the
+    keys and the values each unpacked in one pass; what :func:`formatted` gives each entry.
+
+    None when the map has no BTF or its types need the per-entry :func:`formatted` (per-CPU maps included).
+    """
+    btf = _btf_module()
+    render_all = getattr(btf, "bpftool_json_all", None) if btf is not None else None
+    value_type = getattr(m, "value_type", None)
+    if render_all is None or value_type is None:
+        return None
+    key_type = getattr(m, "key_type", None)
+    value_objects = render_all(value_type, values, count)
+    key_objects = render_all(key_type, keys, count) if key_type is not None else None
+    if value_objects is None or (key_type is not None and key_objects is None):
+        return None
+    if key_objects is None:
+        return [{"value": v} for v in value_objects]
+    return [{"key": k, "value": v} for k, v in zip(key_objects, value_objects, strict=True)]
 
 
 def _ctypes_signed(ctype: Any) -> bool:

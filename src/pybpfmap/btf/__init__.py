@@ -6,7 +6,8 @@
 * :class:`BTFCodec` is a :class:`~pybpfmap.codec.Codec` for any type a key or value can hold. A layout is
   compiled once into a single :class:`struct.Struct` plus a generated function that builds the Python value
   from the unpacked items, so decoding an entry costs one ``unpack_from`` and one call, not a walk per field.
-* :func:`bpftool_json` renders raw bytes the way ``bpftool map dump -j`` prints its ``formatted`` member.
+* :func:`bpftool_json` renders raw bytes the way ``bpftool map dump -j`` prints its ``formatted`` member
+  (:func:`bpftool_json_all` many values at once).
 * :func:`numpy_dtype` gives a numpy structured dtype with the BTF field names.
 
 Values decode as: ints -> int, bool -> bool, enums -> members of an :class:`enum.IntEnum` made from the BTF
@@ -24,7 +25,7 @@ from .generate import GeneratedBTF, btf_for
 from .layout import MAX_FIELDS as MAX_FIELDS  # documented bounds, outside __all__ as before
 from .layout import BTFCodec
 from .maps import LockedElements, SpinLock, codecs_for_map, type_of_codec, with_spin_lock
-from .render import bpftool_json, numpy_dtype
+from .render import bpftool_json, bpftool_json_all, numpy_dtype
 from .types import BTF, BTFMember, BTFType
 from .types import MAX_VALUE_SIZE as MAX_VALUE_SIZE
 from .values import BTFStruct
@@ -39,6 +40,7 @@ __all__ = [
     "LockedElements",
     "SpinLock",
     "bpftool_json",
+    "bpftool_json_all",
     "btf_for",
     "codecs_for_map",
     "numpy_dtype",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import BTFError
 from .layout import FLOAT_CHARS
 from .types import INT_BOOL, INT_CHAR, INT_SIGNED, LITTLE, TRANSPARENT, BTFType, is_char, strip, untrusted
 
-__all__ = ["bpftool_json", "numpy_dtype"]
+__all__ = ["bpftool_json", "bpftool_json_all", "numpy_dtype"]
 
 # The most items one rendering of BTF from outside may produce.
 _MAX_RENDERED = 1 << 20
@@ -29,6 +30,56 @@ def bpftool_json(btf_type: BTFType, data: bytes | bytearray | memoryview) -> Any
     if len(buf) < btf_type.size:
         raise ValueError(f"{btf_type.c_name()!r} is {btf_type.size} bytes, got {len(buf)}")
     return untrusted(btf_type, lambda: _render(btf_type, buf, 0, 0))
+
+
+def bpftool_json_all(btf_type: BTFType, data: bytes | bytearray | memoryview, count: int) -> Iterable[Any] | None:
+    """:func:`bpftool_json` of ``count`` values laid out back to back in ``data``, unpacked in one pass, for the
+    common types that allow it: an 8/16/32/64-bit int or pointer, or a struct of such members (no bitfields,
+    bool, char, enums or arrays). None for any other type: render each value with :func:`bpftool_json`."""
+    plan = _flat_plan(btf_type)
+    if plan is None:
+        return None
+    layout, names = plan
+    records = layout.iter_unpack(memoryview(data)[: count * layout.size])
+    if names is None:
+        return (record[0] for record in records)
+    return (dict(zip(names, record, strict=True)) for record in records)
+
+
+def _scalar_char(t: BTFType) -> str | None:
+    """The little-endian :mod:`struct` character that reads ``t`` as :func:`_render` does, or None."""
+    t = strip(t, TRANSPARENT)
+    if t.kind == "ptr":
+        return "Q"
+    if t.kind != "int" or t.int_offset or t.encoding & (INT_BOOL | INT_CHAR) or t.int_bits not in (8, 16, 32, 64):
+        return None
+    char = {8: "b", 16: "h", 32: "i", 64: "q"}[t.int_bits]
+    return char if t.encoding & INT_SIGNED else char.upper()
+
+
+def _flat_plan(btf_type: BTFType) -> tuple[struct.Struct, tuple[str, ...] | None] | None:
+    """A struct layout and member names (None for a scalar) that unpack ``btf_type`` whole, or None."""
+    t = strip(btf_type, TRANSPARENT)
+    char = _scalar_char(t)
+    if char is not None:
+        return struct.Struct("<" + char), None
+    if t.kind != "struct":
+        return None
+    fmt, names, position = "<", [], 0
+    for m in t.members:
+        char = _scalar_char(m.type)
+        if char is None or m.bitfield_size or m.bit_offset % 8 or not m.name or m.name in names:
+            return None
+        at = m.bit_offset // 8
+        if at < position:
+            return None
+        fmt += "x" * (at - position) + char
+        names.append(m.name)
+        position = at + struct.calcsize("<" + char)
+    if position > t.size:
+        return None
+    layout = struct.Struct(fmt + "x" * (t.size - position))
+    return layout, tuple(names)
 
 
 def _hex_bits(buf: bytes, offset: int, bit_offset: int, nbits: int) -> str:

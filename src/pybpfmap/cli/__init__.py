@@ -17,13 +17,14 @@ from words), ``render`` (output), ``errors`` (what a command reports instead).
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Sequence
 
 from .._internal.mapspec import MAP_FORMS
 from ..errors import BPFError
 from ..export import ConfigError
-from .errors import PROG, CommandError, UsageError
+from .errors import PROG, CommandError, UsageError, operator_message
 from .parser import MAX_INTERVAL, build_parser
 
 __all__ = ["main"]
@@ -46,6 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"MAP starts with id, pinned or name, got {args.words[0]!r}")
     try:
         args.run(args)
+        sys.stdout.flush()  # inside the try: a reader that left early must not fail the exit's own flush
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 0
     except (CommandError, BPFError, ConfigError, OSError, LookupError, ValueError, TypeError) as exc:
         if isinstance(exc, BPFError) or not isinstance(exc, KeyError) or not exc.args:
             message = str(exc)
@@ -53,10 +58,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = str(exc.args[0])
         if isinstance(exc, OSError) and not isinstance(exc, BPFError) and exc.strerror:
             message = f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror}"
-        print(f"{PROG} {args.command}: {' '.join(message.split())}", file=sys.stderr)
+        print(f"{PROG} {args.command}: {operator_message(message)}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return 1
     return 0
+
+
+def _quiet_stdout() -> None:
+    """After the reader of stdout went away (``pybpfmap dump ... | head``): point stdout at /dev/null, so that
+    what is still buffered is dropped at exit rather than reported as a broken pipe (the Python documentation's
+    advice for SIGPIPE). The command ends with status 0: the reader had all it wanted."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)

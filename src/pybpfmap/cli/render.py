@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._internal.render import element_codec, formatted, hex_bytes, jsonable
@@ -42,6 +42,9 @@ def entry_json(typed: Map[Any, Any], key: bytes, raw_value: Any) -> dict[str, An
 
 def text(obj: Any) -> str:
     """A decoded key or value for a table: bytes in bpftool's hex, numbers as they are, structs as JSON."""
+    if isinstance(obj, str):
+        # C strings that are not UTF-8 decode to surrogate escapes, which no terminal encoding can write.
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(obj, (bytes, bytearray)):
         return " ".join(f"{byte:02x}" for byte in obj)
     if isinstance(obj, PerCpuValues):
@@ -73,7 +76,94 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence
     return "\n".join([line(headers), *(line(r) for r in rows)])
 
 
+def _std_json() -> Callable[[Any], str]:
+    # JSONEncoder.encode runs the C encoder in one shot; json.dump() to a file would take the pure-Python path.
+    return json.JSONEncoder(separators=(",", ":")).encode
+
+
+_std_encode = _std_json()
+
+
+def _fast_json() -> Callable[[Any], str]:
+    """orjson when installed (the ``json`` extra), else the standard library's C encoder."""
+    try:
+        import orjson
+    except ImportError:
+        return _std_encode
+    dumps = orjson.dumps
+
+    def encode(data: Any) -> str:
+        try:
+            return dumps(data).decode()
+        except TypeError:  # integers beyond 64 bits (__int128 members), lone surrogates: the standard encoder
+            return _std_encode(data)
+
+    return encode
+
+
+#: ``data`` as compact JSON text (bpftool's spacing).
+to_json = _fast_json()
+
+
 def dump_json(data: Any) -> None:
     """Print ``data`` as JSON on stdout, as bpftool -j does."""
-    json.dump(data, sys.stdout, separators=(",", ":"))
-    sys.stdout.write("\n")
+    sys.stdout.write(to_json(data) + "\n")
+
+
+def write_json_array(chunks: Iterable[Sequence[str]], end: str = "]\n") -> None:
+    """Write a JSON array on stdout from chunks of encoded items, as they come: nothing is held but a chunk."""
+    write = sys.stdout.write
+    write("[")
+    separator = ""
+    for chunk in chunks:
+        if chunk:
+            write(separator + ",".join(chunk))
+            separator = ","
+    write(end)
+
+
+#: Entries per chunk of streamed JSON: big enough that the per-chunk costs vanish, small enough to stream.
+CHUNK = 8192
+
+
+def json_chunks(items: Iterable[Any], size: int = CHUNK) -> Iterator[list[str]]:
+    """``items`` encoded a chunk at a time (one encoder call per chunk), for :func:`write_json_array`."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield [to_json(batch)[1:-1]]
+            batch = []
+    if batch:
+        yield [to_json(batch)[1:-1]]
+
+
+def raw_entry_chunks(
+    keys: bytes, values: bytes, count: int, key_size: int, value_size: int, formatted: Sequence[Any] | None = None
+) -> Iterator[list[str]]:
+    """``count`` entries laid out back to back (``Map.snapshot_bytes``) as bpftool's JSON
+    ``{"key":["0x01",...],"value":[...]}`` (with each entry's ``"formatted"`` object when given), a chunk at a
+    time, with no Python object per byte.
+
+    ``bytes.hex(",")`` spells a whole chunk in C; replacing each comma with ``","0x`` leaves every record
+    ``7 * size`` characters long (the separator after its last byte included), so each record is one slice.
+    Both sizes are at least 1 (maps without keys or values are not dumped).
+    """
+    for start in range(0, count, CHUNK):
+        n = min(CHUNK, count - start)
+        key_text = _byte_lists(keys[start * key_size : (start + n) * key_size], key_size, n)
+        value_text = _byte_lists(values[start * value_size : (start + n) * value_size], value_size, n)
+        if formatted is None:
+            pairs = zip(key_text, value_text, strict=True)
+            yield list(map('{"key":["0x%s"],"value":["0x%s"]}'.__mod__, pairs))
+        else:
+            triples = zip(key_text, value_text, map(to_json, formatted[start : start + n]), strict=True)
+            yield list(map('{"key":["0x%s"],"value":["0x%s"],"formatted":%s}'.__mod__, triples))
+
+
+def _byte_lists(data: bytes, size: int, count: int) -> list[str]:
+    """For each of ``count`` records of ``size`` bytes, the inside of bpftool's JSON byte list less its first
+    ``"0x`` and last ``"`` (``01","0x02``)."""
+    spelled = data.hex(",").replace(",", '","0x')
+    period = 7 * size
+    return [spelled[i : i + period - 5] for i in range(0, count * period, period)]
