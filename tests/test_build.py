@@ -13,12 +13,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tomllib
 import zipfile
 from pathlib import Path
 
 import cffi
 import pytest
-import tomllib
 
 import pybpfmap
 from pybpfmap import _libbpf

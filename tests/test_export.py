@@ -769,11 +769,11 @@ def test_ebpf_exporter_spellings_become_pybpfmaps() -> None:
     v1 = {"namespace": "", "programs": [
         {"name": "p", "code": "...",
          "metrics": {"histograms": [{"name": "lat", "table": "dist", "bucket_type": "exp2"}]}},
-        {"name": "q", "metrics": {"counters": [{"name": "x_total", "map": "pinned /sys/fs/bpf/x"}]}},
+        {"name": "q", "metrics": {"counters": [{"name": "x_total", "map": "pinned /run/pybpfmap/x"}]}},
     ]}
     assert from_ebpf_exporter(v1) == {"metrics": {
         "histograms": [{"name": "lat", "bucket_type": "exp2", "map": "name dist"}],
-        "counters": [{"name": "x", "map": "pinned /sys/fs/bpf/x"}],
+        "counters": [{"name": "x", "map": "pinned /run/pybpfmap/x"}],
     }}
     with pytest.raises(ConfigError, match="a mapping with a 'metrics' section"):
         from_ebpf_exporter(["metrics"])

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,11 +157,18 @@ def test_deleted_file_does_not_raise(native_programs: dict[str, Path], tmp_path:
     child = subprocess.Popen([str(copy)], stdin=subprocess.PIPE)
     try:
         os.unlink(copy)
+        maps = ""
+        for _ in range(500):  # until the child has exec'd the file (under load it can take a while)
+            maps = Path(f"/proc/{child.pid}/maps").read_text()
+            if "(deleted)" in maps:
+                break
+            time.sleep(0.01)
         symbols = UserSymbols(child.pid)
-        for mapping in Path(f"/proc/{child.pid}/maps").read_text().splitlines():
-            if "(deleted)" in mapping:
-                found = symbols.lookup(int(mapping.split("-")[0], 16))
-                assert found.module is not None and found.module.endswith("(deleted)")
+        deleted = [line for line in maps.splitlines() if "(deleted)" in line]
+        assert deleted
+        for mapping in deleted:
+            found = symbols.lookup(int(mapping.split("-")[0], 16))
+            assert found.module is not None and found.module.endswith("(deleted)")
     finally:
         child.kill()
         child.wait()

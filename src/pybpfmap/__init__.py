@@ -40,7 +40,8 @@ from .map import Map
 from .object import BPFObject, OpenMap
 from .percpu import PerCpuValues
 from .perfbuf import PerfBuffer, PerfEventArrayMap
-from .program import AttachType, Program, ProgramType
+from .program import Program
+from .progtypes import AttachType, ProgramType
 from .redirect import CpuMap, DevMap, DevMapHash, ReuseportSockArray, SockHash, SockMap, XskMap
 from .ringbuf import RecordBatch, RingBuffer, RingBufMap, UserRingBuffer, UserRingBufMap
 from .stacktrace import StackTraceCodec, StackTraceMap

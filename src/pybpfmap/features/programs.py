@@ -17,7 +17,7 @@ from .._internal import bindings as b
 from .._internal.bindings import probe as bp
 from .._internal.caps import bpf_privileged
 from ..errors import BPFError, Operation, ProbeError
-from ..program import Helper, ProgramType
+from ..progtypes import Helper, ProgramType
 from ._core import Answer, Feature, answer_from_errno, answer_from_libbpf, lacking
 
 __all__ = [

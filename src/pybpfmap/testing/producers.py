@@ -13,7 +13,8 @@ from ..enums import UpdateFlags
 from ..kinds import ArrayMap, PerCpuHashMap
 from ..map import Map
 from ..perfbuf import PerfEventArrayMap
-from ..program import Helper, Program, ProgramType
+from ..program import Program
+from ..progtypes import Helper, ProgramType
 from ..ringbuf import RingBufMap
 from .asm import BPF_F_CURRENT_CPU, BPF_HDR_START_NET, R0, R1, R2, R3, R4, R5, R6, R7, R10, Asm
 
