@@ -189,8 +189,7 @@ class Program(Resource):
             raise ValueError(f"a program name has at most 15 characters, got {name!r}")
         insns = _ffi.from_buffer("struct bpf_insn[]", instructions)
         count = len(instructions) // 8
-        opts = _ffi.new("struct bpf_prog_load_opts *")
-        opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
+        opts = b.new_opts("bpf_prog_load_opts")
         keepalive = _func_info(opts, functions) if functions else None
         try:
             with _signals_blocked():
@@ -564,8 +563,7 @@ def test_run(fd: int, data: bytes, repeat: int, target: str) -> tuple[int, bytes
     data = bytes(data)
     room = len(data) + 4096  # programs may grow the packet (XDP, tc)
     out = _ffi.new("unsigned char[]", room)
-    opts = _ffi.new("struct bpf_test_run_opts *")
-    opts.sz = _ffi.sizeof("struct bpf_test_run_opts")
+    opts = b.new_opts("bpf_test_run_opts")
     data_in = _ffi.from_buffer(data)
     opts.data_in = data_in
     opts.data_size_in = len(data)

@@ -491,7 +491,6 @@ def get_many(elements: Elements, keys: Iterable[Any], default: Any) -> list[Any]
 
 
 def _batch_opts(elem_flags: int) -> Any:
-    opts = _ffi.new("struct bpf_map_batch_opts *")
-    opts.sz = _ffi.sizeof("struct bpf_map_batch_opts")
+    opts = b.new_opts("bpf_map_batch_opts")
     opts.elem_flags = elem_flags
     return opts

@@ -99,8 +99,7 @@ def have_helper(prog_type: ProgramType, helper: Helper | int) -> bool:
 
 def _load(prog_type: ProgramType, code: bytes) -> int:
     """Load ``code`` as a program of ``prog_type``; returns its fd or raises BPFError."""
-    opts = _ffi.new("struct bpf_prog_load_opts *")
-    opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
+    opts = b.new_opts("bpf_prog_load_opts")
     if prog_type is ProgramType.SYSCALL:
         opts.prog_flags = _BPF_F_SLEEPABLE  # syscall programs must be sleepable
     insns = _ffi.from_buffer("struct bpf_insn[]", code)
@@ -135,8 +134,7 @@ def prog_run_feature(prog_type: ProgramType) -> Feature:
     what = f"test runs of {prog_type.label} programs"
 
     def run(fd: int) -> int:
-        opts = _ffi.new("struct bpf_test_run_opts *")
-        opts.sz = _ffi.sizeof("struct bpf_test_run_opts")
+        opts = b.new_opts("bpf_test_run_opts")
         data = _ffi.new("unsigned char[]", 64)
         if prog_type in _CONTEXT_RUNS:
             opts.ctx_in = data
@@ -218,8 +216,7 @@ def _load_tracing(attach_type: int, target: bytes) -> int:
     btf_id = int(_lib.libbpf_find_vmlinux_btf_id(target, attach_type))
     if btf_id < 0:
         return btf_id
-    opts = _ffi.new("struct bpf_prog_load_opts *")
-    opts.sz = _ffi.sizeof("struct bpf_prog_load_opts")
+    opts = b.new_opts("bpf_prog_load_opts")
     opts.expected_attach_type = attach_type
     opts.attach_btf_id = btf_id
     insns = _ffi.from_buffer("struct bpf_insn[]", _RETURN_ZERO)
@@ -256,8 +253,7 @@ def _iter_task_pid_probe() -> Answer:
         # Both a thread and a process: a kernel that narrows task iterators refuses the pair with EINVAL; one
         # that does not (before 6.1) ignores the link info and makes an iterator over every task.
         words = _ffi.new("__u32[4]", [1, 1, 0, 0])
-        link_opts = _ffi.new("struct bpf_link_create_opts *")
-        link_opts.sz = _ffi.sizeof("struct bpf_link_create_opts")
+        link_opts = b.new_opts("bpf_link_create_opts")
         link_opts.iter_info = _ffi.cast("union bpf_iter_link_info *", words)
         link_opts.iter_info_len = 16
         rc = int(_lib.bpf_link_create(fd, 0, _lib.BPF_TRACE_ITER, link_opts))

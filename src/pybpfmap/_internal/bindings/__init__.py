@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ..._libbpf import ffi, lib
 from ...errors import Operation, error_from_errno
@@ -73,6 +73,14 @@ def fail(
     raise error_from_errno(abs(rc_or_errno), operation, target, detail, done=done, words=words)
 
 
+def new_opts(name: str) -> Any:
+    """A zeroed ``struct name`` of libbpf's options, its ``sz`` set: libbpf reads only the fields that size covers,
+    which is how a newer or older libbpf tells which fields the caller knows."""
+    opts = ffi.new(f"struct {name} *")
+    opts.sz = ffi.sizeof(f"struct {name}")
+    return opts
+
+
 def check(rc: int, operation: Operation, target: str, *, words: str | None = None) -> int:
     """Return ``rc`` when it is not negative, else raise the matching :class:`~pybpfmap.BPFError`."""
     if rc < 0:
@@ -117,8 +125,7 @@ def map_create(
     token_fd: int = 0,
 ) -> int:
     """BPF_MAP_CREATE; returns the new map's fd (close-on-exec, as libbpf opens every fd)."""
-    opts = ffi.new("struct bpf_map_create_opts *")
-    opts.sz = ffi.sizeof("struct bpf_map_create_opts")
+    opts = new_opts("bpf_map_create_opts")
     opts.map_flags = map_flags
     opts.map_extra = map_extra
     opts.numa_node = numa_node
@@ -183,8 +190,7 @@ def _not_bpffs(path: str) -> str:
 
 def obj_get(path: str, file_flags: int) -> int:
     """BPF_OBJ_GET: open the object pinned at ``path`` (already checked by the caller: no NUL byte)."""
-    opts = ffi.new("struct bpf_obj_get_opts *")
-    opts.sz = ffi.sizeof("struct bpf_obj_get_opts")
+    opts = new_opts("bpf_obj_get_opts")
     opts.file_flags = file_flags
     rc = lib.bpf_obj_get_opts(os.fsencode(path), opts)
     # Outside a bpffs the kernel refuses with EPERM, EACCES or EINVAL, which would read as a privilege problem.

@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from ...errors import Operation
-from . import NULL, check, ffi, lib
+from . import NULL, check, ffi, lib, new_opts
 
 __all__ = [
     "TC_EGRESS",
@@ -63,8 +63,7 @@ def attach_perf_event(p: Any, pfd: int) -> tuple[Any, int]:
 
 def attach_kprobe(p: Any, symbol: str, offset: int, retprobe: bool) -> tuple[Any, int]:
     """``bpf_program__attach_kprobe_opts`` on kernel function ``symbol`` (+ ``offset``)."""
-    opts = ffi.new("struct bpf_kprobe_opts *")
-    opts.sz = ffi.sizeof("struct bpf_kprobe_opts")
+    opts = new_opts("bpf_kprobe_opts")
     opts.offset = offset
     opts.retprobe = retprobe
     return _link(lib.bpf_program__attach_kprobe_opts(p, symbol.encode(), opts))
@@ -75,8 +74,7 @@ def attach_uprobe(
 ) -> tuple[Any, int]:
     """``bpf_program__attach_uprobe_opts``: libbpf finds ``symbol`` in the ELF file's symbol tables (and
     ``binary`` along the library path when it is a bare library name)."""
-    opts = ffi.new("struct bpf_uprobe_opts *")
-    opts.sz = ffi.sizeof("struct bpf_uprobe_opts")
+    opts = new_opts("bpf_uprobe_opts")
     name = _text(symbol)
     opts.func_name = name
     opts.retprobe = retprobe
@@ -86,8 +84,7 @@ def attach_uprobe(
 
 def attach_usdt(p: Any, pid: int, binary: str, provider: str, name: str, cookie: int) -> tuple[Any, int]:
     """``bpf_program__attach_usdt``: every site of the USDT probe ``provider:name`` in ``binary``."""
-    opts = ffi.new("struct bpf_usdt_opts *")
-    opts.sz = ffi.sizeof("struct bpf_usdt_opts")
+    opts = new_opts("bpf_usdt_opts")
     opts.usdt_cookie = cookie
     return _link(lib.bpf_program__attach_usdt(p, pid, os.fsencode(binary), provider.encode(), name.encode(), opts))
 
@@ -115,8 +112,7 @@ def attach_cgroup(p: Any, cgroup_fd: int) -> tuple[Any, int]:
 
 def attach_netfilter(p: Any, pf: int, hooknum: int, priority: int, flags: int) -> tuple[Any, int]:
     """``bpf_program__attach_netfilter``."""
-    opts = ffi.new("struct bpf_netfilter_opts *")
-    opts.sz = ffi.sizeof("struct bpf_netfilter_opts")
+    opts = new_opts("bpf_netfilter_opts")
     opts.pf = pf
     opts.hooknum = hooknum
     opts.priority = priority
@@ -141,8 +137,7 @@ def link_destroy(link: Any) -> None:
 
 def link_create(prog_fd: int, target_fd: int, attach_type: int, flags: int, what: str, target: str) -> int:
     """``bpf_link_create``: a kernel link of the program to ``target_fd``; returns its fd."""
-    opts = ffi.new("struct bpf_link_create_opts *")
-    opts.sz = ffi.sizeof("struct bpf_link_create_opts")
+    opts = new_opts("bpf_link_create_opts")
     opts.flags = flags
     return check(lib.bpf_link_create(prog_fd, target_fd, attach_type, opts), Operation.ATTACH, target, words=what)
 
@@ -160,8 +155,7 @@ def perf_event_open(event_type: int, config: int, period_or_freq: int, freq: boo
 
 
 def _tc_hook(ifindex: int, point: int) -> Any:
-    hook = ffi.new("struct bpf_tc_hook *")
-    hook.sz = ffi.sizeof("struct bpf_tc_hook")
+    hook = new_opts("bpf_tc_hook")
     hook.ifindex = ifindex
     hook.attach_point = point
     return hook
@@ -174,8 +168,7 @@ def tc_attach(ifindex: int, point: int, prog_fd: int, what: str, target: str) ->
     rc = lib.bpf_tc_hook_create(hook)
     if rc < 0 and -rc != errno.EEXIST:  # the qdisc is there already
         check(rc, Operation.ATTACH, target, words=what)
-    opts = ffi.new("struct bpf_tc_opts *")
-    opts.sz = ffi.sizeof("struct bpf_tc_opts")
+    opts = new_opts("bpf_tc_opts")
     opts.prog_fd = prog_fd
     check(lib.bpf_tc_attach(hook, opts), Operation.ATTACH, target, words=what)
     return int(opts.handle), int(opts.priority)
@@ -183,8 +176,7 @@ def tc_attach(ifindex: int, point: int, prog_fd: int, what: str, target: str) ->
 
 def tc_detach(ifindex: int, point: int, handle: int, priority: int, target: str) -> None:
     """Remove the filter :func:`tc_attach` made."""
-    opts = ffi.new("struct bpf_tc_opts *")
-    opts.sz = ffi.sizeof("struct bpf_tc_opts")
+    opts = new_opts("bpf_tc_opts")
     opts.handle = handle
     opts.priority = priority
     check(lib.bpf_tc_detach(_tc_hook(ifindex, point), opts), Operation.DETACH, target)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...errors import Operation
-from . import NULL, check, ffi, lib
+from . import NULL, check, ffi, lib, new_opts
 
 __all__ = [
     "close",
@@ -69,8 +69,7 @@ def open_file(
     path: str, pin_root: str | None, btf_custom_path: str | None, kconfig: str | None, kernel_log_level: int
 ) -> tuple[Any, int, str]:
     """``bpf_object__open_file``: ``(object or None, errno, what libbpf printed meanwhile)``."""
-    opts = ffi.new("struct bpf_object_open_opts *")
-    opts.sz = ffi.sizeof("struct bpf_object_open_opts")
+    opts = new_opts("bpf_object_open_opts")
     # libbpf copies the strings it keeps (pin root, kconfig, BTF path) during the open.
     root = ffi.new("char[]", os.fsencode(pin_root)) if pin_root is not None else NULL
     btf_path = ffi.new("char[]", os.fsencode(btf_custom_path)) if btf_custom_path is not None else NULL
