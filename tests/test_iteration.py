@@ -6,11 +6,14 @@ the `reader` fixture runs each test both ways (the walk is forced by marking the
 
 from __future__ import annotations
 
+import gc
 import itertools
+from typing import Any
 
 import pytest
 
-from pybpfmap import HashMap, IterationAborted, LruHashMap, Map
+from pybpfmap import HashMap, IterationAborted, LruHashMap, Map, PerCpuHashMap, PerCpuValues
+from pybpfmap._internal import batch
 from pybpfmap._internal.iteration import step_limit
 
 
@@ -114,3 +117,62 @@ def test_len_counts_entries(reader: str) -> None:
             m[i * 7919] = i % 256
         assert len(m) == 100
         assert sorted(m) == sorted(i * 7919 for i in range(100))
+
+
+def test_len_right_after_iter_counts_what_the_iteration_then_yields(reader: str) -> None:
+    """len() on a map whose newest iterator has yielded nothing reads the map then, for that iterator: the
+    count is what it yields, and it yields the entries as they were at the len() call, not before nor after."""
+    with HashMap(key="u32", value="u32", max_entries=256) as m:
+        use(m, reader)
+        m.update({i: i for i in range(100)})
+        it = iter(m.items())
+        m[100] = 100  # after iter(), before len(): in the read
+        n = len(m)
+        m[101] = 101  # after len(): not in it
+        del m[0]  # after len(): still yielded, as read
+        items = list(it)
+        assert n == 101 and len(items) == 101 and dict(items) == {i: i for i in range(101)}
+        assert len(m) == 101 and 101 in m and 0 not in m
+
+
+def test_len_after_iteration_began_counts_afresh(reader: str) -> None:
+    """Once an iterator has yielded, len() reads the map itself, and the iterator goes on reading as before."""
+    with HashMap(key="u32", value="u32", max_entries=256) as m:
+        use(m, reader)
+        m.update({i: i for i in range(40)})
+        it = iter(m)
+        first = next(it)
+        m[1000] = 1
+        assert len(m) == 41
+        rest = list(it)
+        assert first not in rest and len(rest) in (39, 40) and set(range(40)) <= {first, *rest}
+
+
+@pytest.mark.parametrize("read", [list, tuple, sorted])
+@pytest.mark.parametrize("view", ["map", "keys", "values", "items"])
+def test_a_whole_map_list_reads_the_map_once(
+    reader: str, read: Any, view: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """list(), tuple() and sorted() ask for len() after iter(): the map is read once, not once to count it
+    and again to iterate, and the result is the map's content."""
+    reads: list[bool] = []
+    real = batch.read_chunks
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(True)
+        return real(*args, **kwargs)
+
+    with PerCpuHashMap(key="u32", value="u64", max_entries=512) as m:
+        use(m, reader)
+        m.update({i: i * 3 for i in range(300)})
+        expected = m.snapshot()
+        monkeypatch.setattr(batch, "read_chunks", counted)
+        source = {"map": m, "keys": m.keys(), "values": m.values(), "items": m.items()}[view]
+        got = read(source)
+        assert len(reads) == 1
+        parts = {"map": expected.keys(), "keys": expected.keys(), "values": expected.values()}
+        want = parts.get(view, expected.items())
+        assert sorted(got) == sorted(want)
+        assert gc.isenabled()
+        if view in ("values", "items"):
+            assert all(type(v) is PerCpuValues for v in (got if view == "values" else (v for _, v in got)))

@@ -59,6 +59,10 @@ class Codec(ABC, Generic[T]):
     role: str = ""
     #: Whether the codec encodes plain text (a syscall name): the command line then takes a bare word as it is.
     takes_text: bool = False
+    #: Whether decoded objects are containers that Python's cyclic collector keeps tracking (instances of
+    #: classes, tuple subclasses; plain tuples of ints it stops tracking): bulk reads then decode a chunk at a
+    #: time with the collector paused (see ``_internal.gcpause``).
+    decodes_tracked: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import weakref
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, MutableMapping, ValuesView
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, Unpack
@@ -64,6 +65,8 @@ class Map(MutableMapping[K, V], Resource):
     _info: MapInfo
     #: Entries found by the last ``snapshot_arrays()``: sizes the next one's arrays.
     _last_count: int = 0
+    #: The newest iteration begun on the map or a view, for ``len()`` to answer from (see ``__len__``).
+    _pending: weakref.ref[batch.Pass] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -412,19 +415,36 @@ class Map(MutableMapping[K, V], Resource):
     # -- iteration and whole-map reads (all through pybpfmap._internal.batch) ------------------------------------------
 
     def __iter__(self) -> Iterator[K]:
-        return batch.iter_keys(self._elements, self._info.max_entries)
+        return self._begin_pass("keys")
 
     def __len__(self) -> int:
-        """The number of entries, counted by reading the map in batches: O(n), one syscall per chunk."""
+        """The number of entries, counted by reading the map in batches: O(n), one syscall per chunk.
+
+        Right after ``iter()`` on the map or a view, as in ``list(m.items())``, that read is the one the new
+        iterator then delivers, so the map is read once (see :class:`~pybpfmap._internal.batch.Pass`).
+        """
+        pending, self._pending = self._pending, None
+        started = pending() if pending is not None else None
+        if started is not None and (n := started.read_now()) is not None:
+            return n
         return batch.count(self._elements, self._info.max_entries)
 
+    def _begin_pass(self, part: str) -> Iterator[Any]:
+        read = batch.Pass(self._elements, self._info.max_entries, part)
+        # Weak: a pass whose iterator is gone is not read ahead for.
+        self._pending = weakref.ref(read)
+        return read.iterate()
+
     def _iter_items(self) -> Iterator[tuple[K, V]]:
-        return batch.iter_items(self._elements, self._info.max_entries)
+        return self._begin_pass("items")
+
+    def _iter_values(self) -> Iterator[V]:
+        return self._begin_pass("values")
 
     def keys(self) -> KeysView[K]:
         """A view of the keys; iterating it reads the map a chunk at a time."""
         self._elements.live_fd()
-        return KeysView(self)
+        return _KeysView(self)
 
     def items(self) -> ItemsView[K, V]:
         """A view of (key, value) pairs. Iterating it reads the map a chunk of entries at a time; an entry
@@ -502,6 +522,15 @@ class Map(MutableMapping[K, V], Resource):
             pass
 
 
+class _KeysView(KeysView[K]):
+    # The standard views iterate with a generator, which calls iter() on the map only at its first item: too
+    # late for len() to find the pass (see Map.__len__). These hand the map's own iterator over.
+    _mapping: Map[K, Any]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._mapping)
+
+
 class _ItemsView(ItemsView[K, V]):
     _mapping: Map[K, V]
 
@@ -513,8 +542,7 @@ class _ValuesView(ValuesView[V]):
     _mapping: Map[Any, V]
 
     def __iter__(self) -> Iterator[V]:
-        for _, value in self._mapping._iter_items():
-            yield value
+        return self._mapping._iter_values()
 
 
 def _require_map(fd: int, source: str) -> None:

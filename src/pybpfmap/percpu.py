@@ -45,6 +45,9 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
     struct values broadcast as expected.
     """
 
+    #: Every value is a PerCpuValues, a tuple subclass.
+    decodes_tracked = True
+
     def __init__(self, element: Codec[Any], ncpus: int) -> None:
         self.element = element
         self.ncpus = ncpus

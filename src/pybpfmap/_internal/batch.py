@@ -39,6 +39,7 @@ from .iteration import Seen, walk
 from .lazynumpy import loaded_numpy, numpy
 
 __all__ = [
+    "Pass",
     "count",
     "delete_batch",
     "get_many",
@@ -274,22 +275,71 @@ def count(elements: Elements, max_entries: int) -> int:
     return sum(n for _, _, n in read_chunks(elements, max_entries))
 
 
-def iter_keys(elements: Elements, max_entries: int) -> Iterator[Any]:
-    """Each key once, decoded, a chunk read at a time (small chunks first)."""
-    decode_keys = elements.key.decode_all
-    chunks = read_chunks(elements, max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True)
-    # chain() iterates each chunk in C; it asks for the next chunk (reusing the buffers) only once the current
-    # one is exhausted, so no Python frame runs per entry.
-    return itertools.chain.from_iterable(decode_keys(keys, n) for keys, _, n in chunks)
+class Pass:
+    """One iteration over a whole map (its keys, values or items), which reads nothing before its first item.
 
+    ``list(m.items())``, ``tuple(m)`` and ``sorted(m)`` ask for the iterator first and then for ``len()``, to
+    size their result; a BPF map can only be counted by reading it, so answered separately the map would be
+    read twice. The map therefore keeps its newest pass, and ``len()`` asks it first (:meth:`read_now`): a pass
+    that has yielded nothing yet reads the whole map at that moment, keeps the chunks as raw bytes, answers
+    their count, and then yields exactly those entries, decoding as it goes. Nothing it yields is older than
+    the ``len()`` call, the latest moment its lazy read could have begun, so no value is staler than without
+    the shortcut; and the count is the number of items the iteration delivers. A pass that has begun yielding
+    answers None, and the map is counted afresh.
 
-def iter_items(elements: Elements, max_entries: int) -> Iterator[tuple[Any, Any]]:
-    """Each (key, value) once, decoded, a chunk read at a time (small chunks first)."""
-    decode_keys, decode_values = elements.key.decode_all, elements.value.decode_all
-    chunks = read_chunks(elements, max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True)
-    return itertools.chain.from_iterable(
-        zip(decode_keys(keys, n), decode_values(values, n), strict=True) for keys, values, n in chunks
-    )
+    Read lazily, a pass starts with small chunks and doubles them, so that ``next(iter(m))`` reads little;
+    chunks are decoded in bulk and iterated in C (``chain``), with no Python frame per entry.
+    """
+
+    __slots__ = ("__weakref__", "_read_ahead", "elements", "max_entries", "part", "started")
+
+    def __init__(self, elements: Elements, max_entries: int, part: str) -> None:
+        self.elements = elements
+        self.max_entries = max_entries
+        self.part = part  # "keys", "values" or "items"
+        self.started = False
+        self._read_ahead: list[tuple[bytes, bytes, int]] | None = None
+
+    def iterate(self) -> Iterator[Any]:
+        """The iterator over the pass's part of each entry."""
+        return itertools.chain.from_iterable(self._decoded())
+
+    def _decoded(self) -> Iterator[Iterable[Any]]:
+        self.started = True
+        chunks: Iterable[tuple[Any, Any, int]] | None = self._read_ahead
+        self._read_ahead = None
+        if chunks is None:
+            chunks = read_chunks(self.elements, self.max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True)
+        key, value = self.elements.key, self.elements.value
+        decode_keys, decode_values = key.decode_all, value.decode_all
+        # A chunk of objects the collector keeps tracking is decoded whole with it paused, as snapshot() does
+        # (see gcpause): otherwise they would set off collections all along the pass.
+        tracked = key.decodes_tracked or (self.part != "keys" and value.decodes_tracked)
+        for keys, values, n in chunks:
+            if self.part == "keys":
+                decoded: Iterable[Any] = decode_keys(keys, n)
+            elif self.part == "values":
+                decoded = decode_values(values, n)
+            else:
+                decoded = zip(decode_keys(keys, n), decode_values(values, n), strict=True)
+            if tracked:
+                with gc_paused():
+                    decoded = list(decoded)
+            yield decoded
+
+    def read_now(self) -> int | None:
+        """Read the whole map for the pass and count it, if the pass has yielded nothing yet (else None)."""
+        if self.started:
+            return None
+        keys_only = self.part == "keys"
+        # The read buffers are reused for the next chunk: each chunk is copied out (values only if needed).
+        chunks = [
+            (bytes(keys), b"" if keys_only else bytes(values), n)
+            for keys, values, n in read_chunks(self.elements, self.max_entries)
+        ]
+        # Started meanwhile (by another thread): it reads for itself, and this count stays a fresh one.
+        self._read_ahead = chunks
+        return sum(n for _, _, n in chunks)
 
 
 def iter_batches(

@@ -24,8 +24,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _R, _W, _D, _L = Ability.READ, Ability.WRITE, Ability.DELETE, Ability.LIST
 
-#: Every element method of Map (the public ones, and ``_iter_items`` that the views walk) and the abilities it
-#: uses. tests/test_refusals.py checks that every public method of Map that reaches elements is listed.
+#: Every element method of Map (the public ones, and ``_iter_items`` and ``_iter_values`` that the views walk)
+#: and the abilities it uses. tests/test_refusals.py checks that every public method of Map that reaches
+#: elements is listed.
 METHOD_NEEDS: Mapping[str, Ability] = {
     "__getitem__": _R,
     "__contains__": _R,
@@ -43,6 +44,7 @@ METHOD_NEEDS: Mapping[str, Ability] = {
     "__len__": _L,
     "keys": _L,
     "_iter_items": _L | _R,
+    "_iter_values": _L | _R,
     "items": _L | _R,
     "values": _L | _R,
     "snapshot": _L | _R,

@@ -533,6 +533,8 @@ class BTFCodec(Codec[Any]):
         # The generated functions, bound here so that a map's decode call reaches them directly.
         self.decode = self._compiled.decode  # type: ignore[method-assign,assignment]
         self.decode_from = self._compiled.decode_from  # type: ignore[method-assign,assignment]
+        # Records and arrays are containers; what a zero value decodes to says which this type makes.
+        self.decodes_tracked = not isinstance(self.decode(bytes(self.size)), int | float | str | bytes)
 
     def encode(self, obj: Any) -> bytes:
         """Encode a decoded value, a dict or a tuple; TypeError/ValueError name the member that is wrong."""
