@@ -47,6 +47,10 @@ static int append(struct pbm_record_batch *b, const void *data, size_t size)
 	memcpy(b->data + b->used, data, size);
 	b->offsets[b->count] = b->used;
 	b->lengths[b->count] = (__u32)size;
+	if (b->count == 0)
+		b->same_size = size;
+	else if (size != b->same_size)
+		b->same_size = 0;
 	b->used += size;
 	b->count++;
 	return 0;
@@ -64,6 +68,7 @@ static void begin(struct pbm_ringbuf_ctx *ctx, struct pbm_record_batch *batch)
 {
 	batch->used = 0;
 	batch->count = 0;
+	batch->same_size = 0;
 	ctx->batch = batch;
 }
 

@@ -13,6 +13,9 @@ struct pbm_record_batch {
 	__u32 *lengths;
 	size_t count;    /* records in the batch */
 	size_t slots;    /* entries allocated for `offsets` and `lengths` */
+	/* Every record's length when they are all equal (records lie back to back, so then record i is at i times
+	 * it), else 0: Python then cuts the records apart in one C pass. */
+	size_t same_size;
 	/* How much to allocate at first when the buffers are NULL (the size of the previous batch, say). */
 	size_t reserve_bytes;
 	size_t reserve_slots;

@@ -418,3 +418,29 @@ def test_a_signal_handler_that_returns_does_not_end_the_wait(ring: RingBufMap, e
         signal.signal(signal.SIGUSR1, previous)
     assert seqs(got) == [0, 1, 2, 3, 4]
     assert handled == [signal.SIGUSR1]
+
+
+def test_records_of_several_sizes_in_one_batch(ring: RingBufMap) -> None:
+    """A batch of records of different sizes hands each over whole and in order (records of one size are cut
+    apart another way), and a callback that raises mid-batch leaves the rest, sizes intact, for the next call."""
+    with RingBufEmitter(ring, record_size=16) as short, RingBufEmitter(ring, record_size=40) as long:
+        short.emit(3)
+        long.emit(2)
+        short.emit(1)
+        got: list[bytes] = []
+
+        def callback(record: bytes) -> None:
+            if len(got) == 3 and len(record) == 40 and not getattr(callback, "raised", False):
+                callback.raised = True  # type: ignore[attr-defined]
+                raise LookupError("the first long record")
+            got.append(record)
+
+        with RingBuffer(ring, callback=callback) as rb:
+            with pytest.raises(LookupError):
+                rb.consume()
+            assert rb.handled == 3 and [len(r) for r in got] == [16, 16, 16]
+            assert rb.consume() == 2
+            assert [len(r) for r in got] == [16, 16, 16, 40, 16] and seqs(got) == [0, 1, 2, 1, 3]
+        long.emit(2)
+        with RingBuffer(ring) as plain:
+            assert [len(r) for r in plain.consume()] == [40, 40]

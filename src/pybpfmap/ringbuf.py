@@ -200,24 +200,24 @@ class RingBuffer(Consumer):
         When the callback (or the codec) raises, that record is spent and the ones after it wait in the
         consumer: the next call hands them over first.
         """
-        blob, spans = br.batch_records(self._batch, n)
+        records = br.batch_records(self._batch, n)
         sink = self._raw_sink
         if sink is not None:
-            sink.extend(blob[o : o + size] for o, size in spans)
+            sink.extend(records)
             return
         collected = self._collected
         hand = collected.append if collected is not None else self._callback
         decode = None if self._codec is None else self._codec.decode
         try:
             if decode is None:
-                for o, size in spans:
-                    hand(blob[o : o + size])  # type: ignore[misc]
+                for record in records:
+                    hand(record)  # type: ignore[misc]
             else:
-                for o, size in spans:
-                    hand(decode(blob[o : o + size]))  # type: ignore[misc]
+                for record in records:
+                    hand(decode(record))  # type: ignore[misc]
         except BaseException as exc:  # re-raised by _run; nothing is swallowed
             self._error = exc
-            rest = [blob[o : o + size] for o, size in spans]  # spans stopped just past the record that raised
+            rest = list(records)  # the iterator stopped just past the record that raised
             self._pending.extend(rest)
             n -= len(rest) + 1
         self.handled += n

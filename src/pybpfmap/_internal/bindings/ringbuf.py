@@ -8,11 +8,15 @@ exception or, for EINTR, into another wait), because the consumers decide what a
 
 from __future__ import annotations
 
+import operator
+import struct
 from collections.abc import Iterator
 from typing import Any
 
 from ...errors import Operation
 from . import NULL, fail, ffi, lib
+
+_first = operator.itemgetter(0)
 
 __all__ = [
     "batch_records",
@@ -79,12 +83,16 @@ def ring_poll_batch(rb: Any, ctx: Any, batch: Any, ms: int) -> int:
     return int(lib.pbm_ringbuf_poll_batch(rb, ctx, batch, ms))
 
 
-def batch_records(batch: Any, n: int) -> tuple[bytes, Iterator[tuple[int, int]]]:
-    """The ``n`` records ``batch`` holds: one bytes object of their data and an iterator of each record's
-    (offset, length) in it; the batch keeps its buffers for the next read."""
+def batch_records(batch: Any, n: int) -> Iterator[bytes]:
+    """The ``n`` records ``batch`` holds, each as bytes, from one copy of their data; the batch keeps its
+    buffers for the next read. Records of one size are cut apart by ``struct`` in C; others one slice each."""
+    blob = ffi.buffer(batch.data, batch.used)[:]
+    size = int(batch.same_size)
+    if size:
+        return map(_first, struct.iter_unpack(f"{size}s", blob))
     offsets = memoryview(ffi.buffer(batch.offsets, 8 * n)).cast("Q")
     lengths = memoryview(ffi.buffer(batch.lengths, 4 * n)).cast("I")
-    return ffi.buffer(batch.data, batch.used)[:], zip(offsets, lengths, strict=True)
+    return (blob[o : o + size] for o, size in zip(offsets, lengths, strict=True))
 
 
 def take_batch(batch: Any, n: int) -> tuple[memoryview, memoryview, memoryview]:
