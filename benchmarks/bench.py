@@ -361,9 +361,14 @@ def batch_cases(fx: Fixture) -> dict[str, Case]:
 
     get_many = method(m, "get_many")
     found = ffi.new("uint32_t *")
-    add("get_many",
-        lambda: check(floor.floor_lookup_keys(fd, fx.keys, 4, fx.out_values, vlen, n, found), "lookup_keys"),
-        (lambda: get_many(fx.key_list)) if get_many else None)  # fmt: skip
+
+    def c_get_many() -> list[Any]:
+        check(floor.floor_lookup_keys(fd, fx.keys, 4, fx.out_values, vlen, n, found), "lookup_keys")
+        values = array("Q")
+        values.frombytes(ffi.buffer(fx.out_values, vlen * n))
+        return list(fx.values_per_key(values))
+
+    add("get_many", c_get_many, (lambda: get_many(fx.key_list)) if get_many else None)
 
     update_batch = method(m, "update_batch")
 
@@ -458,7 +463,7 @@ FLOOR_NOTES = {
     "snapshot_arrays": "C `lookup_batch` dump into preallocated buffers",
     "items": "C `lookup_batch` dump + `list(zip(array('I'), array('Q')))`",
     "len": "C `lookup_batch` dump",
-    "get_many": "C loop of `bpf_map_lookup_elem` over the keys",
+    "get_many": "C loop of `bpf_map_lookup_elem` over the keys + `list(array('Q'))` of the values",
     "update_batch_lists": "`array('I', keys)` + `array('Q', values)` from the lists + C `update_batch`",
     "update_batch_numpy": "C `update_batch` straight from the numpy buffers",
     "update_batch_percpu_lists": "`array('I', keys)` + `array('Q', chain(*lists))` from the per-CPU lists + C "

@@ -56,11 +56,22 @@ static int append(struct pbm_record_batch *b, const void *data, size_t size)
 	return 0;
 }
 
-int pbm_ringbuf_dispatch(void *ctx, void *data, size_t size)
+/* The ring_buffer_sample_fn of every ring: the record goes into the batch of the running read. */
+static int dispatch(void *ctx, void *data, size_t size)
 {
 	struct pbm_ringbuf_ctx *c = ctx;
 
 	return append(c->batch, data, size);
+}
+
+struct ring_buffer *pbm_ringbuf_new(int map_fd, struct pbm_ringbuf_ctx *ctx)
+{
+	return ring_buffer__new(map_fd, dispatch, ctx, NULL);
+}
+
+int pbm_ringbuf_add(struct ring_buffer *rb, int map_fd, struct pbm_ringbuf_ctx *ctx)
+{
+	return ring_buffer__add(rb, map_fd, dispatch, ctx);
 }
 
 /* Empty `batch` and send the records of the read about to run into it. */

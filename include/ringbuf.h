@@ -21,13 +21,18 @@ struct pbm_record_batch {
 	size_t reserve_slots;
 };
 
-/* The ctx libbpf passes to pbm_ringbuf_dispatch, shared by every ring of one consumer. */
+/* The ctx libbpf passes to the record dispatch, shared by every ring of one consumer. */
 struct pbm_ringbuf_ctx {
 	struct pbm_record_batch *batch; /* where the records of the running read go */
 };
 
-/* The ring_buffer_sample_fn registered for every ring (ring_buffer__new / ring_buffer__add). */
-int pbm_ringbuf_dispatch(void *ctx, void *data, size_t size);
+/*
+ * ring_buffer__new and ring_buffer__add with the project's record dispatch as every ring's callback. It is
+ * registered here, in C: the address Python would hand libbpf for it is CFFI's wrapper around the function, one
+ * more call per record.
+ */
+struct ring_buffer *pbm_ringbuf_new(int map_fd, struct pbm_ringbuf_ctx *ctx);
+int pbm_ringbuf_add(struct ring_buffer *rb, int map_fd, struct pbm_ringbuf_ctx *ctx);
 
 /*
  * Empty `batch`, then copy every record available now into it, in one ring_buffer__consume_n call (at most

@@ -7,22 +7,11 @@ struct ring_buffer;
 struct user_ring_buffer;
 struct perf_buffer;
 
-typedef int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size);
 typedef void (*perf_buffer_sample_fn)(void *ctx, int cpu, void *data, __u32 size);
 typedef void (*perf_buffer_lost_fn)(void *ctx, int cpu, __u64 cnt);
 
-struct ring_buffer_opts {
-	size_t sz;
-	...;
-};
-
-struct ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn sample_cb, void *ctx,
-				     const struct ring_buffer_opts *opts);
+/* Made, and read, by the helpers of ringbuf.h, which register the record dispatch from C. */
 void ring_buffer__free(struct ring_buffer *rb);
-int ring_buffer__add(struct ring_buffer *rb, int map_fd, ring_buffer_sample_fn sample_cb, void *ctx);
-int ring_buffer__poll(struct ring_buffer *rb, int timeout_ms);
-int ring_buffer__consume(struct ring_buffer *rb);
-int ring_buffer__consume_n(struct ring_buffer *rb, size_t n);
 int ring_buffer__epoll_fd(const struct ring_buffer *rb);
 
 struct user_ring_buffer_opts {

@@ -176,3 +176,18 @@ def test_a_whole_map_list_reads_the_map_once(
         assert gc.isenabled()
         if view in ("values", "items"):
             assert all(type(v) is PerCpuValues for v in (got if view == "values" else (v for _, v in got)))
+
+
+@pytest.mark.parametrize("read_ahead", [False, True])
+def test_the_collector_runs_while_the_caller_iterates(reader: str, read_ahead: bool) -> None:
+    """Chunks of per-CPU values are decoded with the cyclic collector paused, and it is back on whenever the
+    caller's own code runs between items (a pause that spanned a yield would leave it off in the loop body)."""
+    with PerCpuHashMap(key="u32", value="u64", max_entries=256) as m:
+        use(m, reader)
+        m.update({i: i for i in range(200)})
+        for view in (m.items(), m.values()):
+            it = iter(view)
+            if read_ahead:
+                assert len(m) == 200
+            states = [gc.isenabled() for _ in it]
+            assert len(states) == 200 and all(states)

@@ -275,6 +275,16 @@ def count(elements: Elements, max_entries: int) -> int:
     return sum(n for _, _, n in read_chunks(elements, max_entries))
 
 
+def _decode_chunk(codec: Codec[Any], data: Any, n: int) -> Iterable[Any]:
+    """A chunk's keys or values, decoded in bulk; objects the collector keeps tracking (per-CPU values, BTF
+    records) all at once with it paused, as snapshot() does (see gcpause): made one at a time as the caller
+    iterates, they would set off collections all along a pass over a large map."""
+    if not codec.decodes_tracked:
+        return codec.decode_all(data, n)
+    with gc_paused():
+        return list(codec.decode_all(data, n))
+
+
 class Pass:
     """One iteration over a whole map (its keys, values or items), which reads nothing before its first item.
 
@@ -306,26 +316,28 @@ class Pass:
 
     def _decoded(self) -> Iterator[Iterable[Any]]:
         self.started = True
-        chunks: Iterable[tuple[Any, Any, int]] | None = self._read_ahead
-        self._read_ahead = None
-        if chunks is None:
+        read_ahead, self._read_ahead = self._read_ahead, None
+        chunks: Iterable[tuple[Any, Any, int]]
+        if read_ahead is not None:
+            chunks = read_ahead
+        else:
             chunks = read_chunks(self.elements, self.max_entries, chunk=_FIRST_ITERATION_CHUNK, grow=True)
         key, value = self.elements.key, self.elements.value
-        decode_keys, decode_values = key.decode_all, value.decode_all
-        # A chunk of objects the collector keeps tracking is decoded whole with it paused, as snapshot() does
-        # (see gcpause): otherwise they would set off collections all along the pass.
-        tracked = key.decodes_tracked or (self.part != "keys" and value.decodes_tracked)
+        # Read ahead for len(), the pass is feeding list() or tuple(), which keep every pair: then the pairs,
+        # which hold tracked values, are made with the collector paused too. A for loop or dict() drops each
+        # pair before the next, and zip() then reuses it.
+        keep_pairs = read_ahead is not None and (key.decodes_tracked or value.decodes_tracked)
         for keys, values, n in chunks:
             if self.part == "keys":
-                decoded: Iterable[Any] = decode_keys(keys, n)
+                yield _decode_chunk(key, keys, n)
             elif self.part == "values":
-                decoded = decode_values(values, n)
-            else:
-                decoded = zip(decode_keys(keys, n), decode_values(values, n), strict=True)
-            if tracked:
+                yield _decode_chunk(value, values, n)
+            elif keep_pairs:
                 with gc_paused():
-                    decoded = list(decoded)
-            yield decoded
+                    pairs = list(zip(key.decode_all(keys, n), value.decode_all(values, n), strict=True))
+                yield pairs
+            else:
+                yield zip(_decode_chunk(key, keys, n), _decode_chunk(value, values, n), strict=True)
 
     def read_now(self) -> int | None:
         """Read the whole map for the pass and count it, if the pass has yielded nothing yet (else None)."""

@@ -46,7 +46,7 @@ def ring_new(fd: int, target: str) -> tuple[Any, Any]:
     """A ring buffer consumer of the RINGBUF map ``fd``: ``(struct ring_buffer *, its dispatch context)``, the
     context saying where each read copies the records."""
     ctx = ffi.new("struct pbm_ringbuf_ctx *")
-    rb = lib.ring_buffer__new(fd, lib.pbm_ringbuf_dispatch, ctx, NULL)
+    rb = lib.pbm_ringbuf_new(fd, ctx)
     if rb == NULL:
         fail(ffi.errno, Operation.OPEN_RING_BUFFER, target)
     return rb, ctx
@@ -54,7 +54,7 @@ def ring_new(fd: int, target: str) -> tuple[Any, Any]:
 
 def ring_add(rb: Any, fd: int, ctx: Any, target: str) -> None:
     """Add the RINGBUF map ``fd`` to the consumer ``rb``, its records dispatched through ``ctx`` too."""
-    rc = lib.ring_buffer__add(rb, fd, lib.pbm_ringbuf_dispatch, ctx)
+    rc = lib.pbm_ringbuf_add(rb, fd, ctx)
     if rc < 0:
         fail(rc, Operation.ADD_TO_RING_BUFFER, target)
 
