@@ -1265,6 +1265,38 @@ def test_per_cpu_values_broadcast_and_per_cpu_arrays(kind: type[Map[Any, Any]]) 
         assert other.snapshot() == before
 
 
+@pytest.mark.parametrize("kind", [PerCpuHashMap, PerCpuArrayMap], ids=lambda k: k.__name__)
+def test_per_cpu_struct_values_from_lists_reach_every_cpu_slot(kind: type[Map[Any, Any]]) -> None:
+    """Struct values, one per CPU (a list of tuples) or one for all (a tuple), one at a time and in batches: the
+    kernel holds each CPU's value in its own 16-byte slot (12 bytes of "=QI" and 4 of zero padding)."""
+    element = struct.Struct("=QI")
+
+    def slots(*values: tuple[int, int]) -> bytes:
+        return b"".join(element.pack(*v) + bytes(4) for v in values)
+
+    options: dict[str, Any] = {} if kind is PerCpuArrayMap else {"key": "u32"}
+    with kind(value="=QI", max_entries=8, **options) as m, reopen(m) as raw:
+        per_cpu = [(1000 + cpu, cpu) for cpu in range(NCPUS)]
+        m[1] = per_cpu
+        m[2] = (7, 8)
+        assert m.update_batch([3, 4], [per_cpu[::-1], (5, 6)]) == 2
+        assert m.update_batch([5, 6], [per_cpu, per_cpu[::-1]]) == 2
+        keys, data, n = raw.snapshot_bytes()
+        size = 16 * NCPUS
+        got = {struct.unpack_from("=I", keys, i * 4)[0]: data[i * size : (i + 1) * size] for i in range(n)}
+        assert got[1] == slots(*per_cpu) and got[2] == slots(*[(7, 8)] * NCPUS)
+        assert got[3] == slots(*per_cpu[::-1]) and got[4] == slots(*[(5, 6)] * NCPUS)
+        assert got[5] == slots(*per_cpu) and got[6] == slots(*per_cpu[::-1])
+        assert m[1] == PerCpuValues(per_cpu) and m.snapshot()[6] == PerCpuValues(per_cpu[::-1])
+        before = raw.snapshot_bytes()
+        for bad in ([(1, 2)] * (NCPUS + 1), [(1, 2, 3)] * NCPUS, [b"\x01" * 12] * NCPUS, [(-1, 0)] * NCPUS):
+            with pytest.raises((TypeError, ValueError)):
+                m[1] = bad
+            with pytest.raises((TypeError, ValueError)):
+                m.update_batch([1], [bad])
+        assert raw.snapshot_bytes() == before
+
+
 def test_closed_map_refuses_batch_calls() -> None:
     m = HashMap(key="u32", value="u32", max_entries=8)
     m[1] = 1

@@ -7,6 +7,8 @@ import struct
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pybpfmap import BytesCodec, Codec, CTypesCodec, IntCodec, PerCpuValues, StructCodec
 from pybpfmap.codec import as_codec
@@ -136,3 +138,86 @@ def test_per_cpu_codec_layout() -> None:
     assert wide.decode(wide.encode((1, 2))) == ((1, 2), (1, 2))  # a tuple is one struct value, broadcast
     with pytest.raises(TypeError, match="integer per-CPU values"):
         PerCpuValues((b"x",)).sum()
+
+
+# -- per-CPU struct values: the one-call layout against the per-item path -----------------------------------------
+
+
+class _PerItem(StructCodec):
+    """The same struct layout without a fixed format (a subclass that redefines encode and decode loses it), so a
+    PerCpuCodec over it takes the per-CPU Python path: the reference the one-call layout must match."""
+
+    def encode(self, obj: Any) -> bytes:
+        return super().encode(obj)
+
+    def decode(self, data: Any) -> Any:
+        return super().decode(data)
+
+
+STRUCT_ELEMENTS = ["=IH", "<QI", "@BQ", ">hhh", "=4sI", "QQI4x", "=Q", "<b"]
+
+
+def _codecs(fmt: str, ncpus: int) -> tuple[PerCpuCodec, PerCpuCodec]:
+    fast, slow = PerCpuCodec(StructCodec(fmt), ncpus), PerCpuCodec(_PerItem(fmt), ncpus)
+    assert fast.layout is not None and slow.layout is None
+    return fast, slow
+
+
+def _outcome(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except (TypeError, ValueError, struct.error) as exc:
+        return type(exc), str(exc)
+
+
+@given(fmt=st.sampled_from(STRUCT_ELEMENTS), ncpus=st.integers(1, 5), data=st.data())
+def test_per_cpu_struct_values_in_one_call_match_the_per_item_path(fmt: str, ncpus: int, data: Any) -> None:
+    """Lists of one struct value per CPU, broadcast values and batches encode to the same bytes and decode to
+    the same values through the one-call layout as through the per-item path."""
+    fast, slow = _codecs(fmt, ncpus)
+    element = StructCodec(fmt)
+    raw = data.draw(st.lists(st.binary(min_size=element.size, max_size=element.size), min_size=ncpus, max_size=ncpus))
+    values = [element.decode(r) for r in raw]
+    for obj in (values, PerCpuValues(values), values[0]):
+        encoded = fast.encode(obj)
+        assert encoded == slow.encode(obj)
+        assert fast.decode(encoded) == slow.decode(encoded)
+    assert fast.decode(fast.encode(values)) == PerCpuValues(values)
+    # A plain tuple of ncpus items is one value of a struct element (a list of them only for ints): refused alike.
+    assert _outcome(fast.encode, tuple(values)) == _outcome(slow.encode, tuple(values))
+    # Batches of lists, and of broadcast values (a tuple is one struct value when the format has several fields).
+    for batch in ([values, values[::-1]], [values[0], values[-1]]):
+        many = fast.encode_many(batch)
+        assert many is not None and many == b"".join(map(slow.encode, batch))
+        decoded = list(fast.decode_all(many, len(batch)))
+        assert decoded == [slow.decode_from(many, i * slow.size) for i in range(len(batch))]
+    assert fast.decode_from(b"\0" + many, 1 + fast.size) == slow.decode(many[slow.size :])
+
+
+@given(
+    fmt=st.sampled_from(STRUCT_ELEMENTS),
+    ncpus=st.integers(1, 4),
+    item=st.one_of(
+        st.integers(-(2**70), 2**70),
+        st.binary(max_size=12),
+        st.lists(st.integers(-5, 2**65), min_size=1, max_size=5).map(tuple),
+        st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(0, 9), st.integers(0, 9)),
+        st.lists(st.integers(0, 9), max_size=4),
+        st.text(max_size=3),
+        st.none(),
+    ),
+    shape=st.sampled_from(["list", "short list", "long list", "bare"]),
+)
+def test_per_cpu_struct_values_refused_as_the_per_item_path_refuses(
+    fmt: str, ncpus: int, item: Any, shape: str
+) -> None:
+    """Whatever the per-item path refuses, the one-call layout refuses with the same error (it never packs a
+    value of the wrong shape, such as bytes flattened into fields); what it accepts, it encodes the same."""
+    fast, slow = _codecs(fmt, ncpus)
+    obj = {"list": [item] * ncpus, "short list": [item] * (ncpus - 1), "long list": [item] * (ncpus + 1)}.get(
+        shape, item
+    )
+    assert _outcome(fast.encode, obj) == _outcome(slow.encode, obj)
+    many = _outcome(fast.encode_many, [obj, obj])
+    if many is not None:
+        assert many == _outcome(lambda: b"".join(slow.encode(o) for o in (obj, obj)))

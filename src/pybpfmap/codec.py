@@ -74,6 +74,8 @@ class Codec(ABC, Generic[T]):
                     setattr(cls, name, getattr(Codec, name))
         if "encode" in cls.__dict__ and "encode_many" not in cls.__dict__:
             cls.encode_many = Codec.encode_many  # type: ignore[method-assign]
+        if ("encode" in cls.__dict__ or "decode" in cls.__dict__) and "fixed_format" not in cls.__dict__:
+            cls.fixed_format = Codec.fixed_format  # type: ignore[method-assign]
 
     def _error(self, kind: type[Exception], message: str) -> Exception:
         return kind(f"{self.role}: {message}" if self.role else message)
@@ -98,6 +100,13 @@ class Codec(ABC, Generic[T]):
         """
         size = self.size
         return [self.decode_from(data, i * size) for i in range(count)]
+
+    def fixed_format(self) -> tuple[str, int] | None:
+        """The :mod:`struct` format that packs and unpacks this codec's objects exactly as :meth:`encode` and
+        :meth:`decode` do, and its number of fields (1: the object is the bare item, else a tuple of them); None
+        when the codec converts its objects some other way. Layouts that repeat a value (one per CPU) use it to
+        pack and unpack every copy in one call."""
+        return None
 
     def encode_many(self, objs: Sequence[T]) -> bytes | None:
         """All of ``objs`` encoded back to back, or None when the codec has no bulk path.
@@ -287,6 +296,10 @@ class IntCodec(Codec[int]):
             # array's own messages name C types; encode each item to raise the codec's error for the culprit.
             return b"".join(map(self.encode, objs))
 
+    def fixed_format(self) -> tuple[str, int]:
+        """The integer's struct format, host byte order: one field."""
+        return "=" + self.format_char, 1
+
     def numpy_dtype(self) -> Any:
         """The numpy integer dtype of this width and signedness, in host byte order."""
         return numpy().dtype(self.format_char)
@@ -329,6 +342,10 @@ class StructCodec(Codec[Any]):
         except struct.error as exc:
             kind = ValueError if "range" in str(exc) or "format requires" in str(exc) else TypeError
             raise self._error(kind, f"cannot encode {obj!r} as struct {self.format!r}: {exc}") from None
+
+    def fixed_format(self) -> tuple[str, int]:
+        """The layout's format and number of fields."""
+        return self.format, self._fields
 
     def decode(self, data: Buffer) -> Any:
         """Unpack a tuple (or the single item)."""
