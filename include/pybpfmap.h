@@ -9,9 +9,11 @@ const char *pbm_libbpf_version(void);
 /*
  * Integer fast path: keys and values of 1, 2, 4 or 8 bytes passed by value in host byte order, so a Python
  * caller needs no buffer. pbm_lookup_int returns the value zero-extended and sets errno to 0, or returns 0
- * with errno set on failure.
+ * with errno set on failure; pbm_lookup_sint the same, sign-extended (for signed values, so that Python gets
+ * the int as it is).
  */
 __u64 pbm_lookup_int(int fd, __u64 key, __u32 key_size, __u32 value_size);
+__s64 pbm_lookup_sint(int fd, __u64 key, __u32 key_size, __u32 value_size);
 int pbm_update_int(int fd, __u64 key, __u32 key_size, __u64 value, __u32 value_size, __u64 flags);
 int pbm_delete_int(int fd, __u64 key, __u32 key_size);
 

@@ -45,6 +45,14 @@ __u64 pbm_lookup_int(int fd, __u64 key, __u32 key_size, __u32 value_size)
 	return get_int(v, value_size);
 }
 
+__s64 pbm_lookup_sint(int fd, __u64 key, __u32 key_size, __u32 value_size)
+{
+	unsigned int shift = 64 - 8 * value_size;
+
+	/* Shift the value's sign bit to bit 63, then back: the arithmetic shift copies it down. */
+	return (__s64)(pbm_lookup_int(fd, key, key_size, value_size) << shift) >> shift;
+}
+
 int pbm_update_int(int fd, __u64 key, __u32 key_size, __u64 value, __u32 value_size, __u64 flags)
 {
 	unsigned char k[8], v[8];

@@ -44,6 +44,7 @@ _update = _lib.bpf_map_update_elem
 _delete = _lib.bpf_map_delete_elem
 _lookup_and_delete = _lib.bpf_map_lookup_and_delete_elem
 _lookup_int = _lib.pbm_lookup_int
+_lookup_sint = _lib.pbm_lookup_sint
 _update_int = _lib.pbm_update_int
 _delete_int = _lib.pbm_delete_int
 _lookup_key_int = _lib.pbm_lookup_key_int
@@ -219,7 +220,9 @@ class Elements:
         return fd
 
     def fail(self, rc: int, operation: Operation, key: Any = MISSING) -> NoReturn:
-        """Raise the error for a failed element operation, naming the key when it was not found."""
+        """Raise the error for a failed element operation, naming the key when it was not found; ValueError
+        when the map was closed (the fast paths hand the kernel fd -1 then, and leave the check to this)."""
+        self.still_open()
         detail = None
         if -rc == errno.ENOENT and operation in _BY_KEY and key is not MISSING:
             detail = f"key {key!r} not found"
@@ -341,7 +344,7 @@ class IntElements(Elements):
     the descriptive TypeError or ValueError.
     """
 
-    __slots__ = ("_key_in", "_key_max", "_key_size", "_value_max", "_value_size", "_value_wrap")
+    __slots__ = ("_key_in", "_key_max", "_key_size", "_lookup", "_value_max", "_value_size")
 
     key: IntCodec
     value: IntCodec
@@ -358,8 +361,8 @@ class IntElements(Elements):
         self._key_in: Callable[[Any], int] = key.to_unsigned
         self._value_size = value.size
         self._value_max = value.maximum
-        # Bits above value.maximum are a negative number of a signed codec (never reached when unsigned).
-        self._value_wrap = 1 << (8 * value.size)
+        # Signed values come back sign-extended from C, so a lookup returns the helper's int as it is.
+        self._lookup = _lookup_sint if value.signed else _lookup_int
 
     def index_into(self, max_entries: int) -> None:
         """As :meth:`Elements.index_into`; the fast path then takes exactly the valid indices."""
@@ -367,44 +370,41 @@ class IntElements(Elements):
         self._key_max = max_entries - 1
         self._key_in = self.check_index
 
+    # The fast paths pass self.fd as it is: a closed map's is -1, which the kernel refuses (EBADF) before any
+    # work, and fail() reports that as the closed map it is. Only an unusual key checks first, so that a
+    # closed map says so before the key is judged, as every other call does.
+
     def find(self, key: Any, default: Any = RAISE) -> Any:
-        fd = self.fd
-        if fd < 0:
-            raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
+            self.still_open()
             key = self._key_in(key)
-        bits = _lookup_int(fd, key, self._key_size, self._value_size)
+        value = self._lookup(self.fd, key, self._key_size, self._value_size)
         # The helper returns 0 both for a stored 0 and for a failure; errno (kept per thread by CFFI)
         # tells them apart.
-        if bits == 0:
+        if value == 0:
             err = _ffi.errno
             if err == errno.ENOENT and default is not RAISE:
                 return default
             if err:
                 self.fail(-err, Operation.LOOKUP, self.key.from_unsigned(key))
-        if bits > self._value_max:
-            bits -= self._value_wrap
-        return bits
+        return value
 
     def update(self, key: Any, value: Any, flags: int = 0) -> None:
-        fd = self.fd
-        if fd < 0:
-            raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
+            self.still_open()
             key = self._key_in(key)
         if not (type(value) is int and 0 <= value <= self._value_max):
+            self.still_open()
             value = self.value.to_unsigned(value)
-        rc = _update_int(fd, key, self._key_size, value, self._value_size, flags)
+        rc = _update_int(self.fd, key, self._key_size, value, self._value_size, flags)
         if rc:
             self.fail(rc, Operation.UPDATE, self.key.from_unsigned(key))
 
     def delete(self, key: Any, default: Any = RAISE) -> Any:
-        fd = self.fd
-        if fd < 0:
-            raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
+            self.still_open()
             key = self._key_in(key)
-        rc = _delete_int(fd, key, self._key_size)
+        rc = _delete_int(self.fd, key, self._key_size)
         if rc == 0:
             return True
         if -rc == errno.ENOENT and default is not RAISE:
@@ -432,13 +432,11 @@ class PerCpuIntElements(IntElements):
         self._unpack = cast(struct.Struct, value.layout).unpack_from
 
     def find(self, key: Any, default: Any = RAISE) -> Any:
-        fd = self.fd
-        if fd < 0:
-            raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
+            self.still_open()
             key = self._key_in(key)
         s = self._scratch
-        rc = _lookup_key_int(fd, key, self._key_size, s.cdata)
+        rc = _lookup_key_int(self.fd, key, self._key_size, s.cdata)
         if rc == 0:
             return PerCpuValues(self._unpack(s.view))
         if -rc == errno.ENOENT and default is not RAISE:
@@ -446,11 +444,10 @@ class PerCpuIntElements(IntElements):
         self.fail(rc, Operation.LOOKUP, self.key.from_unsigned(key))
 
     def update(self, key: Any, value: Any, flags: int = 0) -> None:
-        fd = self.fd
-        if fd < 0:
-            raise closed_error()
         if not (type(key) is int and 0 <= key <= self._key_max):
+            self.still_open()
             key = self._key_in(key)
+        fd = self.fd
         if type(value) is int and 0 <= value <= self._value_max:
             rc = _update_percpu_int(
                 fd, key, self._key_size, value, self._value_size, self._ncpus, self._scratch.cdata, flags
@@ -463,12 +460,16 @@ class PerCpuIntElements(IntElements):
                     raise OverflowError
                 rc = _update_percpu_ints(fd, key, self._key_size, value, self._value_size, self._ncpus, flags)
             except (TypeError, OverflowError):  # the codec's path names what is wrong
-                rc = _update(fd, self.encode_key(self.key.from_unsigned(key)), self.encode_value(value), flags)
+                rc = self._update_checked(key, value, flags)
         else:
             # A value that needs the codec's checks (negative, out of range, not an int).
-            rc = _update(fd, self.encode_key(self.key.from_unsigned(key)), self.encode_value(value), flags)
+            rc = self._update_checked(key, value, flags)
         if rc:
             self.fail(rc, Operation.UPDATE, self.key.from_unsigned(key))
+
+    def _update_checked(self, key: int, value: Any, flags: int) -> int:
+        self.still_open()  # before the codec judges the value, as for every call on a closed map
+        return int(_update(self.fd, self.encode_key(self.key.from_unsigned(key)), self.encode_value(value), flags))
 
 
 def elements_for(fd: int, key: Codec[Any], value: Codec[Any], target: str) -> Elements:
