@@ -69,6 +69,8 @@ class _Scratch(threading.local):
     def __init__(self, size: int) -> None:
         self.cdata = _ffi.new("unsigned char[]", max(size, 1))
         self.view = memoryview(_ffi.buffer(self.cdata))
+        # Both at once: each attribute of a threading.local costs a lookup of this thread's dict.
+        self.both = (self.cdata, self.view)
 
 
 def _after_fork_in_child() -> None:
@@ -435,10 +437,10 @@ class PerCpuIntElements(IntElements):
         if not (type(key) is int and 0 <= key <= self._key_max):
             self.still_open()
             key = self._key_in(key)
-        s = self._scratch
-        rc = _lookup_key_int(self.fd, key, self._key_size, s.cdata)
+        cdata, view = self._scratch.both
+        rc = _lookup_key_int(self.fd, key, self._key_size, cdata)
         if rc == 0:
-            return PerCpuValues(self._unpack(s.view))
+            return PerCpuValues(self._unpack(view))
         if -rc == errno.ENOENT and default is not RAISE:
             return default
         self.fail(rc, Operation.LOOKUP, self.key.from_unsigned(key))
