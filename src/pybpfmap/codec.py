@@ -108,8 +108,9 @@ class Codec(ABC, Generic[T]):
         pack and unpack every copy in one call."""
         return None
 
-    def encode_many(self, objs: Sequence[T]) -> bytes | None:
-        """All of ``objs`` encoded back to back, or None when the codec has no bulk path.
+    def encode_many(self, objs: Sequence[T]) -> Buffer | None:
+        """All of ``objs`` encoded back to back (bytes, or a byte view of a buffer the codec filled), or None
+        when the codec has no bulk path.
 
         With None the map encodes each object with :meth:`encode` and checks each one's size; a bulk result is
         checked as a whole (``len(objs) * size`` bytes).
@@ -288,10 +289,10 @@ class IntCodec(Codec[int]):
         view: Iterable[int] = memoryview(data)[: count * self.size].cast(self.format_char)  # type: ignore[call-overload]
         return view
 
-    def encode_many(self, objs: Sequence[int]) -> bytes:
+    def encode_many(self, objs: Sequence[int]) -> Buffer:
         """Pack every int in one C loop (array.array); out-of-range or non-int items get :meth:`check`'s error."""
         try:
-            return array.array(_ARRAY_CODES[self.format_char], objs).tobytes()
+            return memoryview(array.array(_ARRAY_CODES[self.format_char], objs)).cast("B")
         except (OverflowError, TypeError):
             # array's own messages name C types; encode each item to raise the codec's error for the culprit.
             return b"".join(map(self.encode, objs))

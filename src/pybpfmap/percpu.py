@@ -118,21 +118,29 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
             return itertools.chain.from_iterable(obj) if set(map(len, obj)) == {fields} else None
         return None
 
-    def encode_many(self, objs: Sequence[Any]) -> bytes | None:
-        """Values with a struct format without a Python loop per CPU or per entry: 8-byte ints broadcast to every
-        CPU through array.array, anything else one struct call per entry (``starmap`` runs the loop in C); None
-        (the per-entry path) for a batch of mixed shapes, and for items struct refuses, so that the error names
-        them."""
+    def encode_many(self, objs: Sequence[Any]) -> Buffer | None:
+        """Values with a struct format without a Python loop per CPU or per entry: 8-byte ints (one per CPU, or
+        broadcast to every CPU) through one array.array, anything else one struct call per entry (``starmap``
+        runs the loop in C); None (the per-entry path) for a batch of mixed shapes, and for items struct
+        refuses, so that the error names them."""
         if not objs or self._pack is None:
             return None
         element = self.element
-        if isinstance(element, IntCodec) and element.size == self.stride and set(map(type, objs)) == {int}:
-            try:
-                # zip() of the list with itself ncpus times repeats each value once per CPU, in C.
-                repeated = itertools.chain.from_iterable(zip(*[objs] * self.ncpus, strict=True))
-                return array.array(element.format_char, repeated).tobytes()
-            except OverflowError:
-                return None  # the per-entry path names the value out of range
+        if isinstance(element, IntCodec) and element.size == self.stride:
+            # 8-byte ints fill their slots whole: every CPU's int of every entry goes into one array.array, in C.
+            kinds = set(map(type, objs))
+            if kinds == {int}:
+                # zip() of the list with itself ncpus times repeats each value once per CPU.
+                ints: Iterable[Any] = itertools.chain.from_iterable(zip(*[objs] * self.ncpus, strict=True))
+            elif kinds <= PER_CPU_SEQUENCES and set(map(len, objs)) == {self.ncpus}:
+                ints = itertools.chain.from_iterable(objs)
+            else:
+                ints = ()
+            if ints:
+                try:
+                    return memoryview(array.array(element.format_char, ints)).cast("B")
+                except (OverflowError, TypeError):
+                    return None  # the per-entry path names the value out of range, or not an int
         flat = self._flat_many(objs)
         if flat is None:
             return None
