@@ -57,16 +57,13 @@ __u32 pbm_lookup_many(int fd, const void *keys, __u32 key_size, void *values, __
  * Per-CPU maps with integer keys and values: the value of one key on every possible CPU, each slot `stride`
  * (round_up(value_size, 8)) bytes apart in the kernel's layout. pbm_update_percpu_int writes `value` to every
  * CPU; `scratch` holds ncpus * stride bytes, the caller's (per-thread) buffer for the kernel's layout.
- * pbm_update_percpu_ints writes values[cpu] to each CPU, in the caller's array (CFFI's conversion of a list,
- * which it rewrites into the kernel's layout). pbm_lookup_key_int and pbm_update_key_int read and write the whole
- * layout in `value` (keys by value).
+ * pbm_lookup_key_int and pbm_update_key_int read and write the whole layout in `value` (keys by value): a list
+ * of one value per CPU is packed into it by Python's struct in one call.
  */
 int pbm_update_percpu_int(int fd, __u64 key, __u32 key_size, __u64 value, __u32 value_size, __u32 ncpus,
 			  void *scratch, __u64 flags);
 int pbm_lookup_key_int(int fd, __u64 key, __u32 key_size, void *value);
 int pbm_update_key_int(int fd, __u64 key, __u32 key_size, const void *value, __u64 flags);
-int pbm_update_percpu_ints(int fd, __u64 key, __u32 key_size, __u64 *values, __u32 value_size, __u32 ncpus,
-			   __u64 flags);
 
 /*
  * Update (or, with `values` NULL, delete) `n` entries one syscall each, in one C loop: the fallback of the batch

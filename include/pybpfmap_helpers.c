@@ -174,24 +174,6 @@ int pbm_update_percpu_int(int fd, __u64 key, __u32 key_size, __u64 value, __u32 
 	return bpf_map_update_elem(fd, k, scratch, flags);
 }
 
-int pbm_update_percpu_ints(int fd, __u64 key, __u32 key_size, __u64 *values, __u32 value_size, __u32 ncpus,
-			   __u64 flags)
-{
-	unsigned char k[8];
-
-	put_int(k, key, key_size);
-	/* Each CPU's slot is 8 bytes (value_size <= 8): narrower values move to the slot's first bytes in place. */
-	if (value_size < 8) {
-		for (__u32 cpu = 0; cpu < ncpus; cpu++) {
-			__u64 v = values[cpu];
-
-			values[cpu] = 0;
-			put_int(&values[cpu], v, value_size);
-		}
-	}
-	return bpf_map_update_elem(fd, k, values, flags);
-}
-
 int pbm_lookup_key_int(int fd, __u64 key, __u32 key_size, void *value)
 {
 	unsigned char k[8];

@@ -250,6 +250,26 @@ def test_per_cpu_hash(value: str) -> None:
         assert 3 not in m
 
 
+@pytest.mark.parametrize("value", ["u8", "i16", "i32", "u32", "i64", "u64"])
+def test_per_cpu_lists_of_every_width_and_sign(value: str) -> None:
+    """A value per CPU from a list takes each CPU's int exactly, at the ends of the range too (negative ones of
+    signed values included), and a list with the wrong count, an int out of range or a non-int is refused
+    before the kernel sees anything."""
+    with PerCpuHashMap(key="u32", value=value, max_entries=8) as m, Map.from_id(m.id, btf=False) as raw:
+        codec = m.value_codec.element
+        ends = ([codec.minimum, codec.maximum] * NCPUS)[:NCPUS]
+        m[1] = ends
+        assert m[1] == tuple(ends)
+        slots = raw[struct.pack("=I", 1)]
+        assert [int.from_bytes(s[: codec.size], "little", signed=codec.signed) for s in slots] == ends
+        before = raw[struct.pack("=I", 1)]
+        for bad in ([0] * (NCPUS + 1), [0] * (NCPUS - 1), [codec.maximum + 1] * NCPUS, [codec.minimum - 1] * NCPUS,
+                    [0.5] * NCPUS, ["1"] * NCPUS):  # fmt: skip
+            with pytest.raises((TypeError, ValueError)):
+                m[1] = bad
+        assert raw[struct.pack("=I", 1)] == before
+
+
 @pytest.mark.parametrize("value", ["u32", "u64"])
 def test_per_cpu_array(value: str) -> None:
     """PERCPU_ARRAY: every slot exists with one value per CPU."""

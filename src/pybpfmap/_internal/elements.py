@@ -49,7 +49,7 @@ _update_int = _lib.pbm_update_int
 _delete_int = _lib.pbm_delete_int
 _lookup_key_int = _lib.pbm_lookup_key_int
 _update_percpu_int = _lib.pbm_update_percpu_int
-_update_percpu_ints = _lib.pbm_update_percpu_ints
+_update_key_int = _lib.pbm_update_key_int
 
 #: Returned by the ``find*`` methods for a key that is not in the map.
 MISSING: Any = object()
@@ -421,7 +421,7 @@ class PerCpuIntElements(IntElements):
     it with one precompiled struct call; a list of one value per CPU takes the codec's path.
     """
 
-    __slots__ = ("_narrow", "_ncpus", "_unpack")
+    __slots__ = ("_ncpus", "_pack", "_unpack")
 
     value: PerCpuCodec  # type: ignore[assignment]
 
@@ -429,9 +429,10 @@ class PerCpuIntElements(IntElements):
         Elements.__init__(self, fd, key, value, target)
         self._set_widths(key, cast(IntCodec, value.element))  # elements_for() checked the element's type
         self._ncpus = value.ncpus
-        self._narrow = self._value_max != (1 << 64) - 1  # narrower than u64, or signed
-        # All CPUs' slots in one struct call, straight into a PerCpuValues.
-        self._unpack = cast(struct.Struct, value.layout).unpack_from
+        # All CPUs' slots in one struct call, straight into a PerCpuValues, and back: packing checks the number
+        # of values and each one's range (struct.error), and the bytes go to the kernel as they are.
+        layout = cast(struct.Struct, value.layout)
+        self._unpack, self._pack = layout.unpack_from, layout.pack
 
     def find(self, key: Any, default: Any = RAISE) -> Any:
         if not (type(key) is int and 0 <= key <= self._key_max):
@@ -456,13 +457,11 @@ class PerCpuIntElements(IntElements):
             )
         elif type(value) in PER_CPU_SEQUENCES:
             try:
-                # CFFI converts the list to a C array of u64 within the call (refusing non-ints, negatives and
-                # values past 64 bits); max() bounds narrower and signed values.
-                if len(value) != self._ncpus or (self._narrow and max(value) > self._value_max):
-                    raise OverflowError
-                rc = _update_percpu_ints(fd, key, self._key_size, value, self._value_size, self._ncpus, flags)
-            except (TypeError, OverflowError):  # the codec's path names what is wrong
+                packed = self._pack(*value)
+            except struct.error:  # the wrong number of values, or one out of range: the codec names it
                 rc = self._update_checked(key, value, flags)
+            else:
+                rc = _update_key_int(fd, key, self._key_size, packed, flags)
         else:
             # A value that needs the codec's checks (negative, out of range, not an int).
             rc = self._update_checked(key, value, flags)
