@@ -56,12 +56,12 @@ __u32 pbm_lookup_many(int fd, const void *keys, __u32 key_size, void *values, __
 /*
  * Per-CPU maps with integer keys and values: the value of one key on every possible CPU, each slot `stride`
  * (round_up(value_size, 8)) bytes apart in the kernel's layout. pbm_update_percpu_int writes `value` to every
- * CPU; `scratch` holds ncpus * stride bytes, the caller's (per-thread) buffer for the kernel's layout.
+ * CPU (value_size <= 8, so each slot is 8 bytes), laid out in a buffer of its own.
  * pbm_lookup_key_int and pbm_update_key_int read and write the whole layout in `value` (keys by value): a list
  * of one value per CPU is packed into it by Python's struct in one call.
  */
 int pbm_update_percpu_int(int fd, __u64 key, __u32 key_size, __u64 value, __u32 value_size, __u32 ncpus,
-			  void *scratch, __u64 flags);
+			  __u64 flags);
 int pbm_lookup_key_int(int fd, __u64 key, __u32 key_size, void *value);
 int pbm_update_key_int(int fd, __u64 key, __u32 key_size, const void *value, __u64 flags);
 

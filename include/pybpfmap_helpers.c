@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/vfs.h>
 #include <bpf/bpf.h>
@@ -162,16 +163,27 @@ __u32 pbm_lookup_many(int fd, const void *keys, __u32 key_size, void *values, __
 }
 
 int pbm_update_percpu_int(int fd, __u64 key, __u32 key_size, __u64 value, __u32 value_size, __u32 ncpus,
-			  void *scratch, __u64 flags)
+			  __u64 flags)
 {
+	/* Every slot is 8 bytes (value_size <= 8). Most machines' CPUs fit on the stack; the rest is malloc'ed. */
+	__u64 stack[256], *slots = stack;
 	unsigned char k[8];
-	__u32 stride = (value_size + 7) & ~7u;
+	int rc;
 
+	if (ncpus > sizeof(stack) / sizeof(stack[0])) {
+		slots = malloc((size_t)ncpus * sizeof(*slots));
+		if (!slots)
+			return -ENOMEM;
+	}
 	put_int(k, key, key_size);
-	memset(scratch, 0, (size_t)stride * ncpus);
-	for (__u32 cpu = 0; cpu < ncpus; cpu++)
-		put_int((char *)scratch + (size_t)cpu * stride, value, value_size);
-	return bpf_map_update_elem(fd, k, scratch, flags);
+	for (__u32 cpu = 0; cpu < ncpus; cpu++) {
+		slots[cpu] = 0;
+		put_int(&slots[cpu], value, value_size);
+	}
+	rc = bpf_map_update_elem(fd, k, slots, flags);
+	if (slots != stack)
+		free(slots);
+	return rc;
 }
 
 int pbm_lookup_key_int(int fd, __u64 key, __u32 key_size, void *value)

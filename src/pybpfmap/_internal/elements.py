@@ -452,9 +452,7 @@ class PerCpuIntElements(IntElements):
             key = self._key_in(key)
         fd = self.fd
         if type(value) is int and 0 <= value <= self._value_max:
-            rc = _update_percpu_int(
-                fd, key, self._key_size, value, self._value_size, self._ncpus, self._scratch.cdata, flags
-            )
+            rc = _update_percpu_int(fd, key, self._key_size, value, self._value_size, self._ncpus, flags)
         elif type(value) in PER_CPU_SEQUENCES:
             try:
                 packed = self._pack(*value)
