@@ -424,8 +424,8 @@ class Map(MutableMapping[K, V], Resource):
         iterator then delivers, so the map is read once (see :class:`~pybpfmap._internal.batch.Pass`).
         """
         pending, self._pending = self._pending, None
-        started = pending() if pending is not None else None
-        if started is not None and (n := started.read_now()) is not None:
+        newest = pending() if pending is not None else None
+        if newest is not None and (n := newest.read_now()) is not None:
             return n
         return batch.count(self._elements, self._info.max_entries)
 

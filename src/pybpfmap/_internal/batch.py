@@ -343,10 +343,10 @@ class Pass:
         """Read the whole map for the pass and count it, if the pass has yielded nothing yet (else None)."""
         if self.started:
             return None
-        keys_only = self.part == "keys"
-        # The read buffers are reused for the next chunk: each chunk is copied out (values only if needed).
+        want_keys, want_values = self.part != "values", self.part != "keys"
+        # The read buffers are reused for the next chunk: each chunk is copied out (what the pass yields only).
         chunks = [
-            (bytes(keys), b"" if keys_only else bytes(values), n)
+            (bytes(keys) if want_keys else b"", bytes(values) if want_values else b"", n)
             for keys, values, n in read_chunks(self.elements, self.max_entries)
         ]
         # Started meanwhile (by another thread): it reads for itself, and this count stays a fresh one.

@@ -418,7 +418,8 @@ class PerCpuIntElements(IntElements):
     """Per-CPU maps with integer keys and values: the key by value, and one value written to every CPU in C.
 
     A lookup reads the kernel's layout (one 8-byte slot per possible CPU) into the per-thread buffer and decodes
-    it with one precompiled struct call; a list of one value per CPU takes the codec's path.
+    it with one precompiled struct call; a list of one value per CPU is packed into that layout by the same
+    struct, which checks the count and every value's range, and handed to the kernel as it is.
     """
 
     __slots__ = ("_ncpus", "_pack", "_unpack")
