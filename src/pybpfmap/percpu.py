@@ -59,8 +59,9 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         self.stride = (element.size + 7) & ~7
         self.size = self.stride * ncpus
         self._padding = bytes(self.stride - element.size)
-        # What holds one value per CPU; a plain tuple too for ints, else a tuple is one (struct) value.
-        self._sequences = PER_CPU_SEQUENCES if isinstance(element, IntCodec) else frozenset({list, PerCpuValues})
+        # What holds one value per CPU: a list or a PerCpuValues, and for ints any tuple; a tuple is otherwise one
+        # (struct) value.
+        self._sequence_types: tuple[type, ...] = (list, tuple if isinstance(element, IntCodec) else PerCpuValues)
         #: Every CPU's slot at once, for elements with a struct format (ints, struct layouts): a value is packed
         #: and unpacked in one struct call rather than one per CPU (None otherwise).
         self.layout: struct.Struct | None = None
@@ -80,9 +81,10 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         self._pack = self.layout.pack if self.layout is not None else None
 
     def _is_sequence(self, obj: Any) -> bool:
-        if isinstance(obj, (list, PerCpuValues)):
-            return True
-        return isinstance(obj, tuple) and isinstance(self.element, IntCodec)
+        return isinstance(obj, self._sequence_types)
+
+    def _all_sequences(self, kinds: set[type]) -> bool:
+        return all(issubclass(kind, self._sequence_types) for kind in kinds)
 
     def encode(self, obj: Any) -> bytes:
         """Broadcast one value to every CPU, or lay out one value per CPU."""
@@ -106,10 +108,9 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         """Every field of every CPU's value of ``obj``, in layout order, or None when ``obj`` does not have the
         shape the layout packs (the per-item path then encodes it, or says what is wrong). No loop per CPU in
         Python: the checks and the flattening run in C (set, map, chain)."""
-        kind = type(obj)
         if self._fields == 1:
-            return obj if kind in self._sequences else None
-        fields = self._fields
+            return obj if self._is_sequence(obj) else None
+        kind, fields = type(obj), self._fields
         if kind is tuple:  # one struct value, broadcast to every CPU
             return obj * self.ncpus if len(obj) == fields else None
         # Each CPU's value a tuple or list of exactly `fields` items: flattening anything else (bytes, a short
@@ -132,7 +133,7 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
             if kinds == {int}:
                 # zip() of the list with itself ncpus times repeats each value once per CPU.
                 ints: Iterable[Any] = itertools.chain.from_iterable(zip(*[objs] * self.ncpus, strict=True))
-            elif kinds <= PER_CPU_SEQUENCES and set(map(len, objs)) == {self.ncpus}:
+            elif self._all_sequences(kinds) and set(map(len, objs)) == {self.ncpus}:
                 ints = itertools.chain.from_iterable(objs)
             else:
                 ints = ()
@@ -154,10 +155,11 @@ class PerCpuCodec(Codec[PerCpuValues[Any]]):
         kinds = set(map(type, objs))
         fields, ncpus = self._fields, self.ncpus
         if fields == 1:
-            if kinds <= self._sequences:
+            if self._all_sequences(kinds):
                 return objs
             # Single items, each broadcast: zip() of the list with itself gives each one ncpus times.
-            return zip(*[objs] * ncpus, strict=True) if kinds.isdisjoint(self._sequences) else None
+            singles = not any(issubclass(kind, self._sequence_types) for kind in kinds)
+            return zip(*[objs] * ncpus, strict=True) if singles else None
         if kinds == {tuple}:
             return map(operator.mul, objs, itertools.repeat(ncpus)) if set(map(len, objs)) == {fields} else None
         if not kinds <= {list, PerCpuValues} or set(map(len, objs)) != {ncpus}:
