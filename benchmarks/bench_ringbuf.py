@@ -5,6 +5,8 @@ round in one BPF_PROG_TEST_RUN with ``repeat`` (not timed); then one read takes 
 record:
 
 * C floor (``floor_ringbuf.c``): libbpf's ``ring_buffer__consume`` with a C callback reading each record;
+* for context, the same C loop copying each record into one preallocated buffer with its offset and length,
+  what a C consumer that keeps the records does, and what ``read_batch()`` does (its target stays the floor);
 * ``rb.read_batch()``: every record copied into one buffer in a single C call, no Python object per record;
 * ``rb.read_array(dtype)``: the same as a numpy structured array;
 * ``rb.consume()`` with a callback: one Python call per record (``records.append``);
@@ -58,6 +60,7 @@ def cpu_seconds() -> float:
 
 
 BARE = "floor of a callback: a bare Python call per record"
+COPY_FLOOR = "C consume copying each record into one buffer (context: what `read_batch()` does)"
 CALLBACK = "`rb.consume()`, callback per record"
 
 
@@ -91,10 +94,10 @@ class Bench:
         self.sink.clear()
         return elapsed / got
 
-    def floor(self) -> float:
+    def floor(self, *mode: str) -> float:
         ring_fd, prog_fd = self.ring.fd, self.emitter.program.fd
         out = subprocess.run(
-            [str(FLOOR), str(ring_fd), str(prog_fd), str(self.records)],
+            [str(FLOOR), str(ring_fd), str(prog_fd), str(self.records), *mode],
             pass_fds=(ring_fd, prog_fd),
             capture_output=True,
             text=True,
@@ -117,6 +120,7 @@ class Bench:
     def cases(self) -> dict[str, Callable[[], float]]:
         return {
             "C floor: ring_buffer__consume": self.floor,
+            COPY_FLOOR: lambda: self.floor("copy"),
             BARE: self.bare_calls,
             "`rb.read_batch()`": lambda: self.timed(lambda: len(self.plain.read_batch())),
             "`rb.read_array(dtype)` (numpy)": lambda: self.timed(lambda: len(self.plain.read_array(DTYPE))),
