@@ -100,7 +100,7 @@ def _filled(map_type: MapType) -> Map[Any, Any]:
         assert lib.pbm_update_int(m.fd, k, 4, 7, 8, 0) == 0 or m.type.is_per_cpu
     if map_type.is_per_cpu:
         for k in (0, 1):
-            lib.pbm_update_percpu_int(m.fd, k, 4, 7, 8, pybpfmap.possible_cpus(), ffi.new("char[]", 64), 0)
+            assert lib.pbm_update_percpu_int(m.fd, k, 4, 7, 8, pybpfmap.possible_cpus(), 0) == 0
     return m
 
 

@@ -81,9 +81,9 @@ def test_every_element_method_of_map_is_in_the_table() -> None:
     public = {
         name
         for name, member in inspect.getmembers(Map)
-        # m[k], m[k] = v and del m[k] are properties handing over the element layer's methods.
+        # m[k], m[k] = v and del m[k] are slots holding the element layer's methods.
         if (callable(member) and (not name.startswith("_") or name in ELEMENT_DUNDERS))
-        or (name in ELEMENT_DUNDERS and isinstance(member, property))
+        or (name in ELEMENT_DUNDERS and inspect.ismemberdescriptor(member))
     }
     assert public - NOT_ELEMENTS == set(METHOD_NEEDS) - {"_iter_items", "_iter_values"}
 

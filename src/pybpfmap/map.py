@@ -12,7 +12,6 @@ import errno
 import os
 import weakref
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, MutableMapping, ValuesView
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, Unpack
 
 from . import btf as _btf  # BTF: typed codecs for maps that carry it, BTF for maps created from typed codecs
@@ -213,7 +212,11 @@ class Map(MutableMapping[K, V], Resource):
         self._elements = elements_for(fd, key_codec, value_codec, _target(self._info.name, self._info.id))
         self._elements.key_cursor = isinstance(self._info.type, MapType) and self._info.type.batch_cursor_restarts
         self._elements = elements = _btf.with_spin_lock(self._elements)  # BTF hook: lookups under a bpf_spin_lock
-        self._find, self._update, self._delete = elements.find, elements.update, elements.delete
+        # The slots m[k], m[k] = v and del m[k] use (see below), set through their descriptors: an assignment to
+        # self.__getitem__ would land in the instance's __dict__ when a subclass defines the method (a kind's
+        # refusal), and shadow it for explicit m.__getitem__(k) calls.
+        for slot, method in zip(_ELEMENT_SLOTS, (elements.find, elements.update, elements.delete), strict=True):
+            slot.__set__(self, method)
 
     # -- identity and lifetime --------------------------------------------------------------------------------
 
@@ -364,12 +367,12 @@ class Map(MutableMapping[K, V], Resource):
 
     else:
         # m[k], m[k] = v and del m[k] are the element accessor's find, update and delete themselves (a missing
-        # key raises there): a property, a descriptor written in C, hands the bound method over, so the call
-        # runs one Python frame where a def here would add a second. Single-element calls are judged against
-        # the bare CFFI call, and that frame was most of the difference. Subclasses override them with defs.
-        __getitem__ = property(attrgetter("_find"))
-        __setitem__ = property(attrgetter("_update"))
-        __delitem__ = property(attrgetter("_delete"))
+        # key raises there), kept in slots of these names: CPython finds the slot's descriptor (written in C)
+        # on the class and hands the bound method stored in it over, so the call runs one Python frame where a
+        # def here would add a second, and no Python-level getter runs either (a property with an attrgetter
+        # cost 8 ns more a call). Single-element calls are judged against the bare CFFI call. Subclasses
+        # override them with defs, which come first in the MRO.
+        __slots__ = ("__delitem__", "__getitem__", "__setitem__")
 
     def set(self, key: K, value: V, flags: UpdateFlags | int = UpdateFlags.ANY) -> None:
         """Write one element with explicit flags: ``NOEXIST`` raises KeyExistsError if the key is present,
@@ -520,6 +523,10 @@ class Map(MutableMapping[K, V], Resource):
         may survive."""
         for _ in batch.read_chunks(self._elements, self._info.max_entries, delete=True):
             pass
+
+
+#: The member descriptors of the slots that hold m[k], m[k] = v and del m[k] (see Map._attach).
+_ELEMENT_SLOTS: tuple[Any, ...] = tuple(Map.__dict__[name] for name in ("__getitem__", "__setitem__", "__delitem__"))
 
 
 class _KeysView(KeysView[K]):
