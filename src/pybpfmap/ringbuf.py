@@ -200,24 +200,38 @@ class RingBuffer(Consumer):
         When the callback (or the codec) raises, that record is spent and the ones after it wait in the
         consumer: the next call hands them over first.
         """
-        records = br.batch_records(self._batch, n)
+        records, blob, size = br.batch_records(self._batch, n)
         sink = self._raw_sink
         if sink is not None:
             sink.extend(records)
             return
         collected = self._collected
         hand = collected.append if collected is not None else self._callback
-        decode = None if self._codec is None else self._codec.decode
+        codec = self._codec
+        values: Iterator[Any] | None = None
+        if codec is not None and size == codec.size and codec.fixed_format() is not None:
+            # Records of the codec's size and a struct layout: decoded in one pass in C; the raw records are cut
+            # only for those a raising callback leaves behind.
+            values = iter(codec.decode_all(blob, n))
         try:
-            if decode is None:
+            if values is not None:
+                for value in values:
+                    hand(value)  # type: ignore[misc]
+            elif codec is None:
                 for record in records:
                     hand(record)  # type: ignore[misc]
             else:
+                decode = codec.decode
                 for record in records:
                     hand(decode(record))  # type: ignore[misc]
         except BaseException as exc:  # re-raised by _run; nothing is swallowed
             self._error = exc
-            rest = list(records)  # the iterator stopped just past the record that raised
+            # The iterator stopped just past the record that raised: what is left of it waits, raw.
+            if values is not None:
+                left = sum(1 for _ in values)
+                rest = [blob[i * size : (i + 1) * size] for i in range(n - left, n)]
+            else:
+                rest = list(records)
             self._pending.extend(rest)
             n -= len(rest) + 1
         self.handled += n

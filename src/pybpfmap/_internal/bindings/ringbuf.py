@@ -83,16 +83,17 @@ def ring_poll_batch(rb: Any, ctx: Any, batch: Any, ms: int) -> int:
     return int(lib.pbm_ringbuf_poll_batch(rb, ctx, batch, ms))
 
 
-def batch_records(batch: Any, n: int) -> Iterator[bytes]:
-    """The ``n`` records ``batch`` holds, each as bytes, from one copy of their data; the batch keeps its
-    buffers for the next read. Records of one size are cut apart by ``struct`` in C; others one slice each."""
+def batch_records(batch: Any, n: int) -> tuple[Iterator[bytes], bytes, int]:
+    """The ``n`` records ``batch`` holds: an iterator of each as bytes, the one copy of their data they are cut
+    from, and their size when all have the same (else 0). The batch keeps its buffers for the next read.
+    Records of one size are cut apart by ``struct`` in C; others one slice each."""
     blob = ffi.buffer(batch.data, batch.used)[:]
     size = int(batch.same_size)
     if size:
-        return map(_first, struct.iter_unpack(f"{size}s", blob))
+        return map(_first, struct.iter_unpack(f"{size}s", blob)), blob, size
     offsets = memoryview(ffi.buffer(batch.offsets, 8 * n)).cast("Q")
     lengths = memoryview(ffi.buffer(batch.lengths, 4 * n)).cast("I")
-    return (blob[o : o + size] for o, size in zip(offsets, lengths, strict=True))
+    return (blob[o : o + length] for o, length in zip(offsets, lengths, strict=True)), blob, 0
 
 
 def take_batch(batch: Any, n: int) -> tuple[memoryview, memoryview, memoryview]:
