@@ -42,6 +42,7 @@ from typing import Any
 
 import cffi
 import numpy as np
+from timing import timed
 
 import pybpfmap
 from pybpfmap._internal.bindings import ffi as pffi
@@ -66,6 +67,7 @@ void *floor_mmap(int fd, size_t length, int writable);
 int floor_munmap(void *p, size_t length);
 uint64_t floor_sum_u64(const uint64_t *p, uint32_t n, uint32_t rounds);
 int floor_num_possible_cpus(void);
+int floor_map_fd_by_id(uint32_t id);
 """
 INSERT, LOOKUP, UPDATE, DELETE = range(4)
 
@@ -207,27 +209,31 @@ class Case:
         if fx is not None:
             fx.ensure(self.before)
             fx.warm()
-        # The cyclic collector: every case starts with nothing pending (untimed), and pays for a young-generation
-        # pass over what it left behind (timed). Without this, whatever a case defers (a bulk read pauses the
-        # collector while it builds its result) would be charged to the case that happens to run next.
-        gc.collect()
         try:
-            clock = time.perf_counter_ns if self.wall else CLOCK
-            start = clock()
-            result = self.run()
-            gc.collect(0)
-            elapsed = clock() - start
+            elapsed = self.time_run()
         except Exception as e:
             if self.is_floor:
                 raise
-            self.error = f"{type(e).__name__}: {e}"
+            self.error = self.describe(e)
             if fx is not None:
                 fx.state = "unknown"
             return
-        del result  # freeing a large result is not part of the measured operation
         if fx is not None and self.after is not None:
             fx.state = self.after
         self.samples.append(elapsed / self.entries)
+
+    def time_run(self) -> int:
+        """One timed run of ``run``, in ns (bench_peers.py overrides this to have another process run and time it).
+
+        The result is freed on return, outside the timing: freeing it is not part of the measured operation.
+        """
+        assert self.run is not None
+        elapsed, _ = timed(self.run, time.perf_counter_ns if self.wall else CLOCK)
+        return elapsed
+
+    def describe(self, e: Exception) -> str:
+        """What the table says of a run that raised ``e``."""
+        return f"{type(e).__name__}: {e}"
 
     def unavailable(self) -> str:
         if self.run is None:

@@ -225,3 +225,10 @@ FLOOR_API int floor_num_possible_cpus(void)
 {
 	return libbpf_num_possible_cpus();
 }
+
+// A new fd of the map with this kernel id (BPF_MAP_GET_FD_BY_ID), or a negative errno. bench_peers.py calls it
+// (through ctypes) in a worker whose binding cannot open a map by id itself, to hand the binding the map.
+FLOOR_API int floor_map_fd_by_id(uint32_t id)
+{
+	return bpf_map_get_fd_by_id(id);
+}

@@ -113,3 +113,56 @@ def test_profile_refuses_an_unknown_case() -> None:
     )
     assert run.returncode != 0
     assert "no case 'no_such_case'" in run.stderr
+
+
+# bench_peers.py with pybpfmap alone: the C floor and pybpfmap's worker, no peers, hence no venv and no network.
+PEERS_BENCH = BENCH.parent / "bench_peers.py"
+PEER_ROWS = [
+    "| HASH u32->u64 | whole map into a dict |",
+    "| PERCPU_HASH u32->u64 | whole map into a dict of per-CPU values |",
+    "| PERCPU_HASH u32->u64 | insert a value per CPU `m[k] = [v0, v1, ...]` (empty map) |",
+    "| PERCPU_HASH u32->u64 | update a value per CPU `m[k] = [v0, v1, ...]` |",
+    "| PERCPU_HASH u32->u64 | update_batch from lists of per-CPU values |",
+    "| HASH u32->u64 | update `m[k] = v` |",
+    "| ARRAY u64 | update `m[k] = v` |",
+    "| HASH u32->u64 | delete `del m[k]` |",
+    "| HASH u32->u64 | delete_batch of every key |",
+    "| HASH u32->u64 | lookup `m[k]` |",
+]
+
+
+@pytest.fixture(scope="module")
+def peers_output() -> str:
+    run = subprocess.run(
+        [sys.executable, str(PEERS_BENCH), "--entries", "1024", "--repeat", "1", "--libraries", "pybpfmap"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def test_peers_table_has_every_workload_measured(peers_output: str) -> None:
+    lines = peers_output.splitlines()
+    assert "| map | workload | C floor | pybpfmap " in peers_output
+    for row in PEER_ROWS:
+        matches = [line for line in lines if line.startswith(row)]
+        # One row in the results table, one in the table of the calls made.
+        assert len(matches) == 2, f"row {row!r} printed {len(matches)} times"
+        # map | workload | C floor | pybpfmap: each a median, none "n/a (...)" (a failure or a missing API).
+        cells = matches[0].strip("|").split(" | ")
+        assert len(cells) == 4, matches[0]
+        assert all(re.match(r"[\d,.]+ \(", cell) for cell in cells[2:]), matches[0]
+    assert "Failures" not in peers_output
+
+
+def test_peers_refuses_an_unknown_library() -> None:
+    run = subprocess.run(
+        [sys.executable, str(PEERS_BENCH), "--libraries", "pybpfmap,nosuch"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert "choose among pybpfmap, pylibbpf, bpfmaps" in run.stderr
