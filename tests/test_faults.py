@@ -330,6 +330,19 @@ def test_an_array_of_too_many_items_is_refused_before_it_is_laid_out() -> None:
         BTFCodec(btf, 2)
 
 
+def test_an_array_of_bitfields_sharing_their_bytes_is_bounded_by_its_count() -> None:
+    """An array whose items add no bytes each (a 0-byte int of 8 bits: bitfields that share their storage share
+    one leaf, so the leaf bound never trips) is refused by its count, at once: the fuzz target's input that
+    looped 2**24 times."""
+    strings = b"\0int\0"
+    types = struct.pack("<IIII", 1, 1 << 24, 0, 8)  # [1] a 0-byte int of 8 bits
+    types += struct.pack("<III III", 0, 3 << 24, 0, 1, 1, 1 << 24)  # [2] its array of 2**24
+    btf = BTF.from_raw(_raw_btf(types, strings))
+    assert btf.type(2).size == 0
+    with pytest.raises(BTFError, match=r"type 2: an array of 16777216 items of 'int', more than 65536"):
+        BTFCodec(btf, 2)
+
+
 def test_decoding_a_short_record_is_a_value_error_naming_the_size() -> None:
     strings = b"\0int\0"
     btf = BTF.from_raw(_raw_btf(struct.pack("<IIII", 1, 1 << 24, 4, 32), strings))

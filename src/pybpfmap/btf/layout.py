@@ -297,6 +297,14 @@ class _Compiler:
                         out[i + k] = v
 
             return (f"t[{i}:{i + n}]" if n > 1 else f"(t[{i}],)"), fill_plain
+        # Compiled item by item: bounded before the loop, since items need not add a leaf each (bitfields that
+        # share their bytes share one), and a (hostile) count of 2**32 would otherwise loop that often.
+        if n > MAX_FIELDS:
+            raise BTFError(
+                f"{r.btf.source} type {r.id}: an array of {n} items of {er.c_name()!r}, more than {MAX_FIELDS} to "
+                "decode item by item",
+                r.id,
+            )
         parts = [self.compile(elem, offset + k * esize) for k in range(n)]
         fills = [f for _, f in parts]
 
