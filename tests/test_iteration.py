@@ -182,12 +182,14 @@ def test_a_whole_map_list_reads_the_map_once(
 def test_the_collector_runs_while_the_caller_iterates(reader: str, read_ahead: bool) -> None:
     """Chunks of per-CPU values are decoded with the cyclic collector paused, and it is back on whenever the
     caller's own code runs between items (a pause that spanned a yield would leave it off in the loop body)."""
-    with PerCpuHashMap(key="u32", value="u64", max_entries=256) as m:
+    # Enough entries for chunks past the collector's first threshold, below which chunks are not paused for.
+    n = 4 * gc.get_threshold()[0]
+    with PerCpuHashMap(key="u32", value="u64", max_entries=n) as m:
         use(m, reader)
-        m.update({i: i for i in range(200)})
+        m.update_batch(range(n), range(n))
         for view in (m.items(), m.values()):
             it = iter(view)
             if read_ahead:
-                assert len(m) == 200
+                assert len(m) == n
             states = [gc.isenabled() for _ in it]
-            assert len(states) == 200 and all(states)
+            assert len(states) == n and all(states)

@@ -23,6 +23,7 @@ present for the whole read is returned exactly once, and entries added or remove
 from __future__ import annotations
 
 import errno
+import gc
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -278,8 +279,9 @@ def count(elements: Elements, max_entries: int) -> int:
 def _decode_chunk(codec: Codec[Any], data: Any, n: int) -> Iterable[Any]:
     """A chunk's keys or values, decoded in bulk; objects the collector keeps tracking (per-CPU values, BTF
     records) all at once with it paused, as snapshot() does (see gcpause): made one at a time as the caller
-    iterates, they would set off collections all along a pass over a large map."""
-    if not codec.decodes_tracked:
+    iterates, they would set off collections all along a pass over a large map. A chunk smaller than the
+    collector's first threshold cannot set one off by itself, and stays lazy (pausing costs a lock and a list)."""
+    if not codec.decodes_tracked or n < gc.get_threshold()[0]:
         return codec.decode_all(data, n)
     with gc_paused():
         return list(codec.decode_all(data, n))
