@@ -47,16 +47,16 @@ def expected_rows() -> list[str]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def output() -> str:
-    run = subprocess.run(
-        [sys.executable, str(BENCH), "--entries", "1024", "--repeat", "1", "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def quick_run(script: Path, *args: str, timeout: int) -> str:
+    """What a benchmark script prints when run with ``args``; it must succeed."""
+    run = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=timeout)
     assert run.returncode == 0, run.stderr
     return run.stdout
+
+
+@pytest.fixture(scope="module")
+def output() -> str:
+    return quick_run(BENCH, "--entries", "1024", "--repeat", "1", "--quick", timeout=600)
 
 
 def test_every_operation_row_is_printed(output: str) -> None:
@@ -133,14 +133,7 @@ PEER_ROWS = [
 
 @pytest.fixture(scope="module")
 def peers_output() -> str:
-    run = subprocess.run(
-        [sys.executable, str(PEERS_BENCH), "--entries", "1024", "--repeat", "1", "--libraries", "pybpfmap"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr
-    return run.stdout
+    return quick_run(PEERS_BENCH, "--entries", "1024", "--repeat", "1", "--libraries", "pybpfmap", timeout=300)
 
 
 def test_peers_table_has_every_workload_measured(peers_output: str) -> None:
