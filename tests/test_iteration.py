@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import itertools
+import threading
 from typing import Any
 
 import pytest
@@ -193,3 +194,32 @@ def test_the_collector_runs_while_the_caller_iterates(reader: str, read_ahead: b
                 assert len(m) == n
             states = [gc.isenabled() for _ in it]
             assert len(states) == n and all(states)
+
+
+def test_len_and_lists_from_several_threads_agree_with_the_map(reader: str) -> None:
+    """Threads that list the map while others ask its length: a len() may read ahead for another thread's new
+    iterator (the map keeps only its newest), which then yields that read; every list and every count is still
+    the map's whole content, nothing twice, nothing missing."""
+    with HashMap(key="u32", value="u32", max_entries=4096) as m:
+        use(m, reader)
+        m.update_batch(range(3000), range(3000))
+        expected = {k: k for k in range(3000)}
+        problems: list[str] = []
+
+        def lists() -> None:
+            for _ in range(40):
+                items = list(m.items())
+                if len(items) != 3000 or dict(items) != expected:
+                    problems.append(f"list of {len(items)} items")
+
+        def lengths() -> None:
+            for _ in range(200):
+                if (n := len(m)) != 3000:
+                    problems.append(f"len {n}")
+
+        threads = [threading.Thread(target=f) for f in (lists, lists, lengths, lengths)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert problems == []
