@@ -12,6 +12,7 @@ Records in a ring are not addressable by key, so the maps refuse element access 
 
 from __future__ import annotations
 
+import itertools
 import mmap
 from array import array
 from collections.abc import Callable, Iterator
@@ -227,9 +228,9 @@ class RingBuffer(Consumer):
         except BaseException as exc:  # re-raised by _run; nothing is swallowed
             self._error = exc
             # The iterator stopped just past the record that raised: what is left of it waits, raw.
-            if values is not None:
+            if values is not None:  # decoded in bulk: the raw records of the ones not handed over yet
                 left = sum(1 for _ in values)
-                rest = [blob[i * size : (i + 1) * size] for i in range(n - left, n)]
+                rest = list(itertools.islice(records, n - left, None))
             else:
                 rest = list(records)
             self._pending.extend(rest)
